@@ -1,0 +1,62 @@
+//! Hub limits and timings, with safe defaults.
+
+/// Everything a hub enforces. Defaults follow reference.md section 3 (Centrifugo's and
+/// OWASP's conventions).
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// Clients must `auth` before anything else (remote endpoints).
+    pub require_auth: bool,
+    /// How long an unauthenticated client may take to send `auth`.
+    pub auth_deadline_ms: u64,
+    /// How often the server pings each client.
+    pub heartbeat_interval_ms: u64,
+    /// A client silent (no frame, no pong) this long is closed.
+    pub idle_timeout_ms: u64,
+    /// Largest inbound text frame.
+    pub max_frame_bytes: usize,
+    /// Token bucket on inbound frames: burst size.
+    pub rate_burst: u32,
+    /// Token bucket on inbound frames: sustained frames per second.
+    pub rate_per_sec: u32,
+    /// Most message types one client may subscribe to.
+    pub max_subscriptions: usize,
+    /// Outbound queue cap per client, in frames.
+    pub max_queue_frames: usize,
+    /// Outbound queue cap per client, in bytes.
+    pub max_queue_bytes: usize,
+    /// Events kept for `resume`.
+    pub replay_capacity: usize,
+    /// Orders kept in the table (terminal ones are evicted first).
+    pub max_orders: usize,
+    /// Connections in total.
+    pub max_clients: usize,
+    /// Connections per token subject.
+    pub max_clients_per_subject: usize,
+    /// Offset applied to timestamps (seed frames use local time).
+    pub utc_offset_secs: i32,
+    /// When set, only tokens for this tenant are accepted.
+    pub tenant: Option<String>,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            require_auth: false,
+            auth_deadline_ms: 5_000,
+            heartbeat_interval_ms: 25_000,
+            idle_timeout_ms: 60_000,
+            max_frame_bytes: 64 * 1024,
+            rate_burst: 50,
+            rate_per_sec: 20,
+            max_subscriptions: 6,
+            max_queue_frames: 4_096,
+            max_queue_bytes: 1024 * 1024,
+            replay_capacity: 10_000,
+            max_orders: 10_000,
+            max_clients: 10_000,
+            max_clients_per_subject: 100,
+            utc_offset_secs: 0,
+            tenant: None,
+        }
+    }
+}

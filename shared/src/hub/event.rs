@@ -1,0 +1,31 @@
+//! An event serialized once and shared by every recipient.
+
+use std::sync::Arc;
+
+use crate::protocol::{MessageType, ServerFrame};
+
+/// A frame as the transports carry it: shared text, cloned by reference count.
+pub type Frame = Arc<str>;
+
+/// A stamped event, with its wire text computed once.
+#[derive(Debug)]
+pub struct StampedEvent {
+    pub frame: ServerFrame,
+    pub kind: MessageType,
+    pub epoch: String,
+    pub seq: u64,
+    pub account: Option<String>,
+    pub json: Frame,
+}
+
+impl StampedEvent {
+    /// Wraps a stamped event frame; `None` if `frame` is not an event or has no position.
+    pub fn new(frame: ServerFrame) -> Option<Arc<StampedEvent>> {
+        let kind = frame.event_type()?;
+        let (epoch, seq) = frame.position()?;
+        let (epoch, seq) = (epoch.to_owned(), seq);
+        let account = frame.account().map(str::to_owned);
+        let json: Frame = frame.to_json().into();
+        Some(Arc::new(StampedEvent { frame, kind, epoch, seq, account, json }))
+    }
+}

@@ -1,0 +1,644 @@
+//! The sans-IO hub: one state machine behind every ibws endpoint.
+//!
+//! The bridge's local server, the native relay and the edge relay each own a [`Hub`]
+//! and drive it the same way, in the style of quinn-proto:
+//!
+//! 1. feed it what happened: [`Hub::connect`], [`Hub::on_text`], [`Hub::on_binary`],
+//!    [`Hub::on_pong`], [`Hub::disconnect`], [`Hub::publish`], [`Hub::apply_snapshot`],
+//!    [`Hub::tick`], always with the current time ([`Now`]);
+//! 2. drain [`Hub::poll_output`]: [`Output::Wake`] says a client has frames queued
+//!    (take them with [`Hub::take_frames`]), [`Output::Ping`] asks for a transport
+//!    ping, [`Output::Close`] closes a client after sending its last frames;
+//! 3. call [`Hub::tick`] again by [`Hub::next_timeout`].
+//!
+//! The hub never blocks and never waits on a client: each client has a bounded queue,
+//! and a client whose queue overflows is closed with "slow consumer" (reconnect and
+//! resume) while everyone else is served. Each event is serialized once
+//! ([`StampedEvent`]) and its text shared by reference among all recipients.
+
+mod config;
+mod event;
+mod order_table;
+mod replay;
+mod session;
+mod token_bucket;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+pub use config::HubConfig;
+pub use event::{Frame, StampedEvent};
+pub use order_table::OrderTable;
+pub use replay::ReplayRing;
+pub use session::Session;
+pub use token_bucket::TokenBucket;
+
+use crate::auth::{AuthError, Claims, Role, TokenVerifier};
+use crate::protocol::{
+    format_timestamp, AccountState, ClientMessage, CloseCode, Connection, ErrorFrame,
+    MessageType, OrderData, OrdersResponse, Pong, ResumeResult, ServerFrame, Snapshot,
+    Subscription, Unsubscription,
+};
+
+/// A connection's id, chosen by the driver and unique among its live connections.
+pub type ConnId = u64;
+
+/// The current time, as the driver read it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Now {
+    /// A monotonic clock in milliseconds, for deadlines.
+    pub mono_ms: u64,
+    /// Wall-clock microseconds since the Unix epoch, for timestamps and token expiry.
+    pub unix_us: i64,
+}
+
+impl Now {
+    fn unix_secs(self) -> u64 {
+        (self.unix_us.max(0) / 1_000_000) as u64
+    }
+}
+
+/// What the driver knows about a new connection.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectInfo {
+    /// The `client_id` query parameter, if any.
+    pub client_id: Option<String>,
+    /// Claims the driver already verified (e.g. from `Sec-WebSocket-Protocol`).
+    pub claims: Option<Claims>,
+}
+
+/// Something the driver must do.
+#[derive(Debug)]
+pub enum Output {
+    /// The client has queued frames; fetch them with [`Hub::take_frames`].
+    Wake(ConnId),
+    /// Send a transport-level ping to the client.
+    Ping(ConnId),
+    /// Send `frames`, then close with `code`; the hub has forgotten the client.
+    Close { id: ConnId, code: CloseCode, frames: Vec<Frame> },
+}
+
+/// Counters for `/metrics`.
+#[derive(Clone, Debug, Default)]
+pub struct HubStats {
+    pub events_published: u64,
+    pub events_by_type: [u64; 6],
+    pub duplicates_dropped: u64,
+    pub frames_delivered: u64,
+    pub slow_consumers_closed: u64,
+    pub clients_closed: u64,
+}
+
+/// The hub. See the module documentation.
+pub struct Hub {
+    cfg: HubConfig,
+    verifier: Option<Arc<dyn TokenVerifier>>,
+    clients: HashMap<ConnId, Session>,
+    per_subject: HashMap<String, usize>,
+    epoch: String,
+    seq: u64,
+    ring: ReplayRing,
+    orders: OrderTable,
+    accounts: BTreeMap<String, AccountState>,
+    source_connected: bool,
+    out: VecDeque<Output>,
+    next_sweep_ms: u64,
+    generated_ids: u64,
+    stats: HubStats,
+}
+
+/// How often the hub sweeps its clients for deadlines.
+const SWEEP_MS: u64 = 500;
+
+impl Hub {
+    /// A hub for stream `epoch`, starting at seq 0.
+    pub fn new(cfg: HubConfig, verifier: Option<Arc<dyn TokenVerifier>>, epoch: String) -> Hub {
+        Hub {
+            ring: ReplayRing::new(cfg.replay_capacity),
+            orders: OrderTable::new(cfg.max_orders),
+            cfg,
+            verifier,
+            clients: HashMap::new(),
+            per_subject: HashMap::new(),
+            epoch,
+            seq: 0,
+            accounts: BTreeMap::new(),
+            source_connected: false,
+            out: VecDeque::new(),
+            next_sweep_ms: 0,
+            generated_ids: 0,
+            stats: HubStats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.cfg
+    }
+
+    /// The stream position: epoch and the highest seq published.
+    pub fn position(&self) -> (&str, u64) {
+        (&self.epoch, self.seq)
+    }
+
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    pub fn stats(&self) -> &HubStats {
+        &self.stats
+    }
+
+    pub fn source_connected(&self) -> bool {
+        self.source_connected
+    }
+
+    /// All orders, unfiltered (for snapshots to a relay and for tests).
+    pub fn orders(&self) -> Vec<OrderData> {
+        self.orders.rows().into_iter().cloned().collect()
+    }
+
+    pub fn accounts(&self) -> Vec<AccountState> {
+        self.accounts.values().cloned().collect()
+    }
+
+    /// A snapshot of the hub's state at its current position.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            epoch: self.epoch.clone(),
+            seq: self.seq,
+            orders: self.orders(),
+            accounts: self.accounts(),
+            source_connected: self.source_connected,
+        }
+    }
+
+    /// Records whether the source (TWS, or the bridge) is connected.
+    pub fn set_source_connected(&mut self, up: bool) {
+        self.source_connected = up;
+    }
+
+    fn stamp(&self, now: Now) -> String {
+        format_timestamp(now.unix_us, self.cfg.utc_offset_secs)
+    }
+
+    // ----- connections -----
+
+    /// A client connected. With auth required and no pre-verified claims, it must send
+    /// `auth` within the deadline; otherwise it is greeted at once.
+    pub fn connect(&mut self, id: ConnId, info: ConnectInfo, now: Now) {
+        let client_id = info.client_id.filter(|c| !c.is_empty() && c.len() <= 128).unwrap_or_else(|| {
+            self.generated_ids += 1;
+            format!("client_{}_{}", now.unix_us / 1000, self.generated_ids)
+        });
+        if self.clients.len() >= self.cfg.max_clients {
+            self.out.push_back(Output::Close { id, code: CloseCode::ConnectionLimit, frames: vec![] });
+            return;
+        }
+        let session = Session {
+            client_id,
+            claims: None,
+            ready: false,
+            aware: false,
+            subs: 0,
+            last_seen_ms: now.mono_ms,
+            next_ping_ms: now.mono_ms + self.cfg.heartbeat_interval_ms,
+            auth_deadline_ms: now.mono_ms + self.cfg.auth_deadline_ms,
+            bucket: TokenBucket::new(self.cfg.rate_burst, self.cfg.rate_per_sec, now.mono_ms),
+            queue: VecDeque::new(),
+            queue_bytes: 0,
+        };
+        self.clients.insert(id, session);
+        match info.claims {
+            Some(c) => self.admit(id, c, now),
+            None if !self.cfg.require_auth => self.greet(id, now),
+            None => {}
+        }
+    }
+
+    /// Checks role, tenant and per-subject limits for freshly verified claims.
+    fn admit(&mut self, id: ConnId, claims: Claims, now: Now) {
+        if claims.role != Role::Client || self.cfg.tenant.as_ref().is_some_and(|t| *t != claims.tenant) {
+            self.close(id, CloseCode::Forbidden, now);
+            return;
+        }
+        let n = self.per_subject.get(&claims.sub).copied().unwrap_or(0);
+        if n >= self.cfg.max_clients_per_subject {
+            self.close(id, CloseCode::ConnectionLimit, now);
+            return;
+        }
+        self.per_subject.insert(claims.sub.clone(), n + 1);
+        if let Some(s) = self.clients.get_mut(&id) {
+            s.claims = Some(claims);
+        }
+        self.greet(id, now);
+    }
+
+    fn greet(&mut self, id: ConnId, now: Now) {
+        let Some(s) = self.clients.get_mut(&id) else { return };
+        s.ready = true;
+        let frame = ServerFrame::Connection(Connection {
+            status: "connected".into(),
+            message: "WebSocket连接成功".into(),
+            timestamp: format_timestamp(now.unix_us, self.cfg.utc_offset_secs),
+            client_id: s.client_id.clone(),
+            epoch: Some(self.epoch.clone()),
+            seq: Some(self.seq),
+            heartbeat_interval_ms: Some(self.cfg.heartbeat_interval_ms),
+        });
+        self.reply(id, &frame, now);
+    }
+
+    /// The client's socket closed.
+    pub fn disconnect(&mut self, id: ConnId) {
+        if let Some(s) = self.clients.remove(&id) {
+            self.release_subject(&s);
+        }
+    }
+
+    fn release_subject(&mut self, s: &Session) {
+        if let Some(c) = &s.claims {
+            if let Some(n) = self.per_subject.get_mut(&c.sub) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_subject.remove(&c.sub);
+                }
+            }
+        }
+    }
+
+    /// Closes a client: queued frames still go out, then the close frame.
+    fn close(&mut self, id: ConnId, code: CloseCode, _now: Now) {
+        let Some(mut s) = self.clients.remove(&id) else { return };
+        self.release_subject(&s);
+        self.stats.clients_closed += 1;
+        let frames = if code == CloseCode::SlowConsumer { vec![] } else { s.queue.drain(..).collect() };
+        self.out.push_back(Output::Close { id, code, frames });
+    }
+
+    /// Closes every client with `code` (shutdown).
+    pub fn close_all(&mut self, code: CloseCode, now: Now) {
+        let ids: Vec<ConnId> = self.clients.keys().copied().collect();
+        for id in ids {
+            self.close(id, code, now);
+        }
+    }
+
+    // ----- outbound -----
+
+    /// Queues a frame for one client; closes it as a slow consumer on overflow.
+    fn enqueue(&mut self, id: ConnId, frame: Frame, now: Now) -> bool {
+        let Some(s) = self.clients.get_mut(&id) else { return false };
+        if s.queue.len() >= self.cfg.max_queue_frames
+            || s.queue_bytes + frame.len() > self.cfg.max_queue_bytes
+        {
+            self.stats.slow_consumers_closed += 1;
+            self.close(id, CloseCode::SlowConsumer, now);
+            return false;
+        }
+        if s.queue.is_empty() {
+            self.out.push_back(Output::Wake(id));
+        }
+        s.queue_bytes += frame.len();
+        s.queue.push_back(frame);
+        true
+    }
+
+    fn reply(&mut self, id: ConnId, frame: &ServerFrame, now: Now) {
+        self.enqueue(id, frame.to_json().into(), now);
+    }
+
+    fn reply_error(&mut self, id: ConnId, message: String, code: Option<&str>, now: Now) {
+        let frame = ServerFrame::Error(ErrorFrame {
+            message,
+            error_code: code.map(str::to_owned),
+            timestamp: self.stamp(now),
+            tws_code: None,
+            req_id: None,
+            seq: None,
+            epoch: None,
+        });
+        self.reply(id, &frame, now);
+    }
+
+    /// Moves a client's queued frames into `into`.
+    pub fn take_frames(&mut self, id: ConnId, into: &mut Vec<Frame>) {
+        if let Some(s) = self.clients.get_mut(&id) {
+            self.stats.frames_delivered += s.queue.len() as u64;
+            into.extend(s.queue.drain(..));
+            s.queue_bytes = 0;
+        }
+    }
+
+    /// The next thing the driver must do, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    // ----- inbound -----
+
+    /// The client sent a pong or any other sign of life below the JSON layer.
+    pub fn on_pong(&mut self, id: ConnId, now: Now) {
+        if let Some(s) = self.clients.get_mut(&id) {
+            s.last_seen_ms = now.mono_ms;
+        }
+    }
+
+    /// The client sent a binary frame: not part of the protocol.
+    pub fn on_binary(&mut self, id: ConnId, _len: usize, now: Now) {
+        self.close(id, CloseCode::UnsupportedData, now);
+    }
+
+    /// The client sent a text frame.
+    pub fn on_text(&mut self, id: ConnId, text: &str, now: Now) {
+        let Some(s) = self.clients.get_mut(&id) else { return };
+        s.last_seen_ms = now.mono_ms;
+        if text.len() > self.cfg.max_frame_bytes {
+            self.close(id, CloseCode::MessageTooBig, now);
+            return;
+        }
+        if !s.bucket.take(now.mono_ms) {
+            self.close(id, CloseCode::RateLimited, now);
+            return;
+        }
+        let ready = s.ready;
+        let msg = match ClientMessage::parse(text) {
+            Ok(m) => m,
+            Err(e) => {
+                if !ready {
+                    self.close(id, CloseCode::AuthRequired, now);
+                } else {
+                    self.reply_error(id, e.to_string(), Some("BAD_REQUEST"), now);
+                }
+                return;
+            }
+        };
+        match msg {
+            ClientMessage::Auth { token } => {
+                if let Some(s) = self.clients.get_mut(&id) {
+                    s.aware = true;
+                }
+                self.handle_auth(id, &token, now)
+            }
+            _ if !ready => self.close(id, CloseCode::AuthRequired, now),
+            ClientMessage::Subscribe { message_types } => self.handle_subscribe(id, &message_types, now),
+            ClientMessage::Unsubscribe { message_types } => {
+                self.handle_unsubscribe(id, &message_types, now)
+            }
+            ClientMessage::Ping {} => {
+                let f = ServerFrame::Pong(Pong { timestamp: self.stamp(now) });
+                self.reply(id, &f, now);
+            }
+            ClientMessage::GetOrders {} => self.handle_get_orders(id, now),
+            ClientMessage::Resume { epoch, since } => {
+                if let Some(s) = self.clients.get_mut(&id) {
+                    s.aware = true;
+                }
+                self.handle_resume(id, &epoch, since, now)
+            }
+        }
+    }
+
+    fn handle_auth(&mut self, id: ConnId, token: &str, now: Now) {
+        let Some(verifier) = self.verifier.clone() else {
+            // Endpoints without auth have nothing to check a token against.
+            self.reply_error(id, "auth is not enabled on this endpoint".into(), Some("AUTH_DISABLED"), now);
+            return;
+        };
+        let claims = match verifier.verify(token, now.unix_secs()) {
+            Ok(c) => c,
+            Err(AuthError::Expired) => return self.close(id, CloseCode::TokenExpired, now),
+            Err(_) => return self.close(id, CloseCode::InvalidToken, now),
+        };
+        let Some(s) = self.clients.get_mut(&id) else { return };
+        match &s.claims {
+            None if !s.ready || self.cfg.require_auth => self.admit(id, claims, now),
+            None => {
+                // Auth on an open endpoint: record the claims so scopes apply.
+                s.claims = Some(claims);
+            }
+            Some(old) => {
+                // Refresh: same identity, new expiry and possibly narrower scope.
+                if old.sub != claims.sub || old.tenant != claims.tenant || claims.role != Role::Client {
+                    return self.close(id, CloseCode::Forbidden, now);
+                }
+                let allowed: u8 = MessageType::ALL
+                    .into_iter()
+                    .filter(|t| claims.allows_type(*t))
+                    .fold(0, |m, t| m | t.bit());
+                s.subs &= allowed;
+                s.claims = Some(claims);
+            }
+        }
+    }
+
+    fn handle_subscribe(&mut self, id: ConnId, names: &[String], now: Now) {
+        let Some(s) = self.clients.get_mut(&id) else { return };
+        let mut unknown = Vec::new();
+        let mut forbidden = Vec::new();
+        let mut over_limit = false;
+        for n in names.iter().take(32) {
+            match MessageType::parse(n) {
+                None => unknown.push(n.chars().take(64).collect::<String>()),
+                Some(t) if !s.may_see(t, None) => forbidden.push(t.as_str()),
+                Some(t) => {
+                    if !s.subscribed(t) && (s.subs.count_ones() as usize) >= self.cfg.max_subscriptions {
+                        over_limit = true;
+                    } else {
+                        s.subs |= t.bit();
+                    }
+                }
+            }
+        }
+        let subscribed = s.subscribed_names();
+        if !unknown.is_empty() {
+            self.reply_error(id, format!("unknown message types: {}", unknown.join(", ")), Some("UNKNOWN_MESSAGE_TYPE"), now);
+        }
+        if !forbidden.is_empty() {
+            self.reply_error(id, format!("not allowed by token scope: {}", forbidden.join(", ")), Some("FORBIDDEN_SCOPE"), now);
+        }
+        if over_limit {
+            self.reply_error(id, "subscription limit reached".into(), Some("SUBSCRIPTION_LIMIT"), now);
+        }
+        let f = ServerFrame::Subscription(Subscription {
+            status: "success".into(),
+            subscribed_types: subscribed,
+            timestamp: self.stamp(now),
+        });
+        self.reply(id, &f, now);
+    }
+
+    fn handle_unsubscribe(&mut self, id: ConnId, names: &[String], now: Now) {
+        let Some(s) = self.clients.get_mut(&id) else { return };
+        for t in names.iter().filter_map(|n| MessageType::parse(n)) {
+            s.subs &= !t.bit();
+        }
+        let f = ServerFrame::Unsubscription(Unsubscription {
+            status: "success".into(),
+            remaining_types: s.subscribed_names(),
+            timestamp: self.stamp(now),
+        });
+        self.reply(id, &f, now);
+    }
+
+    fn handle_get_orders(&mut self, id: ConnId, now: Now) {
+        let Some(s) = self.clients.get(&id) else { return };
+        let data = self
+            .orders
+            .rows()
+            .into_iter()
+            .filter(|o| s.may_see_account(o.account.as_deref()))
+            .cloned()
+            .collect();
+        let accounts = self
+            .accounts
+            .values()
+            .filter(|a| s.may_see(MessageType::AccountUpdate, Some(&a.account)))
+            .cloned()
+            .collect();
+        let f = ServerFrame::OrdersResponse(OrdersResponse {
+            data,
+            timestamp: self.stamp(now),
+            seq: Some(self.seq),
+            epoch: Some(self.epoch.clone()),
+            source_connected: Some(self.source_connected),
+            accounts: Some(accounts),
+        });
+        self.reply(id, &f, now);
+    }
+
+    fn handle_resume(&mut self, id: ConnId, epoch: &str, since: u64, now: Now) {
+        let Some(s) = self.clients.get(&id) else { return };
+        let mut frames = Vec::new();
+        let recovered = epoch == self.epoch
+            && match self.ring.since(since, self.seq) {
+                Some(events) => {
+                    frames.extend(
+                        events
+                            .filter(|e| s.subscribed(e.kind) && s.may_see(e.kind, e.account.as_deref()))
+                            .map(|e| e.json.clone()),
+                    );
+                    true
+                }
+                None => false,
+            };
+        let replayed = frames.len() as u64;
+        for f in frames {
+            if !self.enqueue(id, f, now) {
+                return; // closed as a slow consumer: the client resumes again later
+            }
+        }
+        let f = ServerFrame::Resume(ResumeResult {
+            recovered,
+            epoch: self.epoch.clone(),
+            seq: self.seq,
+            replayed,
+            timestamp: self.stamp(now),
+        });
+        self.reply(id, &f, now);
+    }
+
+    // ----- the source -----
+
+    /// Publishes a stamped event. Returns false (and does nothing) for a duplicate, i.e.
+    /// a seq at or below the current one in the same epoch. A new epoch restarts the
+    /// stream; a gap in seqs empties the replay ring so no resume spans it.
+    pub fn publish(&mut self, ev: Arc<StampedEvent>, now: Now) -> bool {
+        if ev.epoch != self.epoch {
+            self.epoch = ev.epoch.clone();
+            self.ring.clear();
+        } else if ev.seq <= self.seq {
+            self.stats.duplicates_dropped += 1;
+            return false;
+        } else if ev.seq != self.seq + 1 {
+            self.ring.clear();
+        }
+        self.seq = ev.seq;
+        self.stats.events_published += 1;
+        self.stats.events_by_type[ev.kind as usize] += 1;
+        if let Some(o) = ev.frame.order() {
+            self.orders.upsert(o);
+        }
+        if let ServerFrame::AccountUpdate(a) = &ev.frame {
+            self.accounts.entry(a.data.account.clone()).or_default().merge(&a.data);
+            if let Some(acc) = self.accounts.get_mut(&a.data.account) {
+                acc.account = a.data.account.clone();
+            }
+        }
+        self.ring.push(ev.clone());
+        let recipients: Vec<ConnId> = self
+            .clients
+            .iter()
+            .filter(|(_, s)| s.ready && s.subscribed(ev.kind) && s.may_see(ev.kind, ev.account.as_deref()))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in recipients {
+            self.enqueue(id, ev.json.clone(), now);
+        }
+        true
+    }
+
+    /// Replaces the order and account tables with a snapshot. A snapshot of another
+    /// epoch, or one ahead of the stream, resets the replay ring. Clients that speak
+    /// our protocol (they sent `auth` or `resume`) are told of a new epoch at once with
+    /// an unsolicited `resume` frame saying `recovered: false`, so they resnapshot now
+    /// rather than at the next event.
+    pub fn apply_snapshot(&mut self, snap: &Snapshot, now: Now) {
+        let new_epoch = snap.epoch != self.epoch;
+        if new_epoch || snap.seq != self.seq {
+            self.ring.clear();
+        }
+        self.epoch = snap.epoch.clone();
+        self.seq = snap.seq;
+        self.orders.replace(&snap.orders);
+        self.accounts = snap.accounts.iter().map(|a| (a.account.clone(), a.clone())).collect();
+        self.source_connected = snap.source_connected;
+        if new_epoch {
+            let frame: Frame = ServerFrame::Resume(ResumeResult {
+                recovered: false,
+                epoch: self.epoch.clone(),
+                seq: self.seq,
+                replayed: 0,
+                timestamp: self.stamp(now),
+            })
+            .to_json()
+            .into();
+            let aware: Vec<ConnId> =
+                self.clients.iter().filter(|(_, s)| s.ready && s.aware).map(|(id, _)| *id).collect();
+            for id in aware {
+                self.enqueue(id, frame.clone(), now);
+            }
+        }
+    }
+
+    // ----- time -----
+
+    /// When [`Hub::tick`] should next run (monotonic ms).
+    pub fn next_timeout(&self) -> u64 {
+        self.next_sweep_ms
+    }
+
+    /// Runs deadlines: pings, idle clients, auth deadlines, token expiry.
+    pub fn tick(&mut self, now: Now) {
+        if now.mono_ms < self.next_sweep_ms {
+            return;
+        }
+        self.next_sweep_ms = now.mono_ms + SWEEP_MS;
+        let unix = now.unix_secs();
+        let mut closes = Vec::new();
+        for (id, s) in self.clients.iter_mut() {
+            if !s.ready && self.cfg.require_auth && now.mono_ms >= s.auth_deadline_ms {
+                closes.push((*id, CloseCode::AuthRequired));
+            } else if now.mono_ms.saturating_sub(s.last_seen_ms) >= self.cfg.idle_timeout_ms {
+                closes.push((*id, CloseCode::HeartbeatTimeout));
+            } else if s.claims.as_ref().is_some_and(|c| c.exp <= unix) {
+                closes.push((*id, CloseCode::TokenExpired));
+            } else if now.mono_ms >= s.next_ping_ms {
+                s.next_ping_ms = now.mono_ms + self.cfg.heartbeat_interval_ms;
+                self.out.push_back(Output::Ping(*id));
+            }
+        }
+        for (id, code) in closes {
+            self.close(id, code, now);
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The ibws wire protocol.
+//!
+//! The seed system (FastAPI + ib_async) defined a JSON-over-WebSocket protocol that
+//! existing clients depend on; every frame it sends is modelled here with its exact field
+//! names. Our additions (`seq`, `epoch`, `auth`, `resume`, heartbeat interval, ...) are
+//! optional fields or new message types, so old clients that ignore unknown fields keep
+//! working unchanged.
+
+mod client;
+mod close_code;
+mod message_type;
+mod num;
+mod order;
+mod server;
+mod timestamp;
+mod uplink;
+
+pub use client::{ClientMessage, ParseError};
+pub use close_code::CloseCode;
+pub use message_type::MessageType;
+pub use num::Num;
+pub use order::{AccountState, Execution, OrderData, Position};
+pub use server::{
+    AccountUpdate, Connection, ErrorFrame, MarketData, McpOrder, OrderNotification,
+    OrderUpdate, OrdersResponse, Pong, Quote, ResumeResult, ServerFrame, Subscription, Unsubscription,
+};
+pub use timestamp::format_timestamp;
+pub use uplink::{BridgeFrame, RelayFrame, Snapshot};

@@ -1,0 +1,140 @@
+//! Order and account payloads carried inside events, snapshots and `orders_response`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::Num;
+
+/// One order as clients see it. The first block is the seed's field set; the optional
+/// block after it is ours (old clients ignore it). Fields the seed shows only in some
+/// frames (`filled`, `remaining`, `avg_fill_price`, `why_held`) are optional so that
+/// each frame carries exactly the seed's shape.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OrderData {
+    pub order_id: i64,
+    pub symbol: String,
+    pub action: String,
+    pub quantity: Num,
+    pub order_type: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filled: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avg_fill_price: Option<Num>,
+    /// Limit price (or stop price for stop orders); `null` for market orders.
+    #[serde(default)]
+    pub price: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why_held: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perm_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aux_price: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_fill_price: Option<Num>,
+    /// The fill that caused this update, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<Execution>,
+}
+
+impl OrderData {
+    /// The key the order tables use: permId when TWS assigned one, else the
+    /// (clientId, orderId) pair packed into one negative number space.
+    pub fn key(&self) -> i64 {
+        match self.perm_id {
+            Some(p) if p != 0 => p,
+            _ => -((self.client_id.unwrap_or(0) << 32) | (self.order_id & 0xffff_ffff)) - 1,
+        }
+    }
+
+    /// The order as a row of `orders_response`: execution detail belongs to the event,
+    /// not to the table.
+    pub fn as_row(&self) -> OrderData {
+        OrderData {
+            execution: None,
+            why_held: None,
+            filled: Some(self.filled.unwrap_or_default()),
+            remaining: Some(self.remaining.unwrap_or(self.quantity)),
+            avg_fill_price: Some(self.avg_fill_price.unwrap_or_default()),
+            ..self.clone()
+        }
+    }
+
+    /// True once TWS will send nothing more for this order.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.status.as_str(), "Filled" | "Cancelled" | "ApiCancelled" | "Inactive")
+    }
+}
+
+/// A fill, as execDetails plus commissionReport describe it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    pub exec_id: String,
+    pub shares: Num,
+    pub price: Num,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commission: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+}
+
+/// A position line of an account.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Position {
+    pub symbol: String,
+    #[serde(default)]
+    pub con_id: i64,
+    pub position: Num,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market_price: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market_value: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average_cost: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unrealized_pnl: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realized_pnl: Option<Num>,
+}
+
+/// The `data` object of `account_update`, and one account of a snapshot: values keyed
+/// by TWS's names (`NetLiquidation`, `TotalCashValue`, ...; with `:CUR` appended when
+/// the currency is not the base one), and positions.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountState {
+    pub account: String,
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+    #[serde(default)]
+    pub positions: Vec<Position>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+impl AccountState {
+    /// Folds a change set (as carried by `account_update`) into this state.
+    pub fn merge(&mut self, change: &AccountState) {
+        for (k, v) in &change.values {
+            self.values.insert(k.clone(), v.clone());
+        }
+        for p in &change.positions {
+            match self.positions.iter_mut().find(|q| q.con_id == p.con_id && q.symbol == p.symbol) {
+                Some(q) => *q = p.clone(),
+                None => self.positions.push(p.clone()),
+            }
+        }
+        self.positions.retain(|p| p.position.0 != 0.0);
+        if change.updated_at.is_some() {
+            self.updated_at = change.updated_at.clone();
+        }
+    }
+}
