@@ -147,7 +147,11 @@ impl JwtVerifier {
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.leeway = 0;
-        Ok(JwtVerifier { key, validation, leeway: leeway_secs.min(MAX_LEEWAY_SECS) })
+        Ok(JwtVerifier {
+            key,
+            validation,
+            leeway: leeway_secs.min(MAX_LEEWAY_SECS),
+        })
     }
 }
 
@@ -183,15 +187,18 @@ pub enum SignKey {
 pub fn mint(claims: &Claims, key: &SignKey) -> Result<String, String> {
     let (alg, key) = match key {
         SignKey::Hs256(s) => (Algorithm::HS256, EncodingKey::from_secret(s)),
-        SignKey::Ed25519Pem(p) => {
-            (Algorithm::EdDSA, EncodingKey::from_ed_pem(p).map_err(|e| e.to_string())?)
-        }
-        SignKey::Es256Pem(p) => {
-            (Algorithm::ES256, EncodingKey::from_ec_pem(p).map_err(|e| e.to_string())?)
-        }
-        SignKey::Rs256Pem(p) => {
-            (Algorithm::RS256, EncodingKey::from_rsa_pem(p).map_err(|e| e.to_string())?)
-        }
+        SignKey::Ed25519Pem(p) => (
+            Algorithm::EdDSA,
+            EncodingKey::from_ed_pem(p).map_err(|e| e.to_string())?,
+        ),
+        SignKey::Es256Pem(p) => (
+            Algorithm::ES256,
+            EncodingKey::from_ec_pem(p).map_err(|e| e.to_string())?,
+        ),
+        SignKey::Rs256Pem(p) => (
+            Algorithm::RS256,
+            EncodingKey::from_rsa_pem(p).map_err(|e| e.to_string())?,
+        ),
     };
     jsonwebtoken::encode(&Header::new(alg), claims, &key).map_err(|e| e.to_string())
 }
@@ -218,7 +225,13 @@ mod tests {
     }
 
     fn verifier() -> JwtVerifier {
-        JwtVerifier::new(VerifyKey::Hs256(SECRET.to_vec()), "ibws", "ibws-clients", 30).unwrap()
+        JwtVerifier::new(
+            VerifyKey::Hs256(SECRET.to_vec()),
+            "ibws",
+            "ibws-clients",
+            30,
+        )
+        .unwrap()
     }
 
     fn b64(s: &str) -> String {
@@ -227,7 +240,10 @@ mod tests {
         let b = s.as_bytes();
         let mut out = String::new();
         for chunk in b.chunks(3) {
-            let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &x)| acc | (x as u32) << (16 - 8 * i));
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |acc, (i, &x)| acc | (x as u32) << (16 - 8 * i));
             for i in 0..=chunk.len() {
                 out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
             }
@@ -240,7 +256,11 @@ mod tests {
         let v = verifier();
         let t = mint(&claims(1000), &SignKey::Hs256(SECRET.to_vec())).unwrap();
         assert_eq!(v.verify(&t, 900).unwrap().sub, "alice");
-        assert_eq!(v.verify(&t, 1029).map(|c| c.sub), Ok("alice".into()), "within leeway");
+        assert_eq!(
+            v.verify(&t, 1029).map(|c| c.sub),
+            Ok("alice".into()),
+            "within leeway"
+        );
         assert_eq!(v.verify(&t, 1031), Err(AuthError::Expired));
         let mut bad = t.clone();
         bad.pop();
@@ -255,7 +275,11 @@ mod tests {
         let v = verifier();
         let body = b64(&serde_json::to_string(&claims(1000)).unwrap());
         for alg in ["none", "None", "NONE", "nOnE"] {
-            let t = format!("{}.{}.", b64(&format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#)), body);
+            let t = format!(
+                "{}.{}.",
+                b64(&format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#)),
+                body
+            );
             assert_eq!(v.verify(&t, 900), Err(AuthError::Invalid), "{alg}");
         }
     }
@@ -266,15 +290,29 @@ mod tests {
         let key = SignKey::Hs256(SECRET.to_vec());
         let mut c = claims(1000);
         c.iss = "other".into();
-        assert_eq!(v.verify(&mint(&c, &key).unwrap(), 900), Err(AuthError::Invalid));
+        assert_eq!(
+            v.verify(&mint(&c, &key).unwrap(), 900),
+            Err(AuthError::Invalid)
+        );
         let mut c = claims(1000);
         c.aud = "other".into();
-        assert_eq!(v.verify(&mint(&c, &key).unwrap(), 900), Err(AuthError::Invalid));
+        assert_eq!(
+            v.verify(&mint(&c, &key).unwrap(), 900),
+            Err(AuthError::Invalid)
+        );
         let mut c = claims(1000);
         c.nbf = Some(2000);
-        assert_eq!(v.verify(&mint(&c, &key).unwrap(), 900), Err(AuthError::NotYetValid));
+        assert_eq!(
+            v.verify(&mint(&c, &key).unwrap(), 900),
+            Err(AuthError::NotYetValid)
+        );
         let no_exp = serde_json::json!({"sub":"a","iss":"ibws","aud":"ibws-clients"});
-        let t = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &no_exp, &EncodingKey::from_secret(SECRET)).unwrap();
+        let t = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &no_exp,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
         assert_eq!(v.verify(&t, 900), Err(AuthError::Invalid));
     }
 

@@ -35,9 +35,9 @@ pub use token_bucket::TokenBucket;
 
 use crate::auth::{AuthError, Claims, Role, TokenVerifier};
 use crate::protocol::{
-    format_timestamp, AccountState, ClientMessage, CloseCode, Connection, ErrorFrame,
-    MessageType, OrderData, OrdersResponse, Pong, ResumeResult, ServerFrame, Snapshot,
-    Subscription, Unsubscription,
+    format_timestamp, AccountState, ClientMessage, CloseCode, Connection, ErrorFrame, MessageType,
+    OrderData, OrdersResponse, Pong, ResumeResult, ServerFrame, Snapshot, Subscription,
+    Unsubscription,
 };
 
 /// A connection's id, chosen by the driver and unique among its live connections.
@@ -75,7 +75,11 @@ pub enum Output {
     /// Send a transport-level ping to the client.
     Ping(ConnId),
     /// Send `frames`, then close with `code`; the hub has forgotten the client.
-    Close { id: ConnId, code: CloseCode, frames: Vec<Frame> },
+    Close {
+        id: ConnId,
+        code: CloseCode,
+        frames: Vec<Frame>,
+    },
 }
 
 /// Counters for `/metrics`.
@@ -186,12 +190,19 @@ impl Hub {
     /// A client connected. With auth required and no pre-verified claims, it must send
     /// `auth` within the deadline; otherwise it is greeted at once.
     pub fn connect(&mut self, id: ConnId, info: ConnectInfo, now: Now) {
-        let client_id = info.client_id.filter(|c| !c.is_empty() && c.len() <= 128).unwrap_or_else(|| {
-            self.generated_ids += 1;
-            format!("client_{}_{}", now.unix_us / 1000, self.generated_ids)
-        });
+        let client_id = info
+            .client_id
+            .filter(|c| !c.is_empty() && c.len() <= 128)
+            .unwrap_or_else(|| {
+                self.generated_ids += 1;
+                format!("client_{}_{}", now.unix_us / 1000, self.generated_ids)
+            });
         if self.clients.len() >= self.cfg.max_clients {
-            self.out.push_back(Output::Close { id, code: CloseCode::ConnectionLimit, frames: vec![] });
+            self.out.push_back(Output::Close {
+                id,
+                code: CloseCode::ConnectionLimit,
+                frames: vec![],
+            });
             return;
         }
         let session = Session {
@@ -217,7 +228,13 @@ impl Hub {
 
     /// Checks role, tenant and per-subject limits for freshly verified claims.
     fn admit(&mut self, id: ConnId, claims: Claims, now: Now) {
-        if claims.role != Role::Client || self.cfg.tenant.as_ref().is_some_and(|t| *t != claims.tenant) {
+        if claims.role != Role::Client
+            || self
+                .cfg
+                .tenant
+                .as_ref()
+                .is_some_and(|t| *t != claims.tenant)
+        {
             self.close(id, CloseCode::Forbidden, now);
             return;
         }
@@ -234,7 +251,9 @@ impl Hub {
     }
 
     fn greet(&mut self, id: ConnId, now: Now) {
-        let Some(s) = self.clients.get_mut(&id) else { return };
+        let Some(s) = self.clients.get_mut(&id) else {
+            return;
+        };
         s.ready = true;
         let frame = ServerFrame::Connection(Connection {
             status: "connected".into(),
@@ -268,10 +287,16 @@ impl Hub {
 
     /// Closes a client: queued frames still go out, then the close frame.
     fn close(&mut self, id: ConnId, code: CloseCode, _now: Now) {
-        let Some(mut s) = self.clients.remove(&id) else { return };
+        let Some(mut s) = self.clients.remove(&id) else {
+            return;
+        };
         self.release_subject(&s);
         self.stats.clients_closed += 1;
-        let frames = if code == CloseCode::SlowConsumer { vec![] } else { s.queue.drain(..).collect() };
+        let frames = if code == CloseCode::SlowConsumer {
+            vec![]
+        } else {
+            s.queue.drain(..).collect()
+        };
         self.out.push_back(Output::Close { id, code, frames });
     }
 
@@ -287,7 +312,9 @@ impl Hub {
 
     /// Queues a frame for one client; closes it as a slow consumer on overflow.
     fn enqueue(&mut self, id: ConnId, frame: Frame, now: Now) -> bool {
-        let Some(s) = self.clients.get_mut(&id) else { return false };
+        let Some(s) = self.clients.get_mut(&id) else {
+            return false;
+        };
         if s.queue.len() >= self.cfg.max_queue_frames
             || s.queue_bytes + frame.len() > self.cfg.max_queue_bytes
         {
@@ -350,7 +377,9 @@ impl Hub {
 
     /// The client sent a text frame.
     pub fn on_text(&mut self, id: ConnId, text: &str, now: Now) {
-        let Some(s) = self.clients.get_mut(&id) else { return };
+        let Some(s) = self.clients.get_mut(&id) else {
+            return;
+        };
         s.last_seen_ms = now.mono_ms;
         if text.len() > self.cfg.max_frame_bytes {
             self.close(id, CloseCode::MessageTooBig, now);
@@ -380,12 +409,16 @@ impl Hub {
                 self.handle_auth(id, &token, now)
             }
             _ if !ready => self.close(id, CloseCode::AuthRequired, now),
-            ClientMessage::Subscribe { message_types } => self.handle_subscribe(id, &message_types, now),
+            ClientMessage::Subscribe { message_types } => {
+                self.handle_subscribe(id, &message_types, now)
+            }
             ClientMessage::Unsubscribe { message_types } => {
                 self.handle_unsubscribe(id, &message_types, now)
             }
             ClientMessage::Ping {} => {
-                let f = ServerFrame::Pong(Pong { timestamp: self.stamp(now) });
+                let f = ServerFrame::Pong(Pong {
+                    timestamp: self.stamp(now),
+                });
                 self.reply(id, &f, now);
             }
             ClientMessage::GetOrders {} => self.handle_get_orders(id, now),
@@ -401,7 +434,12 @@ impl Hub {
     fn handle_auth(&mut self, id: ConnId, token: &str, now: Now) {
         let Some(verifier) = self.verifier.clone() else {
             // Endpoints without auth have nothing to check a token against.
-            self.reply_error(id, "auth is not enabled on this endpoint".into(), Some("AUTH_DISABLED"), now);
+            self.reply_error(
+                id,
+                "auth is not enabled on this endpoint".into(),
+                Some("AUTH_DISABLED"),
+                now,
+            );
             return;
         };
         let claims = match verifier.verify(token, now.unix_secs()) {
@@ -409,7 +447,9 @@ impl Hub {
             Err(AuthError::Expired) => return self.close(id, CloseCode::TokenExpired, now),
             Err(_) => return self.close(id, CloseCode::InvalidToken, now),
         };
-        let Some(s) = self.clients.get_mut(&id) else { return };
+        let Some(s) = self.clients.get_mut(&id) else {
+            return;
+        };
         match &s.claims {
             None if !s.ready || self.cfg.require_auth => self.admit(id, claims, now),
             None => {
@@ -418,7 +458,10 @@ impl Hub {
             }
             Some(old) => {
                 // Refresh: same identity, new expiry and possibly narrower scope.
-                if old.sub != claims.sub || old.tenant != claims.tenant || claims.role != Role::Client {
+                if old.sub != claims.sub
+                    || old.tenant != claims.tenant
+                    || claims.role != Role::Client
+                {
                     return self.close(id, CloseCode::Forbidden, now);
                 }
                 let allowed: u8 = MessageType::ALL
@@ -432,7 +475,9 @@ impl Hub {
     }
 
     fn handle_subscribe(&mut self, id: ConnId, names: &[String], now: Now) {
-        let Some(s) = self.clients.get_mut(&id) else { return };
+        let Some(s) = self.clients.get_mut(&id) else {
+            return;
+        };
         let mut unknown = Vec::new();
         let mut forbidden = Vec::new();
         let mut over_limit = false;
@@ -441,7 +486,9 @@ impl Hub {
                 None => unknown.push(n.chars().take(64).collect::<String>()),
                 Some(t) if !s.may_see(t, None) => forbidden.push(t.as_str()),
                 Some(t) => {
-                    if !s.subscribed(t) && (s.subs.count_ones() as usize) >= self.cfg.max_subscriptions {
+                    if !s.subscribed(t)
+                        && (s.subs.count_ones() as usize) >= self.cfg.max_subscriptions
+                    {
                         over_limit = true;
                     } else {
                         s.subs |= t.bit();
@@ -451,13 +498,28 @@ impl Hub {
         }
         let subscribed = s.subscribed_names();
         if !unknown.is_empty() {
-            self.reply_error(id, format!("unknown message types: {}", unknown.join(", ")), Some("UNKNOWN_MESSAGE_TYPE"), now);
+            self.reply_error(
+                id,
+                format!("unknown message types: {}", unknown.join(", ")),
+                Some("UNKNOWN_MESSAGE_TYPE"),
+                now,
+            );
         }
         if !forbidden.is_empty() {
-            self.reply_error(id, format!("not allowed by token scope: {}", forbidden.join(", ")), Some("FORBIDDEN_SCOPE"), now);
+            self.reply_error(
+                id,
+                format!("not allowed by token scope: {}", forbidden.join(", ")),
+                Some("FORBIDDEN_SCOPE"),
+                now,
+            );
         }
         if over_limit {
-            self.reply_error(id, "subscription limit reached".into(), Some("SUBSCRIPTION_LIMIT"), now);
+            self.reply_error(
+                id,
+                "subscription limit reached".into(),
+                Some("SUBSCRIPTION_LIMIT"),
+                now,
+            );
         }
         let f = ServerFrame::Subscription(Subscription {
             status: "success".into(),
@@ -468,7 +530,9 @@ impl Hub {
     }
 
     fn handle_unsubscribe(&mut self, id: ConnId, names: &[String], now: Now) {
-        let Some(s) = self.clients.get_mut(&id) else { return };
+        let Some(s) = self.clients.get_mut(&id) else {
+            return;
+        };
         for t in names.iter().filter_map(|n| MessageType::parse(n)) {
             s.subs &= !t.bit();
         }
@@ -481,7 +545,9 @@ impl Hub {
     }
 
     fn handle_get_orders(&mut self, id: ConnId, now: Now) {
-        let Some(s) = self.clients.get(&id) else { return };
+        let Some(s) = self.clients.get(&id) else {
+            return;
+        };
         let data = self
             .orders
             .rows()
@@ -507,14 +573,18 @@ impl Hub {
     }
 
     fn handle_resume(&mut self, id: ConnId, epoch: &str, since: u64, now: Now) {
-        let Some(s) = self.clients.get(&id) else { return };
+        let Some(s) = self.clients.get(&id) else {
+            return;
+        };
         let mut frames = Vec::new();
         let recovered = epoch == self.epoch
             && match self.ring.since(since, self.seq) {
                 Some(events) => {
                     frames.extend(
                         events
-                            .filter(|e| s.subscribed(e.kind) && s.may_see(e.kind, e.account.as_deref()))
+                            .filter(|e| {
+                                s.subscribed(e.kind) && s.may_see(e.kind, e.account.as_deref())
+                            })
                             .map(|e| e.json.clone()),
                     );
                     true
@@ -559,7 +629,10 @@ impl Hub {
             self.orders.upsert(o);
         }
         if let ServerFrame::AccountUpdate(a) = &ev.frame {
-            self.accounts.entry(a.data.account.clone()).or_default().merge(&a.data);
+            self.accounts
+                .entry(a.data.account.clone())
+                .or_default()
+                .merge(&a.data);
             if let Some(acc) = self.accounts.get_mut(&a.data.account) {
                 acc.account = a.data.account.clone();
             }
@@ -568,7 +641,9 @@ impl Hub {
         let recipients: Vec<ConnId> = self
             .clients
             .iter()
-            .filter(|(_, s)| s.ready && s.subscribed(ev.kind) && s.may_see(ev.kind, ev.account.as_deref()))
+            .filter(|(_, s)| {
+                s.ready && s.subscribed(ev.kind) && s.may_see(ev.kind, ev.account.as_deref())
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in recipients {
@@ -590,7 +665,11 @@ impl Hub {
         self.epoch = snap.epoch.clone();
         self.seq = snap.seq;
         self.orders.replace(&snap.orders);
-        self.accounts = snap.accounts.iter().map(|a| (a.account.clone(), a.clone())).collect();
+        self.accounts = snap
+            .accounts
+            .iter()
+            .map(|a| (a.account.clone(), a.clone()))
+            .collect();
         self.source_connected = snap.source_connected;
         if new_epoch {
             let frame: Frame = ServerFrame::Resume(ResumeResult {
@@ -602,8 +681,12 @@ impl Hub {
             })
             .to_json()
             .into();
-            let aware: Vec<ConnId> =
-                self.clients.iter().filter(|(_, s)| s.ready && s.aware).map(|(id, _)| *id).collect();
+            let aware: Vec<ConnId> = self
+                .clients
+                .iter()
+                .filter(|(_, s)| s.ready && s.aware)
+                .map(|(id, _)| *id)
+                .collect();
             for id in aware {
                 self.enqueue(id, frame.clone(), now);
             }

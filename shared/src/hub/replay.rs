@@ -14,7 +14,10 @@ pub struct ReplayRing {
 
 impl ReplayRing {
     pub fn new(capacity: usize) -> Self {
-        ReplayRing { events: VecDeque::new(), capacity: capacity.max(1) }
+        ReplayRing {
+            events: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
     }
 
     /// Appends the event that follows the last one; callers clear the ring on a gap.
@@ -40,11 +43,7 @@ impl ReplayRing {
 
     /// Every event after `since`, if the ring reaches back that far. `head` is the
     /// current stream seq; `Some(empty)` when the client is already up to date.
-    pub fn since(
-        &self,
-        since: u64,
-        head: u64,
-    ) -> Option<impl Iterator<Item = &Arc<StampedEvent>>> {
+    pub fn since(&self, since: u64, head: u64) -> Option<impl Iterator<Item = &Arc<StampedEvent>>> {
         if since > head {
             return None;
         }

@@ -194,7 +194,6 @@ pub struct MarketData {
     pub epoch: Option<String>,
 }
 
-
 impl ServerFrame {
     /// The subscribable stream this frame belongs to, if it is an event.
     /// An `error` frame is an event only when it carries a stream position.

@@ -42,8 +42,14 @@ mod tests {
     #[test]
     fn formats_like_the_seed() {
         // 2023-03-15T10:30:45.123456 UTC
-        assert_eq!(format_timestamp(1_678_876_245_123_456, 0), "2023-03-15T10:30:45.123456");
+        assert_eq!(
+            format_timestamp(1_678_876_245_123_456, 0),
+            "2023-03-15T10:30:45.123456"
+        );
         assert_eq!(format_timestamp(0, 3600), "1970-01-01T01:00:00.000000");
-        assert_eq!(format_timestamp(951_782_400_000_000, 0), "2000-02-29T00:00:00.000000");
+        assert_eq!(
+            format_timestamp(951_782_400_000_000, 0),
+            "2000-02-29T00:00:00.000000"
+        );
     }
 }

@@ -1,0 +1,4 @@
+//! ibws bridge: speaks the TWS socket API, turns TWS events into ibws notifications,
+//! serves them locally, and (later) forwards them to relays.
+
+pub mod tws;

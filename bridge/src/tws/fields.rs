@@ -1,0 +1,216 @@
+//! Typed reading and writing of TWS text fields.
+//!
+//! TWS encodes "no value" as an empty field, or as the maximum double / int
+//! (`1.7976931348623157E308`, `2147483647`). Readers map both to `None`; writers emit
+//! the empty field, which every TWS client (the official ones and ib_async) reads back
+//! as "unset".
+
+/// A field could not be decoded. Carries the field's position and what was expected,
+/// never the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The frame ended before field `at`.
+    Truncated { at: usize },
+    /// Field `at` did not parse as `expected`.
+    Bad { at: usize, expected: &'static str },
+    /// A count in field `at` is implausible for one frame.
+    Count { at: usize },
+    /// Field `at` named a condition type we do not know, so the rest cannot be walked.
+    Unknown { at: usize, what: &'static str },
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::Truncated { at } => write!(f, "frame ends before field {at}"),
+            DecodeError::Bad { at, expected } => write!(f, "field {at} is not a valid {expected}"),
+            DecodeError::Count { at } => write!(f, "field {at} holds an implausible count"),
+            DecodeError::Unknown { at, what } => write!(f, "field {at} holds an unknown {what}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+pub type DResult<T> = Result<T, DecodeError>;
+
+/// TWS's "unset" double.
+pub const UNSET_DOUBLE: f64 = f64::MAX;
+/// TWS's "unset" int.
+pub const UNSET_INT: i64 = i32::MAX as i64;
+
+/// Reads fields one after another.
+pub struct FieldReader<'a> {
+    fields: &'a [String],
+    pos: usize,
+}
+
+impl<'a> FieldReader<'a> {
+    pub fn new(fields: &'a [String]) -> Self {
+        FieldReader { fields, pos: 0 }
+    }
+
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.fields.len().saturating_sub(self.pos)
+    }
+
+    pub fn str(&mut self) -> DResult<&'a str> {
+        let f = self
+            .fields
+            .get(self.pos)
+            .ok_or(DecodeError::Truncated { at: self.pos })?;
+        self.pos += 1;
+        Ok(f)
+    }
+
+    pub fn string(&mut self) -> DResult<String> {
+        self.str().map(str::to_owned)
+    }
+
+    /// An integer; empty means 0.
+    pub fn int(&mut self) -> DResult<i64> {
+        Ok(self.opt_int()?.unwrap_or(0))
+    }
+
+    /// An integer; empty or TWS's unset value mean `None`.
+    pub fn opt_int(&mut self) -> DResult<Option<i64>> {
+        let at = self.pos;
+        let s = self.str()?.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let v: i64 = s.parse().map_err(|_| DecodeError::Bad {
+            at,
+            expected: "integer",
+        })?;
+        Ok((v != UNSET_INT).then_some(v))
+    }
+
+    /// A double; empty or TWS's unset value mean `None`.
+    pub fn opt_f64(&mut self) -> DResult<Option<f64>> {
+        let at = self.pos;
+        let s = self.str()?.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let v: f64 = match s {
+            "Infinite" | "Infinity" | "inf" => f64::INFINITY,
+            _ => s.parse().map_err(|_| DecodeError::Bad {
+                at,
+                expected: "number",
+            })?,
+        };
+        Ok((v != UNSET_DOUBLE && !v.is_nan()).then_some(v))
+    }
+
+    /// A double; empty means 0.
+    pub fn f64(&mut self) -> DResult<f64> {
+        Ok(self.opt_f64()?.unwrap_or(0.0))
+    }
+
+    /// A boolean sent as `0` / `1` (some fields use `true` / `false`).
+    pub fn bool(&mut self) -> DResult<bool> {
+        let at = self.pos;
+        match self.str()?.trim() {
+            "" | "0" | "false" => Ok(false),
+            "1" | "true" => Ok(true),
+            s => s
+                .parse::<i64>()
+                .map(|v| v != 0)
+                .map_err(|_| DecodeError::Bad {
+                    at,
+                    expected: "boolean",
+                }),
+        }
+    }
+
+    /// A list length; bounded by what the rest of the frame could hold.
+    pub fn count(&mut self) -> DResult<usize> {
+        let at = self.pos;
+        let n = self.int()?;
+        if n < 0 || n as usize > self.remaining() {
+            return Err(DecodeError::Count { at });
+        }
+        Ok(n as usize)
+    }
+
+    pub fn skip(&mut self, n: usize) -> DResult<()> {
+        for _ in 0..n {
+            self.str()?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds the fields of an outgoing frame.
+#[derive(Default, Debug, Clone)]
+pub struct FieldWriter {
+    pub fields: Vec<String>,
+}
+
+impl FieldWriter {
+    pub fn new() -> Self {
+        FieldWriter {
+            fields: Vec::with_capacity(32),
+        }
+    }
+
+    pub fn str(&mut self, v: &str) -> &mut Self {
+        self.fields.push(v.to_owned());
+        self
+    }
+
+    pub fn int(&mut self, v: i64) -> &mut Self {
+        self.fields.push(v.to_string());
+        self
+    }
+
+    pub fn opt_int(&mut self, v: Option<i64>) -> &mut Self {
+        self.fields
+            .push(v.map(|v| v.to_string()).unwrap_or_default());
+        self
+    }
+
+    pub fn f64(&mut self, v: f64) -> &mut Self {
+        self.fields.push(fmt_f64(v));
+        self
+    }
+
+    pub fn opt_f64(&mut self, v: Option<f64>) -> &mut Self {
+        self.fields.push(v.map(fmt_f64).unwrap_or_default());
+        self
+    }
+
+    pub fn bool(&mut self, v: bool) -> &mut Self {
+        self.fields.push(if v { "1" } else { "0" }.to_owned());
+        self
+    }
+
+    /// `n` empty fields.
+    pub fn empty(&mut self, n: usize) -> &mut Self {
+        for _ in 0..n {
+            self.fields.push(String::new());
+        }
+        self
+    }
+
+    pub fn frame(&self) -> Vec<u8> {
+        super::frame::encode_frame(&self.fields)
+    }
+}
+
+/// Formats a double the way TWS does: no exponent for ordinary values, and whole
+/// numbers without a fraction.
+pub fn fmt_f64(v: f64) -> String {
+    if v.is_infinite() {
+        "Infinite".to_owned()
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}

@@ -1,0 +1,462 @@
+//! Requests a client sends to TWS: encoded by the bridge, decoded by the simulator.
+
+use super::fields::{DResult, FieldReader, FieldWriter};
+use super::types::Contract;
+use super::versions as v;
+
+/// Outgoing message ids.
+pub mod id {
+    pub const REQ_MKT_DATA: i64 = 1;
+    pub const CANCEL_MKT_DATA: i64 = 2;
+    pub const PLACE_ORDER: i64 = 3;
+    pub const CANCEL_ORDER: i64 = 4;
+    pub const REQ_OPEN_ORDERS: i64 = 5;
+    pub const REQ_ACCOUNT_UPDATES: i64 = 6;
+    pub const REQ_EXECUTIONS: i64 = 7;
+    pub const REQ_IDS: i64 = 8;
+    pub const REQ_AUTO_OPEN_ORDERS: i64 = 15;
+    pub const REQ_ALL_OPEN_ORDERS: i64 = 16;
+    pub const REQ_CURRENT_TIME: i64 = 49;
+    pub const REQ_POSITIONS: i64 = 61;
+    pub const START_API: i64 = 71;
+    pub const REQ_COMPLETED_ORDERS: i64 = 99;
+}
+
+/// The order fields a placeOrder carries that ibws and its simulator care about.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OrderTicket {
+    pub action: String,
+    pub total_quantity: f64,
+    pub order_type: String,
+    pub lmt_price: Option<f64>,
+    pub aux_price: Option<f64>,
+    pub tif: String,
+    pub account: String,
+    pub order_ref: String,
+    pub transmit: bool,
+}
+
+/// Filter of reqExecutions.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExecutionFilter {
+    pub client_id: i64,
+    pub account: String,
+    /// `yyyymmdd hh:mm:ss`: only executions after this time.
+    pub time: String,
+    pub symbol: String,
+    pub sec_type: String,
+    pub exchange: String,
+    pub side: String,
+}
+
+/// A client request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Request {
+    StartApi {
+        client_id: i64,
+        optional_capabilities: String,
+    },
+    ReqIds {
+        num_ids: i64,
+    },
+    ReqCurrentTime,
+    ReqAutoOpenOrders {
+        auto_bind: bool,
+    },
+    ReqAllOpenOrders,
+    ReqOpenOrders,
+    ReqCompletedOrders {
+        api_only: bool,
+    },
+    ReqExecutions {
+        req_id: i64,
+        filter: ExecutionFilter,
+    },
+    ReqAccountUpdates {
+        subscribe: bool,
+        account: String,
+    },
+    ReqPositions,
+    ReqMktData {
+        req_id: i64,
+        contract: Contract,
+        generic_ticks: String,
+        snapshot: bool,
+    },
+    CancelMktData {
+        req_id: i64,
+    },
+    PlaceOrder {
+        order_id: i64,
+        contract: Contract,
+        ticket: OrderTicket,
+    },
+    CancelOrder {
+        order_id: i64,
+    },
+    /// A request the simulator does not implement (it answers nothing).
+    Other(i64),
+}
+
+fn contract_12(w: &mut FieldWriter, c: &Contract) {
+    w.int(c.con_id)
+        .str(&c.symbol)
+        .str(&c.sec_type)
+        .str(&c.last_trade_date)
+        .opt_f64(c.strike)
+        .str(&c.right)
+        .str(&c.multiplier)
+        .str(&c.exchange)
+        .str(&c.primary_exchange)
+        .str(&c.currency)
+        .str(&c.local_symbol)
+        .str(&c.trading_class);
+}
+
+fn read_contract_12(r: &mut FieldReader) -> DResult<Contract> {
+    Ok(Contract {
+        con_id: r.int()?,
+        symbol: r.string()?,
+        sec_type: r.string()?,
+        last_trade_date: r.string()?,
+        strike: r.opt_f64()?,
+        right: r.string()?,
+        multiplier: r.string()?,
+        exchange: r.string()?,
+        primary_exchange: r.string()?,
+        currency: r.string()?,
+        local_symbol: r.string()?,
+        trading_class: r.string()?,
+    })
+}
+
+impl Request {
+    /// Encodes for a server at `version`.
+    pub fn encode(&self, version: i32) -> Vec<u8> {
+        let mut w = FieldWriter::new();
+        match self {
+            Request::StartApi {
+                client_id,
+                optional_capabilities,
+            } => {
+                w.int(id::START_API)
+                    .int(2)
+                    .int(*client_id)
+                    .str(optional_capabilities);
+            }
+            Request::ReqIds { num_ids } => {
+                w.int(id::REQ_IDS).int(1).int(*num_ids);
+            }
+            Request::ReqCurrentTime => {
+                w.int(id::REQ_CURRENT_TIME).int(1);
+            }
+            Request::ReqAutoOpenOrders { auto_bind } => {
+                w.int(id::REQ_AUTO_OPEN_ORDERS).int(1).bool(*auto_bind);
+            }
+            Request::ReqAllOpenOrders => {
+                w.int(id::REQ_ALL_OPEN_ORDERS).int(1);
+            }
+            Request::ReqOpenOrders => {
+                w.int(id::REQ_OPEN_ORDERS).int(1);
+            }
+            Request::ReqCompletedOrders { api_only } => {
+                w.int(id::REQ_COMPLETED_ORDERS).bool(*api_only);
+            }
+            Request::ReqExecutions { req_id, filter: f } => {
+                w.int(id::REQ_EXECUTIONS)
+                    .int(3)
+                    .int(*req_id)
+                    .int(f.client_id)
+                    .str(&f.account)
+                    .str(&f.time)
+                    .str(&f.symbol)
+                    .str(&f.sec_type)
+                    .str(&f.exchange)
+                    .str(&f.side);
+            }
+            Request::ReqAccountUpdates { subscribe, account } => {
+                w.int(id::REQ_ACCOUNT_UPDATES)
+                    .int(2)
+                    .bool(*subscribe)
+                    .str(account);
+            }
+            Request::ReqPositions => {
+                w.int(id::REQ_POSITIONS).int(1);
+            }
+            Request::ReqMktData {
+                req_id,
+                contract,
+                generic_ticks,
+                snapshot,
+            } => {
+                w.int(id::REQ_MKT_DATA).int(11).int(*req_id);
+                contract_12(&mut w, contract);
+                // no delta-neutral contract; generic ticks; snapshot; regulatory
+                // snapshot; options
+                w.bool(false)
+                    .str(generic_ticks)
+                    .bool(*snapshot)
+                    .bool(false)
+                    .str("");
+            }
+            Request::CancelMktData { req_id } => {
+                w.int(id::CANCEL_MKT_DATA).int(2).int(*req_id);
+            }
+            Request::PlaceOrder {
+                order_id,
+                contract,
+                ticket: t,
+            } => {
+                encode_place_order(&mut w, version, *order_id, contract, t);
+            }
+            Request::CancelOrder { order_id } => {
+                w.int(id::CANCEL_ORDER).int(1).int(*order_id);
+                if version >= v::MANUAL_ORDER_TIME {
+                    w.str("");
+                }
+            }
+            Request::Other(n) => {
+                w.int(*n);
+            }
+        }
+        w.frame()
+    }
+
+    /// Decodes a request (the simulator's side). Only the fields the simulator uses
+    /// are read; the rest of a frame is ignored.
+    pub fn decode(fields: &[String]) -> DResult<Request> {
+        let mut r = FieldReader::new(fields);
+        let msg = r.int()?;
+        Ok(match msg {
+            id::START_API => {
+                r.skip(1)?;
+                let client_id = r.int()?;
+                let optional_capabilities = if r.remaining() > 0 {
+                    r.string()?
+                } else {
+                    String::new()
+                };
+                Request::StartApi {
+                    client_id,
+                    optional_capabilities,
+                }
+            }
+            id::REQ_IDS => {
+                r.skip(1)?;
+                Request::ReqIds { num_ids: r.int()? }
+            }
+            id::REQ_CURRENT_TIME => Request::ReqCurrentTime,
+            id::REQ_AUTO_OPEN_ORDERS => {
+                r.skip(1)?;
+                Request::ReqAutoOpenOrders {
+                    auto_bind: r.bool()?,
+                }
+            }
+            id::REQ_ALL_OPEN_ORDERS => Request::ReqAllOpenOrders,
+            id::REQ_OPEN_ORDERS => Request::ReqOpenOrders,
+            id::REQ_COMPLETED_ORDERS => Request::ReqCompletedOrders {
+                api_only: r.bool()?,
+            },
+            id::REQ_EXECUTIONS => {
+                r.skip(1)?;
+                let req_id = r.int()?;
+                let filter = ExecutionFilter {
+                    client_id: r.int()?,
+                    account: r.string()?,
+                    time: r.string()?,
+                    symbol: r.string()?,
+                    sec_type: r.string()?,
+                    exchange: r.string()?,
+                    side: r.string()?,
+                };
+                Request::ReqExecutions { req_id, filter }
+            }
+            id::REQ_ACCOUNT_UPDATES => {
+                r.skip(1)?;
+                Request::ReqAccountUpdates {
+                    subscribe: r.bool()?,
+                    account: r.string()?,
+                }
+            }
+            id::REQ_POSITIONS => Request::ReqPositions,
+            id::REQ_MKT_DATA => {
+                r.skip(1)?;
+                let req_id = r.int()?;
+                let contract = read_contract_12(&mut r)?;
+                Request::ReqMktData {
+                    req_id,
+                    contract,
+                    generic_ticks: String::new(),
+                    snapshot: false,
+                }
+            }
+            id::CANCEL_MKT_DATA => {
+                r.skip(1)?;
+                Request::CancelMktData { req_id: r.int()? }
+            }
+            id::PLACE_ORDER => {
+                let order_id = r.int()?;
+                let contract = read_contract_12(&mut r)?;
+                r.skip(2)?; // secIdType, secId
+                let action = r.string()?;
+                let total_quantity = r.f64()?;
+                let order_type = r.string()?;
+                let lmt_price = r.opt_f64()?;
+                let aux_price = r.opt_f64()?;
+                let tif = r.string()?;
+                r.skip(1)?; // ocaGroup
+                let account = r.string()?;
+                r.skip(2)?; // openClose, origin
+                let order_ref = r.string()?;
+                let transmit = r.bool()?;
+                Request::PlaceOrder {
+                    order_id,
+                    contract,
+                    ticket: OrderTicket {
+                        action,
+                        total_quantity,
+                        order_type,
+                        lmt_price,
+                        aux_price,
+                        tif,
+                        account,
+                        order_ref,
+                        transmit,
+                    },
+                }
+            }
+            id::CANCEL_ORDER => {
+                r.skip(1)?;
+                Request::CancelOrder { order_id: r.int()? }
+            }
+            other => Request::Other(other),
+        })
+    }
+}
+
+/// placeOrder for a plain (non-combo, unconditional) order, every field in the order
+/// the server expects at `version`.
+fn encode_place_order(
+    w: &mut FieldWriter,
+    version: i32,
+    order_id: i64,
+    c: &Contract,
+    t: &OrderTicket,
+) {
+    w.int(id::PLACE_ORDER).int(order_id);
+    contract_12(w, c);
+    w.str("").str(""); // secIdType, secId
+    w.str(&t.action)
+        .f64(t.total_quantity)
+        .str(&t.order_type)
+        .opt_f64(t.lmt_price)
+        .opt_f64(t.aux_price);
+    w.str(&t.tif)
+        .str("")
+        .str(&t.account)
+        .str("")
+        .int(0)
+        .str(&t.order_ref)
+        .bool(t.transmit);
+    // parentId, blockOrder, sweepToFill, displaySize, triggerMethod, outsideRth, hidden
+    w.int(0)
+        .bool(false)
+        .bool(false)
+        .int(0)
+        .int(0)
+        .bool(false)
+        .bool(false);
+    // deprecated sharesAllocation, discretionaryAmt, goodAfterTime, goodTillDate,
+    // faGroup, faMethod, faPercentage
+    w.str("").f64(0.0).str("").str("").str("").str("").str("");
+    if version < v::FA_PROFILE_DESUPPORT {
+        w.str("");
+    }
+    // modelCode, shortSaleSlot, designatedLocation, exemptCode, ocaType, rule80A,
+    // settlingFirm, allOrNone, minQty, percentOffset, eTradeOnly, firmQuoteOnly,
+    // nbboPriceCap, auctionStrategy, startingPrice, stockRefPrice, delta,
+    // stockRangeLower, stockRangeUpper, overridePercentageConstraints, volatility,
+    // volatilityType, deltaNeutralOrderType, deltaNeutralAuxPrice
+    w.str("")
+        .int(0)
+        .str("")
+        .int(-1)
+        .int(0)
+        .str("")
+        .str("")
+        .bool(false)
+        .str("")
+        .str("");
+    w.bool(false)
+        .bool(false)
+        .str("")
+        .int(0)
+        .str("")
+        .str("")
+        .str("")
+        .str("")
+        .str("");
+    w.bool(false).str("").str("").str("").str("");
+    // continuousUpdate, referencePriceType, trailStopPrice, trailingPercent,
+    // scaleInitLevelSize, scaleSubsLevelSize, scalePriceIncrement
+    w.bool(false)
+        .str("")
+        .str("")
+        .str("")
+        .str("")
+        .str("")
+        .str("");
+    // scaleTable, activeStartTime, activeStopTime, hedgeType
+    w.str("").str("").str("").str("");
+    // optOutSmartRouting, clearingAccount, clearingIntent, notHeld
+    w.bool(false).str("").str("").bool(false);
+    // no delta-neutral contract, no algo strategy
+    w.bool(false).str("");
+    // algoId, whatIf, orderMiscOptions, solicited, randomizeSize, randomizePrice
+    w.str("")
+        .bool(false)
+        .str("")
+        .bool(false)
+        .bool(false)
+        .bool(false);
+    w.int(0); // no conditions
+              // adjustedOrderType, triggerPrice, lmtPriceOffset, adjustedStopPrice,
+              // adjustedStopLimitPrice, adjustedTrailingAmount, adjustableTrailingUnit,
+              // extOperator, softDollarTier name and value, cashQty, four MiFID II fields,
+              // dontUseAutoPriceForHedge, isOmsContainer, discretionaryUpToLimitPrice,
+              // usePriceMgmtAlgo
+    w.str("")
+        .str("")
+        .str("")
+        .str("")
+        .str("")
+        .str("")
+        .int(0)
+        .str("")
+        .str("")
+        .str("")
+        .str("");
+    w.str("")
+        .str("")
+        .str("")
+        .str("")
+        .bool(false)
+        .bool(false)
+        .bool(false)
+        .str("");
+    if version >= v::DURATION {
+        w.str("");
+    }
+    if version >= v::POST_TO_ATS {
+        w.str("");
+    }
+    if version >= v::AUTO_CANCEL_PARENT {
+        w.bool(false);
+    }
+    if version >= v::ADVANCED_ORDER_REJECT {
+        w.str("");
+    }
+    if version >= v::MANUAL_ORDER_TIME {
+        w.str("");
+    }
+}
