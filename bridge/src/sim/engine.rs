@@ -1,0 +1,601 @@
+//! The simulated brokerage behind `ibws sim`: orders, fills, accounts, quotes.
+//!
+//! Sans-IO like the codec: every operation changes state and returns the TWS messages
+//! it caused, each tagged with who should receive it ([`Audience`]). The server module
+//! routes them to connected API sessions.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::tws::outgoing::OrderTicket;
+use crate::tws::types::*;
+use crate::tws::Incoming;
+
+/// Who receives a message.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Audience {
+    /// About an order owned by API client `owner` (0 also covers orders placed in TWS).
+    Order { owner: i64 },
+    /// Account updates for `account`.
+    Account(String),
+    /// Market data for contract `con_id`.
+    Market(i64),
+    /// Every session (connectivity notices).
+    All,
+}
+
+/// A message and its audience.
+#[derive(Clone, Debug)]
+pub struct SimEvent {
+    pub audience: Audience,
+    pub msg: Incoming,
+}
+
+/// The client id the simulator's own agent orders come from, like an MCP server
+/// connected to TWS with its own client id.
+pub const AGENT_CLIENT_ID: i64 = 7;
+
+/// One order and everything TWS knows about it.
+#[derive(Clone, Debug)]
+pub struct SimOrder {
+    pub order: Order,
+    pub status: OrderStatus,
+}
+
+impl SimOrder {
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.status.status.as_str(), "Filled" | "Cancelled" | "Inactive" | "ApiCancelled")
+    }
+}
+
+/// A watched instrument and its last price.
+#[derive(Clone, Debug)]
+struct Instrument {
+    contract: Contract,
+    last: f64,
+    volume: f64,
+}
+
+/// The whole simulated brokerage.
+pub struct Engine {
+    pub account: String,
+    next_order_id: i64,
+    next_perm_id: i64,
+    next_exec: u64,
+    /// By perm id.
+    orders: BTreeMap<i64, SimOrder>,
+    executions: Vec<(Execution, CommissionReport)>,
+    account_values: BTreeMap<String, (String, String)>,
+    positions: HashMap<i64, (f64, f64)>, // con_id -> (qty, avg cost)
+    instruments: Vec<Instrument>,
+    cash: f64,
+    realized: f64,
+    rng: StdRng,
+    now_unix: i64,
+}
+
+const SYMBOLS: [(&str, i64, f64); 6] = [
+    ("AAPL", 265598, 190.0),
+    ("MSFT", 272093, 410.0),
+    ("NVDA", 4815747, 120.0),
+    ("TSLA", 76792991, 240.0),
+    ("AMZN", 3691937, 180.0),
+    ("SPY", 756733, 560.0),
+];
+
+impl Engine {
+    pub fn new(seed: u64, account: &str) -> Engine {
+        let mut e = Engine {
+            account: account.to_owned(),
+            next_order_id: 1,
+            next_perm_id: 1_000_000_001,
+            next_exec: 1,
+            orders: BTreeMap::new(),
+            executions: Vec::new(),
+            account_values: BTreeMap::new(),
+            positions: HashMap::new(),
+            instruments: SYMBOLS
+                .iter()
+                .map(|(s, id, p)| Instrument { contract: Contract::stock(s, *id), last: *p, volume: 0.0 })
+                .collect(),
+            cash: 1_000_000.0,
+            realized: 0.0,
+            rng: StdRng::seed_from_u64(seed),
+            now_unix: 0,
+        };
+        e.recompute_account();
+        e
+    }
+
+    pub fn set_time(&mut self, unix_secs: i64) {
+        self.now_unix = unix_secs;
+    }
+
+    /// The next order id an API client may use (nextValidId).
+    pub fn next_valid_id(&self) -> i64 {
+        self.next_order_id
+    }
+
+    pub fn orders(&self) -> impl Iterator<Item = &SimOrder> {
+        self.orders.values()
+    }
+
+    pub fn contract_for(&self, symbol: &str) -> Option<Contract> {
+        self.instruments.iter().find(|i| i.contract.symbol == symbol).map(|i| i.contract.clone())
+    }
+
+    pub fn contract_by_id(&self, con_id: i64) -> Option<Contract> {
+        self.instruments.iter().find(|i| i.contract.con_id == con_id).map(|i| i.contract.clone())
+    }
+
+    fn find(&self, owner: i64, order_id: i64) -> Option<i64> {
+        self.orders.values().find(|o| o.order.client_id == owner && o.order.order_id == order_id).map(|o| o.order.perm_id)
+    }
+
+    fn order_msgs(&self, perm: i64, out: &mut Vec<SimEvent>) {
+        let o = &self.orders[&perm];
+        let audience = Audience::Order { owner: o.order.client_id };
+        let st = OrderState { status: o.status.status.clone(), ..OrderState::default() };
+        out.push(SimEvent { audience: audience.clone(), msg: Incoming::OpenOrder(Box::new((o.order.clone(), st))) });
+        out.push(SimEvent { audience, msg: Incoming::OrderStatus(o.status.clone()) });
+    }
+
+    fn status_msg(&self, perm: i64, out: &mut Vec<SimEvent>) {
+        let o = &self.orders[&perm];
+        out.push(SimEvent { audience: Audience::Order { owner: o.order.client_id }, msg: Incoming::OrderStatus(o.status.clone()) });
+    }
+
+    /// A client (or TWS itself, owner 0) places or modifies an order. An order id the
+    /// owner already used modifies that order, as in TWS.
+    pub fn place(&mut self, owner: i64, order_id: i64, contract: Contract, t: OrderTicket) -> Vec<SimEvent> {
+        let mut out = Vec::new();
+        if let Some(perm) = self.find(owner, order_id) {
+            return self.modify(perm, t.lmt_price, Some(t.total_quantity));
+        }
+        let contract = self.contract_for(&contract.symbol).unwrap_or(contract);
+        if t.total_quantity <= 0.0 || !matches!(t.action.as_str(), "BUY" | "SELL") {
+            out.push(SimEvent {
+                audience: Audience::Order { owner },
+                msg: Incoming::Error(TwsError {
+                    req_id: order_id,
+                    code: 201,
+                    message: "Order rejected - reason:The order quantity or side is invalid.".into(),
+                    ..TwsError::default()
+                }),
+            });
+            return out;
+        }
+        self.next_order_id = self.next_order_id.max(order_id + 1);
+        let perm = self.next_perm_id;
+        self.next_perm_id += 1;
+        let order = Order {
+            order_id,
+            contract,
+            action: t.action,
+            total_quantity: t.total_quantity,
+            order_type: t.order_type,
+            lmt_price: t.lmt_price,
+            aux_price: t.aux_price,
+            tif: if t.tif.is_empty() { "DAY".into() } else { t.tif },
+            account: if t.account.is_empty() { self.account.clone() } else { t.account },
+            order_ref: t.order_ref,
+            client_id: owner,
+            perm_id: perm,
+            open_close: String::new(),
+            ..Order::default()
+        };
+        let status = OrderStatus {
+            order_id,
+            status: "PreSubmitted".into(),
+            filled: 0.0,
+            remaining: order.total_quantity,
+            perm_id: perm,
+            client_id: owner,
+            ..OrderStatus::default()
+        };
+        self.orders.insert(perm, SimOrder { order, status });
+        self.order_msgs(perm, &mut out);
+        out
+    }
+
+    /// PreSubmitted -> Submitted.
+    pub fn submit(&mut self, perm: i64) -> Vec<SimEvent> {
+        let mut out = Vec::new();
+        if let Some(o) = self.orders.get_mut(&perm) {
+            if o.status.status == "PreSubmitted" {
+                o.status.status = "Submitted".into();
+                self.order_msgs(perm, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Changes price and/or quantity of a working order.
+    pub fn modify(&mut self, perm: i64, price: Option<f64>, qty: Option<f64>) -> Vec<SimEvent> {
+        let mut out = Vec::new();
+        let Some(o) = self.orders.get_mut(&perm) else { return out };
+        if o.is_terminal() {
+            return out;
+        }
+        if price.is_some() {
+            o.order.lmt_price = price;
+        }
+        if let Some(q) = qty {
+            if q > o.status.filled {
+                o.order.total_quantity = q;
+                o.status.remaining = q - o.status.filled;
+            }
+        }
+        self.order_msgs(perm, &mut out);
+        out
+    }
+
+    /// Fills `qty` (capped at what remains) at `price`.
+    pub fn fill(&mut self, perm: i64, qty: f64, price: f64) -> Vec<SimEvent> {
+        let mut out = Vec::new();
+        let Some(o) = self.orders.get_mut(&perm) else { return out };
+        if o.is_terminal() || o.status.remaining <= 0.0 {
+            return out;
+        }
+        let qty = qty.min(o.status.remaining);
+        let filled = o.status.filled + qty;
+        o.status.avg_fill_price = (o.status.avg_fill_price * o.status.filled + price * qty) / filled;
+        o.status.filled = filled;
+        o.status.remaining -= qty;
+        o.status.last_fill_price = price;
+        o.status.status = if o.status.remaining <= 0.0 { "Filled".into() } else { "Submitted".into() };
+        let exec_id = format!("0000e0d5.{:08x}.01.01", self.next_exec);
+        self.next_exec += 1;
+        let commission = (qty * 0.005).max(1.0);
+        let side = if o.order.action == "BUY" { "BOT" } else { "SLD" };
+        let exec = Execution {
+            req_id: -1,
+            order_id: o.order.order_id,
+            contract: o.order.contract.clone(),
+            exec_id: exec_id.clone(),
+            time: ib_time(self.now_unix),
+            account: o.order.account.clone(),
+            exchange: "ISLAND".into(),
+            side: side.into(),
+            shares: qty,
+            price,
+            perm_id: perm,
+            client_id: o.order.client_id,
+            cum_qty: filled,
+            avg_price: o.status.avg_fill_price,
+            order_ref: o.order.order_ref.clone(),
+            last_liquidity: 2,
+            ..Execution::default()
+        };
+        let report = CommissionReport {
+            exec_id,
+            commission,
+            currency: "USD".into(),
+            realized_pnl: None,
+            yield_: None,
+            yield_redemption_date: 0,
+        };
+        let audience = Audience::Order { owner: o.order.client_id };
+        let (con_id, signed) = (o.order.contract.con_id, if side == "BOT" { qty } else { -qty });
+        out.push(SimEvent { audience: audience.clone(), msg: Incoming::ExecDetails(Box::new(exec.clone())) });
+        self.status_msg(perm, &mut out);
+        if self.orders[&perm].is_terminal() {
+            self.order_msgs(perm, &mut out);
+        }
+        out.push(SimEvent { audience, msg: Incoming::CommissionReport(report.clone()) });
+        self.executions.push((exec, report));
+        // the account follows the fill
+        let pos = self.positions.entry(con_id).or_insert((0.0, 0.0));
+        let new_qty = pos.0 + signed;
+        if pos.0 == 0.0 || pos.0.signum() == signed.signum() {
+            pos.1 = (pos.1 * pos.0.abs() + price * qty) / new_qty.abs().max(f64::MIN_POSITIVE);
+        } else {
+            self.realized += (price - pos.1) * qty.min(pos.0.abs()) * pos.0.signum();
+        }
+        pos.0 = new_qty;
+        self.cash -= signed * price + commission;
+        if let Some(i) = self.instruments.iter_mut().find(|i| i.contract.con_id == con_id) {
+            i.last = price;
+            i.volume += qty;
+        }
+        self.recompute_account();
+        out.extend(self.account_cycle(Some(con_id)));
+        out
+    }
+
+    /// Cancels a working order (TWS sends orderStatus Cancelled and error 202).
+    pub fn cancel(&mut self, perm: i64) -> Vec<SimEvent> {
+        let mut out = Vec::new();
+        let Some(o) = self.orders.get_mut(&perm) else { return out };
+        if o.is_terminal() {
+            return out;
+        }
+        o.status.status = "Cancelled".into();
+        let (order_id, owner) = (o.order.order_id, o.order.client_id);
+        self.order_msgs(perm, &mut out);
+        out.push(SimEvent {
+            audience: Audience::Order { owner },
+            msg: Incoming::Error(TwsError {
+                req_id: order_id,
+                code: 202,
+                message: "Order Canceled - reason:".into(),
+                ..TwsError::default()
+            }),
+        });
+        out
+    }
+
+    /// Cancels by the owner's order id (cancelOrder from an API client).
+    pub fn cancel_by_id(&mut self, owner: i64, order_id: i64) -> Vec<SimEvent> {
+        match self.find(owner, order_id).or_else(|| if owner == 0 { self.find_any(order_id) } else { None }) {
+            Some(perm) => self.cancel(perm),
+            None => vec![SimEvent {
+                audience: Audience::Order { owner },
+                msg: Incoming::Error(TwsError {
+                    req_id: order_id,
+                    code: 10147,
+                    message: format!("OrderId {order_id} that needs to be cancelled is not found."),
+                    ..TwsError::default()
+                }),
+            }],
+        }
+    }
+
+    fn find_any(&self, order_id: i64) -> Option<i64> {
+        self.orders.values().find(|o| o.order.order_id == order_id).map(|o| o.order.perm_id)
+    }
+
+    /// Rejects a working order, as TWS does for margin or price checks: error 201 and
+    /// status Inactive.
+    pub fn reject(&mut self, perm: i64, reason: &str) -> Vec<SimEvent> {
+        let mut out = Vec::new();
+        let Some(o) = self.orders.get_mut(&perm) else { return out };
+        if o.is_terminal() {
+            return out;
+        }
+        o.status.status = "Inactive".into();
+        let (order_id, owner) = (o.order.order_id, o.order.client_id);
+        out.push(SimEvent {
+            audience: Audience::Order { owner },
+            msg: Incoming::Error(TwsError {
+                req_id: order_id,
+                code: 201,
+                message: format!("Order rejected - reason:{reason}"),
+                ..TwsError::default()
+            }),
+        });
+        self.order_msgs(perm, &mut out);
+        out
+    }
+
+    fn recompute_account(&mut self) {
+        let mut market_value = 0.0;
+        let mut unrealized = 0.0;
+        for (con_id, (qty, cost)) in &self.positions {
+            let last = self.instruments.iter().find(|i| i.contract.con_id == *con_id).map(|i| i.last).unwrap_or(*cost);
+            market_value += qty * last;
+            unrealized += (last - cost) * qty;
+        }
+        let net = self.cash + market_value;
+        let put = |m: &mut BTreeMap<String, (String, String)>, k: &str, v: f64| {
+            m.insert(k.to_owned(), (format!("{v:.2}"), "USD".to_owned()));
+        };
+        let m = &mut self.account_values;
+        put(m, "NetLiquidation", net);
+        put(m, "TotalCashValue", self.cash);
+        put(m, "CashBalance", self.cash);
+        put(m, "BuyingPower", (net * 4.0).max(0.0));
+        put(m, "AvailableFunds", net.max(0.0));
+        put(m, "GrossPositionValue", market_value.abs());
+        put(m, "UnrealizedPnL", unrealized);
+        put(m, "RealizedPnL", self.realized);
+        m.insert("AccountType".into(), ("INDIVIDUAL".into(), String::new()));
+    }
+
+    /// One TWS account update cycle: values, portfolio lines (all, or one contract),
+    /// the account time.
+    fn account_cycle(&self, only: Option<i64>) -> Vec<SimEvent> {
+        let aud = Audience::Account(self.account.clone());
+        let mut out: Vec<SimEvent> = self
+            .account_values
+            .iter()
+            .map(|(k, (v, c))| SimEvent {
+                audience: aud.clone(),
+                msg: Incoming::AccountValue { key: k.clone(), value: v.clone(), currency: c.clone(), account: self.account.clone() },
+            })
+            .collect();
+        let mut lines: Vec<_> = self.positions.iter().filter(|(id, _)| only.is_none_or(|o| o == **id)).collect();
+        lines.sort_by_key(|(id, _)| **id);
+        for (con_id, (qty, cost)) in lines {
+            let Some(i) = self.instruments.iter().find(|i| i.contract.con_id == *con_id) else { continue };
+            out.push(SimEvent {
+                audience: aud.clone(),
+                msg: Incoming::Portfolio(Box::new(PortfolioItem {
+                    contract: i.contract.clone(),
+                    position: *qty,
+                    market_price: i.last,
+                    market_value: qty * i.last,
+                    average_cost: *cost,
+                    unrealized_pnl: (i.last - cost) * qty,
+                    realized_pnl: self.realized,
+                    account: self.account.clone(),
+                })),
+            });
+        }
+        out.push(SimEvent { audience: aud, msg: Incoming::AccountTime(clock_hhmm(self.now_unix)) });
+        out
+    }
+
+    /// The answer to reqAccountUpdates: a full cycle, then accountDownloadEnd.
+    pub fn account_snapshot(&self) -> Vec<Incoming> {
+        let mut v: Vec<Incoming> = self.account_cycle(None).into_iter().map(|e| e.msg).collect();
+        v.push(Incoming::AccountDownloadEnd(self.account.clone()));
+        v
+    }
+
+    /// The answer to reqPositions.
+    pub fn positions(&self) -> Vec<Incoming> {
+        let mut lines: Vec<_> = self.positions.iter().filter(|(_, (q, _))| *q != 0.0).collect();
+        lines.sort_by_key(|(id, _)| **id);
+        let mut v: Vec<Incoming> = lines
+            .into_iter()
+            .filter_map(|(con_id, (qty, cost))| {
+                Some(Incoming::Position(Box::new(PositionItem {
+                    account: self.account.clone(),
+                    contract: self.contract_by_id(*con_id)?,
+                    position: *qty,
+                    avg_cost: *cost,
+                })))
+            })
+            .collect();
+        v.push(Incoming::PositionEnd);
+        v
+    }
+
+    /// The answer to reqExecutions.
+    pub fn executions(&self, req_id: i64) -> Vec<Incoming> {
+        let mut v = Vec::new();
+        for (e, c) in &self.executions {
+            v.push(Incoming::ExecDetails(Box::new(Execution { req_id, ..e.clone() })));
+            v.push(Incoming::CommissionReport(c.clone()));
+        }
+        v.push(Incoming::ExecDetailsEnd { req_id });
+        v
+    }
+
+    /// The answer to reqOpenOrders / reqAllOpenOrders: working orders the requester
+    /// may see.
+    pub fn open_orders(&self, visible: impl Fn(i64) -> bool) -> Vec<Incoming> {
+        let mut v = Vec::new();
+        for o in self.orders.values().filter(|o| !o.is_terminal() && visible(o.order.client_id)) {
+            let st = OrderState { status: o.status.status.clone(), ..OrderState::default() };
+            v.push(Incoming::OpenOrder(Box::new((o.order.clone(), st))));
+            v.push(Incoming::OrderStatus(o.status.clone()));
+        }
+        v.push(Incoming::OpenOrderEnd);
+        v
+    }
+
+    /// The answer to reqCompletedOrders.
+    pub fn completed_orders(&self) -> Vec<Incoming> {
+        let mut v = Vec::new();
+        for o in self.orders.values().filter(|o| o.is_terminal()) {
+            let st = OrderState {
+                status: o.status.status.clone(),
+                completed_time: ib_time(self.now_unix),
+                completed_status: o.status.status.clone(),
+                ..OrderState::default()
+            };
+            let order = Order { filled_quantity: Some(o.status.filled), ..o.order.clone() };
+            v.push(Incoming::CompletedOrder(Box::new((order, st))));
+        }
+        v.push(Incoming::CompletedOrdersEnd);
+        v
+    }
+
+    /// The first quote of a contract after reqMktData.
+    pub fn quote(&self, con_id: i64) -> Vec<Incoming> {
+        let Some(i) = self.instruments.iter().find(|i| i.contract.con_id == con_id) else { return vec![] };
+        let spread = (i.last * 0.0002).max(0.01);
+        vec![
+            Incoming::MarketDataType { req_id: 0, data_type: 1 },
+            Incoming::TickPrice { req_id: 0, tick_type: 1, price: round2(i.last - spread), size: Some(300.0), attr_mask: 0 },
+            Incoming::TickPrice { req_id: 0, tick_type: 2, price: round2(i.last + spread), size: Some(200.0), attr_mask: 0 },
+            Incoming::TickPrice { req_id: 0, tick_type: 4, price: round2(i.last), size: Some(100.0), attr_mask: 0 },
+            Incoming::TickSize { req_id: 0, tick_type: 8, size: i.volume },
+        ]
+    }
+
+    /// A random walk step for one instrument: bid, ask, last, sizes and volume.
+    fn market_step(&mut self) -> Vec<SimEvent> {
+        let n = self.rng.random_range(0..self.instruments.len());
+        let drift = self.rng.random_range(-0.0015..0.0015);
+        let size = f64::from(self.rng.random_range(1..10u32) * 100);
+        let i = &mut self.instruments[n];
+        i.last = round2((i.last * (1.0 + drift)).max(1.0));
+        i.volume += size;
+        let spread = (i.last * 0.0002).max(0.01);
+        let aud = Audience::Market(i.contract.con_id);
+        vec![
+            Incoming::TickPrice { req_id: 0, tick_type: 1, price: round2(i.last - spread), size: Some(size), attr_mask: 0 },
+            Incoming::TickPrice { req_id: 0, tick_type: 2, price: round2(i.last + spread), size: Some(size + 100.0), attr_mask: 0 },
+            Incoming::TickPrice { req_id: 0, tick_type: 4, price: i.last, size: Some(size), attr_mask: 0 },
+            Incoming::TickSize { req_id: 0, tick_type: 8, size: i.volume },
+        ]
+        .into_iter()
+        .map(|msg| SimEvent { audience: aud.clone(), msg })
+        .collect()
+    }
+
+    /// One step of the random order flow: a new order (some from the "agent"), or
+    /// progress on a working one (submit, partial fill, fill, modify, cancel, reject),
+    /// plus market ticks.
+    pub fn random_step(&mut self) -> Vec<SimEvent> {
+        let mut out = self.market_step();
+        let working: Vec<i64> = self.orders.values().filter(|o| !o.is_terminal()).map(|o| o.order.perm_id).collect();
+        let roll: f64 = self.rng.random();
+        if working.len() < 3 || roll < 0.25 {
+            let (sym, _, _) = SYMBOLS[self.rng.random_range(0..SYMBOLS.len())];
+            let contract = self.contract_for(sym).expect("known symbol");
+            let last = self.instruments.iter().find(|i| i.contract.symbol == sym).map(|i| i.last).unwrap_or(100.0);
+            let agent = self.rng.random_bool(0.3);
+            let market = self.rng.random_bool(0.25);
+            let action = if self.rng.random_bool(0.5) { "BUY" } else { "SELL" };
+            let qty = f64::from(self.rng.random_range(1..6u32) * 100);
+            let offset = if action == "BUY" { -0.002 } else { 0.002 };
+            let ticket = OrderTicket {
+                action: action.into(),
+                total_quantity: qty,
+                order_type: if market { "MKT".into() } else { "LMT".into() },
+                lmt_price: (!market).then(|| round2(last * (1.0 + offset))),
+                tif: "DAY".into(),
+                order_ref: if agent { format!("mcp-agent-{}", self.next_order_id) } else { String::new() },
+                transmit: true,
+                ..OrderTicket::default()
+            };
+            let (owner, id) = if agent { (AGENT_CLIENT_ID, self.next_order_id) } else { (0, self.next_order_id) };
+            out.extend(self.place(owner, id, contract, ticket));
+            return out;
+        }
+        let perm = working[self.rng.random_range(0..working.len())];
+        let o = self.orders[&perm].clone();
+        let last = self.instruments.iter().find(|i| i.contract.con_id == o.order.contract.con_id).map(|i| i.last).unwrap_or(100.0);
+        let price = o.order.lmt_price.unwrap_or(last);
+        let p: f64 = self.rng.random();
+        let events = if o.status.status == "PreSubmitted" {
+            self.submit(perm)
+        } else if p < 0.45 {
+            let part = (o.status.remaining / 2.0).max(100.0).round();
+            self.fill(perm, part, price)
+        } else if p < 0.65 {
+            self.fill(perm, o.status.remaining, price)
+        } else if p < 0.80 {
+            let new_price = round2(price * (1.0 + self.rng.random_range(-0.003..0.003)));
+            self.modify(perm, Some(new_price), None)
+        } else if p < 0.93 {
+            self.cancel(perm)
+        } else {
+            self.reject(perm, "Insufficient buying power for this order (simulated).")
+        };
+        out.extend(events);
+        out
+    }
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+/// TWS's execution time format, in UTC.
+pub fn ib_time(unix: i64) -> String {
+    let s = ibws_shared::protocol::format_timestamp(unix * 1_000_000, 0);
+    // 2026-11-22T10:30:45.000000 -> 20261122 10:30:45 UTC
+    format!("{}{}{} {} UTC", &s[0..4], &s[5..7], &s[8..10], &s[11..19])
+}
+
+fn clock_hhmm(unix: i64) -> String {
+    let s = ibws_shared::protocol::format_timestamp(unix * 1_000_000, 0);
+    s[11..16].to_owned()
+}
