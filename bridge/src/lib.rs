@@ -1,5 +1,6 @@
 //! ibws bridge: speaks the TWS socket API, turns TWS events into ibws notifications,
 //! serves them locally, and (later) forwards them to relays.
 
+pub mod notify;
 pub mod sim;
 pub mod tws;

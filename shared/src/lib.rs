@@ -13,5 +13,6 @@
 //! - [`auth`]: JWT verification and minting with a fixed algorithm allowlist.
 
 pub mod auth;
+pub mod backoff;
 pub mod hub;
 pub mod protocol;

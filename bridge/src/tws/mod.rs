@@ -8,7 +8,9 @@ pub mod frame;
 pub mod handshake;
 pub mod incoming;
 pub mod order_walk;
+pub mod driver;
 pub mod outgoing;
+pub mod throttle;
 pub mod types;
 pub mod versions;
 

@@ -1,0 +1,243 @@
+//! Turns link events into the six notification types.
+
+use ibws_shared::hub::Now;
+use ibws_shared::protocol::{
+    format_timestamp, AccountState, AccountUpdate, ErrorFrame, MarketData, McpOrder, OrderData, OrderNotification,
+    OrderUpdate, ServerFrame,
+};
+
+use super::errors::{classify, Severity};
+use super::{AccountBook, MarketConflator, OrderBook, OrderChange};
+use crate::tws::driver::{watch_symbol, LinkEvent};
+use crate::tws::Incoming;
+
+/// How orders placed by an AI agent are recognised: any MCP server that trades
+/// through TWS sets an orderRef or uses its own client id.
+#[derive(Clone, Debug)]
+pub struct AgentRules {
+    /// orderRef prefix, compared case-insensitively (default `mcp`); empty disables.
+    pub order_ref_prefix: String,
+    /// API client ids whose orders are agent orders.
+    pub client_ids: Vec<i64>,
+}
+
+impl Default for AgentRules {
+    fn default() -> Self {
+        AgentRules { order_ref_prefix: "mcp".into(), client_ids: vec![] }
+    }
+}
+
+impl AgentRules {
+    pub fn is_agent(&self, o: &OrderData) -> bool {
+        let by_ref = !self.order_ref_prefix.is_empty()
+            && o.order_ref.as_deref().is_some_and(|r| {
+                r.len() >= self.order_ref_prefix.len()
+                    && r.as_bytes()[..self.order_ref_prefix.len()].eq_ignore_ascii_case(self.order_ref_prefix.as_bytes())
+            });
+        by_ref || o.client_id.is_some_and(|c| self.client_ids.contains(&c))
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct NotifierConfig {
+    pub agents: AgentRules,
+    /// Market-data frames per symbol per second, at most.
+    pub market_max_per_sec: u32,
+    /// The watchlist, in the order the driver requested it.
+    pub watch: Vec<String>,
+    pub utc_offset_secs: i32,
+}
+
+/// The notification stage of the pipeline.
+pub struct Notifier {
+    cfg: NotifierConfig,
+    orders: OrderBook,
+    accounts: AccountBook,
+    market: MarketConflator,
+    link_up: bool,
+    ever_connected: bool,
+    outage_reported: bool,
+}
+
+impl Notifier {
+    pub fn new(cfg: NotifierConfig) -> Self {
+        Notifier {
+            market: MarketConflator::new(cfg.market_max_per_sec),
+            cfg,
+            orders: OrderBook::new(),
+            accounts: AccountBook::new(),
+            link_up: false,
+            ever_connected: false,
+            outage_reported: false,
+        }
+    }
+
+    pub fn link_up(&self) -> bool {
+        self.link_up
+    }
+
+    pub fn orders(&self) -> Vec<OrderData> {
+        self.orders.orders().cloned().collect()
+    }
+
+    pub fn accounts(&self) -> Vec<AccountState> {
+        self.accounts.accounts().cloned().collect()
+    }
+
+    fn ts(&self, now: Now) -> String {
+        format_timestamp(now.unix_us, self.cfg.utc_offset_secs)
+    }
+
+    fn error_event(&self, now: Now, message: String, code: &str, tws_code: Option<i64>, req_id: Option<i64>) -> ServerFrame {
+        ServerFrame::Error(ErrorFrame {
+            message,
+            error_code: Some(code.to_owned()),
+            timestamp: self.ts(now),
+            tws_code,
+            req_id,
+            seq: None,
+            epoch: None,
+        })
+    }
+
+    /// Handles one link event; returns the notifications it causes, in order.
+    pub fn on_link(&mut self, ev: &LinkEvent, now: Now) -> Vec<ServerFrame> {
+        match ev {
+            LinkEvent::Connecting { .. } => vec![],
+            LinkEvent::Connected { .. } => {
+                let was = std::mem::replace(&mut self.link_up, true);
+                let reconnect = self.ever_connected && !was;
+                self.ever_connected = true;
+                self.outage_reported = false;
+                if reconnect {
+                    vec![self.error_event(now, "TWS connection restored".into(), "TWS_RECONNECTED", None, None)]
+                } else {
+                    vec![]
+                }
+            }
+            LinkEvent::Disconnected { reason } => {
+                let was = std::mem::replace(&mut self.link_up, false);
+                if was {
+                    self.outage_reported = true;
+                    vec![self.error_event(now, format!("TWS connection lost: {reason}"), "TWS_DISCONNECTED", Some(504), None)]
+                } else if !self.outage_reported {
+                    self.outage_reported = true;
+                    vec![self.error_event(now, format!("TWS unreachable: {reason}"), "TWS_UNREACHABLE", Some(502), None)]
+                } else {
+                    vec![]
+                }
+            }
+            LinkEvent::Malformed { .. } => vec![],
+            LinkEvent::Message(m) => self.on_message(m, now),
+        }
+    }
+
+    fn on_message(&mut self, m: &Incoming, now: Now) -> Vec<ServerFrame> {
+        let changes = match m {
+            Incoming::OpenOrder(b) => self.orders.on_open_order(&b.0, &b.1),
+            Incoming::CompletedOrder(b) => self.orders.on_completed_order(&b.0, &b.1),
+            Incoming::OrderStatus(s) => self.orders.on_order_status(s),
+            Incoming::ExecDetails(e) => self.orders.on_execution(e),
+            Incoming::CommissionReport(c) => self.orders.on_commission(c),
+            Incoming::AccountValue { key, value, currency, account } => {
+                self.accounts.on_value(key, value, currency, account);
+                vec![]
+            }
+            Incoming::Portfolio(p) => {
+                self.accounts.on_portfolio(p);
+                vec![]
+            }
+            Incoming::Position(p) => {
+                self.accounts.on_position(p);
+                vec![]
+            }
+            Incoming::AccountTime(_) | Incoming::AccountDownloadEnd(_) | Incoming::PositionEnd => {
+                let ts = self.ts(now);
+                return self
+                    .accounts
+                    .flush(Some(&ts))
+                    .into_iter()
+                    .map(|data| ServerFrame::AccountUpdate(AccountUpdate { data, timestamp: ts.clone(), seq: None, epoch: None }))
+                    .collect();
+            }
+            Incoming::TickPrice { req_id, tick_type, price, .. } => return self.tick(*req_id, *tick_type, *price, now),
+            Incoming::TickSize { req_id, tick_type, size } => return self.tick(*req_id, *tick_type, *size, now),
+            Incoming::Error(e) => {
+                let (code, severity) = classify(e.code, &e.message);
+                if severity == Severity::Notice {
+                    return vec![];
+                }
+                let req_id = (e.req_id >= 0).then_some(e.req_id);
+                return vec![self.error_event(now, e.message.clone(), code, Some(e.code), req_id)];
+            }
+            _ => vec![],
+        };
+        changes.into_iter().flat_map(|c| self.frames_for(c, now)).collect()
+    }
+
+    fn tick(&mut self, req_id: i64, tick_type: i64, value: f64, now: Now) -> Vec<ServerFrame> {
+        let Some(symbol) = watch_symbol(&self.cfg.watch, req_id).map(str::to_owned) else { return vec![] };
+        match self.market.on_tick(&symbol, tick_type, value, now.mono_ms) {
+            Some(data) => vec![ServerFrame::MarketData(MarketData { symbol, data, timestamp: self.ts(now), seq: None, epoch: None })],
+            None => vec![],
+        }
+    }
+
+    /// Conflated market data whose time has come.
+    pub fn poll(&mut self, now: Now) -> Vec<ServerFrame> {
+        let ts = self.ts(now);
+        self.market
+            .poll(now.mono_ms)
+            .into_iter()
+            .map(|(symbol, data)| ServerFrame::MarketData(MarketData { symbol, data, timestamp: ts.clone(), seq: None, epoch: None }))
+            .collect()
+    }
+
+    /// When [`Notifier::poll`] should next run (monotonic ms).
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.market.next_deadline()
+    }
+
+    fn frames_for(&self, change: OrderChange, now: Now) -> Vec<ServerFrame> {
+        let ts = self.ts(now);
+        let (data, event, action, message) = match change {
+            OrderChange::Updated(data) => {
+                return vec![ServerFrame::OrderUpdate(OrderUpdate { data, timestamp: ts, seq: None, epoch: None })];
+            }
+            OrderChange::Created(d) => (d, "created", "创建", "订单创建成功"),
+            OrderChange::Modified(d) => (d, "modified", "修改", "订单修改成功"),
+            OrderChange::Cancelled(d) => (d, "cancelled", "取消", "订单取消成功"),
+        };
+        // The seed's notification shape: no fill columns.
+        let short = OrderData { filled: None, remaining: None, avg_fill_price: None, why_held: None, execution: None, last_fill_price: None, ..data };
+        let mut out = vec![ServerFrame::OrderNotification(OrderNotification {
+            action: action.to_owned(),
+            data: short.clone(),
+            message: message.to_owned(),
+            timestamp: ts.clone(),
+            event: Some(event.to_owned()),
+            seq: None,
+            epoch: None,
+        })];
+        if self.cfg.agents.is_agent(&short) {
+            let mcp_action = match (event, short.order_type.as_str()) {
+                ("created", "LMT") => "MCP创建限价单",
+                ("created", "MKT") => "MCP创建市价单",
+                ("created", _) => "MCP创建订单",
+                ("modified", _) => "MCP修改订单",
+                _ => "MCP取消订单",
+            };
+            out.push(ServerFrame::McpOrder(McpOrder {
+                action: mcp_action.to_owned(),
+                message: mcp_action.replacen("MCP", "MCP ", 1),
+                data: short,
+                source: "MCP".into(),
+                timestamp: ts,
+                event: Some(event.to_owned()),
+                seq: None,
+                epoch: None,
+            }));
+        }
+        out
+    }
+}
