@@ -1,28 +1,171 @@
 //! `ibws`: the command line. See `ibws --help`.
+//!
+//! Every bridge option can also come from an environment variable (shown in `--help`)
+//! or from a TOML file given with `--config` (keys are the long option names with `_`
+//! for `-`, e.g. `client_id = 0`, `watch = ["AAPL", "MSFT"]`). Command-line values win
+//! over the environment, which wins over the file.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use ibws_bridge::sim::{SimConfig, Simulator};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ibws_bridge::app::{Bridge, BridgeConfig, Demo};
+use ibws_bridge::notify::AgentRules;
+use ibws_bridge::sim::{SimConfig, Simulator, AGENT_CLIENT_ID};
+use serde::Deserialize;
+use tracing::{error, info};
 
 #[derive(Parser)]
-#[command(name = "ibws", version, about = "Interactive Brokers events to web apps, in real time")]
+#[command(name = "ibws", version, about = "Interactive Brokers events to web apps, in real time.", long_about = None)]
 struct Cli {
+    /// Log format
+    #[arg(long, global = true, env = "IBWS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run a simulated TWS (for trying TWS clients without an IB account)
+    /// Run everything on a simulated TWS: the simulator, the bridge and the local
+    /// endpoint. Open the printed URL; no IB account needed.
+    Demo(DemoArgs),
+    /// Bridge a real TWS or IB Gateway to the local WebSocket endpoint.
+    Bridge(BridgeArgs),
+    /// Run a simulated TWS, for trying any TWS client without an IB account.
     Sim(SimArgs),
 }
 
-#[derive(clap::Args)]
+#[derive(Args)]
+struct DemoArgs {
+    /// Address of the local endpoint [default: 127.0.0.1:8000]
+    #[arg(long, env = "IBWS_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Seed of the simulated order flow
+    #[arg(long, env = "IBWS_SIM_SEED", default_value_t = 1)]
+    seed: u64,
+    /// Milliseconds between simulated order-flow steps
+    #[arg(long, env = "IBWS_SIM_FLOW_MS", default_value_t = 600)]
+    flow_ms: u64,
+    /// Stop after this many seconds (default: run until Ctrl-C)
+    #[arg(long)]
+    duration_secs: Option<u64>,
+}
+
+#[derive(Args, Default)]
+struct BridgeArgs {
+    /// TOML config file with any of the options below
+    #[arg(long, env = "IBWS_CONFIG")]
+    config: Option<PathBuf>,
+    /// TWS / IB Gateway API address (TWS: 7497 paper, 7496 live; Gateway: 4002 / 4001) [default: 127.0.0.1:7497]
+    #[arg(long, env = "IBWS_TWS")]
+    tws: Option<String>,
+    /// API client id. 0 also receives orders typed into TWS (reqAutoOpenOrders); set TWS's
+    /// "Master API client ID" to this value to see other API clients' orders live [default: 0]
+    #[arg(long, env = "IBWS_CLIENT_ID")]
+    client_id: Option<i64>,
+    /// Accounts to follow, comma-separated [default: all managed accounts]
+    #[arg(long, env = "IBWS_ACCOUNTS", value_delimiter = ',')]
+    accounts: Option<Vec<String>>,
+    /// Symbols (US stocks, SMART) to stream market data for, comma-separated
+    #[arg(long, env = "IBWS_WATCH", value_delimiter = ',')]
+    watch: Option<Vec<String>>,
+    /// Local endpoint address [default: 127.0.0.1:8000]
+    #[arg(long, env = "IBWS_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// orderRef prefix that marks an AI agent's (MCP) order; "" disables [default: mcp]
+    #[arg(long, env = "IBWS_MCP_ORDER_REF_PREFIX")]
+    mcp_order_ref_prefix: Option<String>,
+    /// API client ids whose orders are agent (MCP) orders, comma-separated
+    #[arg(long, env = "IBWS_MCP_CLIENT_IDS", value_delimiter = ',')]
+    mcp_client_ids: Option<Vec<i64>>,
+    /// Market-data frames per symbol per second, at most (latest value wins) [default: 4]
+    #[arg(long, env = "IBWS_MARKET_MAX_PER_SEC")]
+    market_max_per_sec: Option<u32>,
+    /// Browser origins allowed besides loopback pages, comma-separated
+    #[arg(long, env = "IBWS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Option<Vec<String>>,
+    /// Serve a non-loopback address without TLS and auth (dangerous)
+    #[arg(long, env = "IBWS_INSECURE_BIND")]
+    insecure_bind: bool,
+}
+
+/// The same options, from a TOML file.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    tws: Option<String>,
+    client_id: Option<i64>,
+    accounts: Option<Vec<String>>,
+    watch: Option<Vec<String>>,
+    listen: Option<SocketAddr>,
+    mcp_order_ref_prefix: Option<String>,
+    mcp_client_ids: Option<Vec<i64>>,
+    market_max_per_sec: Option<u32>,
+    allowed_origins: Option<Vec<String>>,
+    insecure_bind: Option<bool>,
+}
+
+impl BridgeArgs {
+    fn resolve(self) -> Result<BridgeConfig, String> {
+        let file: FileConfig = match &self.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read config {}: {e}", p.display()))?;
+                toml::from_str(&text).map_err(|e| format!("config {}: {e}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let d = BridgeConfig::default();
+        let upper = |v: Vec<String>| {
+            v.into_iter()
+                .map(|s| s.trim().to_ascii_uppercase())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        Ok(BridgeConfig {
+            tws: self.tws.or(file.tws).unwrap_or(d.tws),
+            client_id: self.client_id.or(file.client_id).unwrap_or(d.client_id),
+            accounts: self.accounts.or(file.accounts).unwrap_or_default(),
+            watch: upper(self.watch.or(file.watch).unwrap_or_default()),
+            listen: self.listen.or(file.listen).unwrap_or(d.listen),
+            agents: AgentRules {
+                order_ref_prefix: self
+                    .mcp_order_ref_prefix
+                    .or(file.mcp_order_ref_prefix)
+                    .unwrap_or(d.agents.order_ref_prefix),
+                client_ids: self
+                    .mcp_client_ids
+                    .or(file.mcp_client_ids)
+                    .unwrap_or_default(),
+            },
+            market_max_per_sec: self
+                .market_max_per_sec
+                .or(file.market_max_per_sec)
+                .unwrap_or(d.market_max_per_sec),
+            allowed_origins: self
+                .allowed_origins
+                .or(file.allowed_origins)
+                .unwrap_or_default(),
+            insecure_bind: self.insecure_bind || file.insecure_bind.unwrap_or(false),
+            hub: d.hub,
+        })
+    }
+}
+
+#[derive(Args)]
 struct SimArgs {
     /// Address to listen on (TWS paper trading uses 7497)
     #[arg(long, env = "IBWS_SIM_LISTEN", default_value = "127.0.0.1:7497")]
-    listen: std::net::SocketAddr,
+    listen: SocketAddr,
     /// Seed of the random order flow and market data
     #[arg(long, env = "IBWS_SIM_SEED", default_value_t = 1)]
     seed: u64,
@@ -34,10 +177,70 @@ struct SimArgs {
     account: String,
 }
 
+fn init_logs(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => b.init(),
+        LogFormat::Json => b.json().init(),
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn run_bridge(cfg: BridgeConfig, until: Option<Duration>) -> ExitCode {
+    let bridge = match Bridge::start(cfg).await {
+        Ok(b) => b,
+        Err(e) => {
+            error!("{e}");
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    serve_until_stopped(&bridge, until).await;
+    ExitCode::SUCCESS
+}
+
+async fn serve_until_stopped(bridge: &Bridge, until: Option<Duration>) {
+    println!("ibws is serving:");
+    println!("  dashboard   http://{}/", bridge.addr);
+    println!("  websocket   ws://{}/websocket/ws", bridge.addr);
+    println!(
+        "  health      http://{}/healthz   metrics http://{}/metrics",
+        bridge.addr, bridge.addr
+    );
+    match until {
+        Some(d) => {
+            tokio::select! {
+                _ = tokio::time::sleep(d) => {}
+                _ = shutdown_signal() => {}
+            }
+        }
+        None => shutdown_signal().await,
+    }
+    info!("shutting down: closing clients with 4000 (server restarting)");
+    bridge.shutdown().await;
+}
+
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).init();
+async fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logs(cli.log_format);
     match cli.command {
         Command::Sim(a) => {
             let cfg = SimConfig {
@@ -49,15 +252,45 @@ async fn main() -> std::process::ExitCode {
             };
             match Simulator::start(cfg).await {
                 Ok(sim) => {
-                    println!("TWS simulator listening on {}", sim.addr());
-                    let _ = tokio::signal::ctrl_c().await;
-                    std::process::ExitCode::SUCCESS
+                    println!(
+                        "TWS simulator listening on {} (account {})",
+                        sim.addr(),
+                        sim.account()
+                    );
+                    shutdown_signal().await;
+                    ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("error: cannot listen: {e}");
-                    std::process::ExitCode::FAILURE
+                    eprintln!("error: cannot listen on {}: {e}", a.listen);
+                    ExitCode::FAILURE
                 }
             }
+        }
+        Command::Bridge(a) => match a.resolve() {
+            Ok(cfg) => run_bridge(cfg, None).await,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Demo(a) => {
+            let listen = a.listen.unwrap_or_else(|| BridgeConfig::default().listen);
+            let demo = match Demo::start(
+                listen,
+                a.seed,
+                Some(Duration::from_millis(a.flow_ms.max(10))),
+            )
+            .await
+            {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            println!("simulated TWS on {} (account {}; agent orders use client id {AGENT_CLIENT_ID} and orderRef mcp-...)", demo.sim.addr(), demo.sim.account());
+            serve_until_stopped(&demo.bridge, a.duration_secs.map(Duration::from_secs)).await;
+            ExitCode::SUCCESS
         }
     }
 }

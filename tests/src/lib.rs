@@ -1,1 +1,152 @@
-//! Helpers for the cross-crate tests in `tests/tests/`.
+//! Helpers for the cross-piece tests in `tests/tests/` and benches in `tests/benches/`:
+//! third-party runtimes (a Python virtualenv with the seed's client library and
+//! ib_async, Node), the seed document's client examples verbatim, and a WebSocket test
+//! client.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The checkout's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// `../shared` beside the checkout.
+pub fn shared_dir() -> PathBuf {
+    repo_root().join("..").join("shared")
+}
+
+/// The seed document.
+pub fn seed_doc() -> String {
+    std::fs::read_to_string(shared_dir().join("seeds/002_81b7667e91f19743.txt"))
+        .expect("../shared/seeds beside the checkout")
+}
+
+/// The first fenced code block in `lang` from the seed document, verbatim.
+pub fn seed_example(lang: &str) -> String {
+    let doc = seed_doc();
+    let fence = format!("```{lang}");
+    let start = doc
+        .find(&fence)
+        .unwrap_or_else(|| panic!("no {lang} block in the seed"))
+        + fence.len();
+    let end = doc[start..].find("```").expect("closing fence") + start;
+    doc[start..end].trim_start_matches('\n').to_owned()
+}
+
+/// A Python with `websockets` and `ib_async` installed: `IBWS_TEST_PYTHON`, or a
+/// virtualenv at `tests/.venv` made (once) from `tests/requirements.txt`.
+pub fn python() -> PathBuf {
+    static PY: OnceLock<PathBuf> = OnceLock::new();
+    PY.get_or_init(|| {
+        if let Ok(p) = std::env::var("IBWS_TEST_PYTHON") {
+            return PathBuf::from(p);
+        }
+        let venv = repo_root().join("tests/.venv");
+        let py = venv.join("bin/python");
+        if !py.exists() {
+            let ok = Command::new("python3")
+                .arg("-m")
+                .arg("venv")
+                .arg(&venv)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            assert!(ok, "python3 -m venv failed");
+        }
+        let ok = Command::new(&py)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(repo_root().join("tests/requirements.txt"))
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "pip install -r tests/requirements.txt failed");
+        py
+    })
+    .clone()
+}
+
+/// A WebSocket client speaking JSON.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    pub async fn connect(url: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+        Client { ws }
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.ws
+            .send(Message::Text(v.to_string().into()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn send_raw(&mut self, m: Message) {
+        self.ws.send(m).await.expect("send");
+    }
+
+    /// The next JSON frame, or `None` on close / timeout.
+    pub async fn recv(&mut self, timeout: Duration) -> Option<Value> {
+        loop {
+            match tokio::time::timeout(timeout, self.ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    return Some(serde_json::from_str(t.as_str()).expect("server sends JSON"))
+                }
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+                _ => return None,
+            }
+        }
+    }
+
+    /// Frames until one satisfies `pred` (returned), or the timeout.
+    pub async fn recv_until(
+        &mut self,
+        timeout: Duration,
+        mut pred: impl FnMut(&Value) -> bool,
+    ) -> Option<Value> {
+        let end = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(tokio::time::Instant::now());
+            let v = self.recv(left).await?;
+            if pred(&v) {
+                return Some(v);
+            }
+        }
+    }
+
+    /// Reads until the server closes; returns the close code.
+    pub async fn close_code(&mut self, timeout: Duration) -> Option<u16> {
+        let end = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.ws.next()).await {
+                Ok(Some(Ok(Message::Close(Some(f))))) => return Some(f.code.into()),
+                Ok(Some(Ok(_))) => continue,
+                _ => return None,
+            }
+        }
+    }
+}

@@ -2,8 +2,8 @@
 
 use ibws_shared::hub::Now;
 use ibws_shared::protocol::{
-    format_timestamp, AccountState, AccountUpdate, ErrorFrame, MarketData, McpOrder, OrderData, OrderNotification,
-    OrderUpdate, ServerFrame,
+    format_timestamp, AccountState, AccountUpdate, ErrorFrame, MarketData, McpOrder, OrderData,
+    OrderNotification, OrderUpdate, ServerFrame,
 };
 
 use super::errors::{classify, Severity};
@@ -23,7 +23,10 @@ pub struct AgentRules {
 
 impl Default for AgentRules {
     fn default() -> Self {
-        AgentRules { order_ref_prefix: "mcp".into(), client_ids: vec![] }
+        AgentRules {
+            order_ref_prefix: "mcp".into(),
+            client_ids: vec![],
+        }
     }
 }
 
@@ -32,7 +35,8 @@ impl AgentRules {
         let by_ref = !self.order_ref_prefix.is_empty()
             && o.order_ref.as_deref().is_some_and(|r| {
                 r.len() >= self.order_ref_prefix.len()
-                    && r.as_bytes()[..self.order_ref_prefix.len()].eq_ignore_ascii_case(self.order_ref_prefix.as_bytes())
+                    && r.as_bytes()[..self.order_ref_prefix.len()]
+                        .eq_ignore_ascii_case(self.order_ref_prefix.as_bytes())
             });
         by_ref || o.client_id.is_some_and(|c| self.client_ids.contains(&c))
     }
@@ -88,7 +92,14 @@ impl Notifier {
         format_timestamp(now.unix_us, self.cfg.utc_offset_secs)
     }
 
-    fn error_event(&self, now: Now, message: String, code: &str, tws_code: Option<i64>, req_id: Option<i64>) -> ServerFrame {
+    fn error_event(
+        &self,
+        now: Now,
+        message: String,
+        code: &str,
+        tws_code: Option<i64>,
+        req_id: Option<i64>,
+    ) -> ServerFrame {
         ServerFrame::Error(ErrorFrame {
             message,
             error_code: Some(code.to_owned()),
@@ -110,7 +121,13 @@ impl Notifier {
                 self.ever_connected = true;
                 self.outage_reported = false;
                 if reconnect {
-                    vec![self.error_event(now, "TWS connection restored".into(), "TWS_RECONNECTED", None, None)]
+                    vec![self.error_event(
+                        now,
+                        "TWS connection restored".into(),
+                        "TWS_RECONNECTED",
+                        None,
+                        None,
+                    )]
                 } else {
                     vec![]
                 }
@@ -119,10 +136,22 @@ impl Notifier {
                 let was = std::mem::replace(&mut self.link_up, false);
                 if was {
                     self.outage_reported = true;
-                    vec![self.error_event(now, format!("TWS connection lost: {reason}"), "TWS_DISCONNECTED", Some(504), None)]
+                    vec![self.error_event(
+                        now,
+                        format!("TWS connection lost: {reason}"),
+                        "TWS_DISCONNECTED",
+                        Some(504),
+                        None,
+                    )]
                 } else if !self.outage_reported {
                     self.outage_reported = true;
-                    vec![self.error_event(now, format!("TWS unreachable: {reason}"), "TWS_UNREACHABLE", Some(502), None)]
+                    vec![self.error_event(
+                        now,
+                        format!("TWS unreachable: {reason}"),
+                        "TWS_UNREACHABLE",
+                        Some(502),
+                        None,
+                    )]
                 } else {
                     vec![]
                 }
@@ -139,7 +168,12 @@ impl Notifier {
             Incoming::OrderStatus(s) => self.orders.on_order_status(s),
             Incoming::ExecDetails(e) => self.orders.on_execution(e),
             Incoming::CommissionReport(c) => self.orders.on_commission(c),
-            Incoming::AccountValue { key, value, currency, account } => {
+            Incoming::AccountValue {
+                key,
+                value,
+                currency,
+                account,
+            } => {
                 self.accounts.on_value(key, value, currency, account);
                 vec![]
             }
@@ -157,11 +191,27 @@ impl Notifier {
                     .accounts
                     .flush(Some(&ts))
                     .into_iter()
-                    .map(|data| ServerFrame::AccountUpdate(AccountUpdate { data, timestamp: ts.clone(), seq: None, epoch: None }))
+                    .map(|data| {
+                        ServerFrame::AccountUpdate(AccountUpdate {
+                            data,
+                            timestamp: ts.clone(),
+                            seq: None,
+                            epoch: None,
+                        })
+                    })
                     .collect();
             }
-            Incoming::TickPrice { req_id, tick_type, price, .. } => return self.tick(*req_id, *tick_type, *price, now),
-            Incoming::TickSize { req_id, tick_type, size } => return self.tick(*req_id, *tick_type, *size, now),
+            Incoming::TickPrice {
+                req_id,
+                tick_type,
+                price,
+                ..
+            } => return self.tick(*req_id, *tick_type, *price, now),
+            Incoming::TickSize {
+                req_id,
+                tick_type,
+                size,
+            } => return self.tick(*req_id, *tick_type, *size, now),
             Incoming::Error(e) => {
                 let (code, severity) = classify(e.code, &e.message);
                 if severity == Severity::Notice {
@@ -172,13 +222,24 @@ impl Notifier {
             }
             _ => vec![],
         };
-        changes.into_iter().flat_map(|c| self.frames_for(c, now)).collect()
+        changes
+            .into_iter()
+            .flat_map(|c| self.frames_for(c, now))
+            .collect()
     }
 
     fn tick(&mut self, req_id: i64, tick_type: i64, value: f64, now: Now) -> Vec<ServerFrame> {
-        let Some(symbol) = watch_symbol(&self.cfg.watch, req_id).map(str::to_owned) else { return vec![] };
+        let Some(symbol) = watch_symbol(&self.cfg.watch, req_id).map(str::to_owned) else {
+            return vec![];
+        };
         match self.market.on_tick(&symbol, tick_type, value, now.mono_ms) {
-            Some(data) => vec![ServerFrame::MarketData(MarketData { symbol, data, timestamp: self.ts(now), seq: None, epoch: None })],
+            Some(data) => vec![ServerFrame::MarketData(MarketData {
+                symbol,
+                data,
+                timestamp: self.ts(now),
+                seq: None,
+                epoch: None,
+            })],
             None => vec![],
         }
     }
@@ -189,7 +250,15 @@ impl Notifier {
         self.market
             .poll(now.mono_ms)
             .into_iter()
-            .map(|(symbol, data)| ServerFrame::MarketData(MarketData { symbol, data, timestamp: ts.clone(), seq: None, epoch: None }))
+            .map(|(symbol, data)| {
+                ServerFrame::MarketData(MarketData {
+                    symbol,
+                    data,
+                    timestamp: ts.clone(),
+                    seq: None,
+                    epoch: None,
+                })
+            })
             .collect()
     }
 
@@ -202,14 +271,27 @@ impl Notifier {
         let ts = self.ts(now);
         let (data, event, action, message) = match change {
             OrderChange::Updated(data) => {
-                return vec![ServerFrame::OrderUpdate(OrderUpdate { data, timestamp: ts, seq: None, epoch: None })];
+                return vec![ServerFrame::OrderUpdate(OrderUpdate {
+                    data,
+                    timestamp: ts,
+                    seq: None,
+                    epoch: None,
+                })];
             }
             OrderChange::Created(d) => (d, "created", "创建", "订单创建成功"),
             OrderChange::Modified(d) => (d, "modified", "修改", "订单修改成功"),
             OrderChange::Cancelled(d) => (d, "cancelled", "取消", "订单取消成功"),
         };
         // The seed's notification shape: no fill columns.
-        let short = OrderData { filled: None, remaining: None, avg_fill_price: None, why_held: None, execution: None, last_fill_price: None, ..data };
+        let short = OrderData {
+            filled: None,
+            remaining: None,
+            avg_fill_price: None,
+            why_held: None,
+            execution: None,
+            last_fill_price: None,
+            ..data
+        };
         let mut out = vec![ServerFrame::OrderNotification(OrderNotification {
             action: action.to_owned(),
             data: short.clone(),

@@ -133,11 +133,21 @@ impl OrderBook {
                 if cancelled {
                     out.push(OrderChange::Cancelled(data.clone()));
                 }
-                self.orders.insert(perm, Tracked { data, pending_exec: None, cancel_announced: cancelled });
+                self.orders.insert(
+                    perm,
+                    Tracked {
+                        data,
+                        pending_exec: None,
+                        cancel_announced: cancelled,
+                    },
+                );
             }
             Some(t) => {
                 let d = &mut t.data;
-                if d.quantity != Num(o.total_quantity) || d.price != price || d.order_type != o.order_type {
+                if d.quantity != Num(o.total_quantity)
+                    || d.price != price
+                    || d.order_type != o.order_type
+                {
                     d.quantity = Num(o.total_quantity);
                     d.price = price;
                     d.aux_price = o.aux_price.map(Num);
@@ -180,7 +190,10 @@ impl OrderBook {
             }
             return vec![];
         };
-        let t = self.orders.get_mut(&perm).expect("perm_for returns known orders");
+        let t = self
+            .orders
+            .get_mut(&perm)
+            .expect("perm_for returns known orders");
         let before = t.data.clone();
         apply_status(&mut t.data, s);
         let mut out = Vec::new();
@@ -194,7 +207,8 @@ impl OrderBook {
             data.execution = t.pending_exec.take();
             if let Some(e) = &data.execution {
                 if e.commission.is_none() {
-                    self.awaiting_commission.insert(e.exec_id.clone(), e.clone());
+                    self.awaiting_commission
+                        .insert(e.exec_id.clone(), e.clone());
                 }
             }
             out.push(OrderChange::Updated(data));
@@ -211,7 +225,9 @@ impl OrderBook {
         if self.execs.contains_key(&e.exec_id) {
             return vec![]; // replayed by reqExecutions
         }
-        let perm = self.perm_for(e.perm_id, e.client_id, e.order_id).unwrap_or(e.perm_id);
+        let perm = self
+            .perm_for(e.perm_id, e.client_id, e.order_id)
+            .unwrap_or(e.perm_id);
         self.execs.insert(e.exec_id.clone(), perm);
         if let Some(t) = self.orders.get_mut(&perm) {
             t.pending_exec = Some(ExecData {
@@ -229,8 +245,12 @@ impl OrderBook {
     /// commissionReport: completes a fill. If its update already went out, one more
     /// update carries the execution with its commission.
     pub fn on_commission(&mut self, c: &CommissionReport) -> Vec<OrderChange> {
-        let Some(perm) = self.execs.get(&c.exec_id).copied() else { return vec![] };
-        let Some(t) = self.orders.get_mut(&perm) else { return vec![] };
+        let Some(perm) = self.execs.get(&c.exec_id).copied() else {
+            return vec![];
+        };
+        let Some(t) = self.orders.get_mut(&perm) else {
+            return vec![];
+        };
         if let Some(e) = t.pending_exec.as_mut().filter(|e| e.exec_id == c.exec_id) {
             e.commission = Some(Num(c.commission));
             return vec![];

@@ -46,7 +46,10 @@ pub struct SimOrder {
 
 impl SimOrder {
     pub fn is_terminal(&self) -> bool {
-        matches!(self.status.status.as_str(), "Filled" | "Cancelled" | "Inactive" | "ApiCancelled")
+        matches!(
+            self.status.status.as_str(),
+            "Filled" | "Cancelled" | "Inactive" | "ApiCancelled"
+        )
     }
 }
 
@@ -98,7 +101,11 @@ impl Engine {
             positions: HashMap::new(),
             instruments: SYMBOLS
                 .iter()
-                .map(|(s, id, p)| Instrument { contract: Contract::stock(s, *id), last: *p, volume: 0.0 })
+                .map(|(s, id, p)| Instrument {
+                    contract: Contract::stock(s, *id),
+                    last: *p,
+                    volume: 0.0,
+                })
                 .collect(),
             cash: 1_000_000.0,
             realized: 0.0,
@@ -123,33 +130,64 @@ impl Engine {
     }
 
     pub fn contract_for(&self, symbol: &str) -> Option<Contract> {
-        self.instruments.iter().find(|i| i.contract.symbol == symbol).map(|i| i.contract.clone())
+        self.instruments
+            .iter()
+            .find(|i| i.contract.symbol == symbol)
+            .map(|i| i.contract.clone())
     }
 
     pub fn contract_by_id(&self, con_id: i64) -> Option<Contract> {
-        self.instruments.iter().find(|i| i.contract.con_id == con_id).map(|i| i.contract.clone())
+        self.instruments
+            .iter()
+            .find(|i| i.contract.con_id == con_id)
+            .map(|i| i.contract.clone())
     }
 
     fn find(&self, owner: i64, order_id: i64) -> Option<i64> {
-        self.orders.values().find(|o| o.order.client_id == owner && o.order.order_id == order_id).map(|o| o.order.perm_id)
+        self.orders
+            .values()
+            .find(|o| o.order.client_id == owner && o.order.order_id == order_id)
+            .map(|o| o.order.perm_id)
     }
 
     fn order_msgs(&self, perm: i64, out: &mut Vec<SimEvent>) {
         let o = &self.orders[&perm];
-        let audience = Audience::Order { owner: o.order.client_id };
-        let st = OrderState { status: o.status.status.clone(), ..OrderState::default() };
-        out.push(SimEvent { audience: audience.clone(), msg: Incoming::OpenOrder(Box::new((o.order.clone(), st))) });
-        out.push(SimEvent { audience, msg: Incoming::OrderStatus(o.status.clone()) });
+        let audience = Audience::Order {
+            owner: o.order.client_id,
+        };
+        let st = OrderState {
+            status: o.status.status.clone(),
+            ..OrderState::default()
+        };
+        out.push(SimEvent {
+            audience: audience.clone(),
+            msg: Incoming::OpenOrder(Box::new((o.order.clone(), st))),
+        });
+        out.push(SimEvent {
+            audience,
+            msg: Incoming::OrderStatus(o.status.clone()),
+        });
     }
 
     fn status_msg(&self, perm: i64, out: &mut Vec<SimEvent>) {
         let o = &self.orders[&perm];
-        out.push(SimEvent { audience: Audience::Order { owner: o.order.client_id }, msg: Incoming::OrderStatus(o.status.clone()) });
+        out.push(SimEvent {
+            audience: Audience::Order {
+                owner: o.order.client_id,
+            },
+            msg: Incoming::OrderStatus(o.status.clone()),
+        });
     }
 
     /// A client (or TWS itself, owner 0) places or modifies an order. An order id the
     /// owner already used modifies that order, as in TWS.
-    pub fn place(&mut self, owner: i64, order_id: i64, contract: Contract, t: OrderTicket) -> Vec<SimEvent> {
+    pub fn place(
+        &mut self,
+        owner: i64,
+        order_id: i64,
+        contract: Contract,
+        t: OrderTicket,
+    ) -> Vec<SimEvent> {
         let mut out = Vec::new();
         if let Some(perm) = self.find(owner, order_id) {
             return self.modify(perm, t.lmt_price, Some(t.total_quantity));
@@ -161,7 +199,8 @@ impl Engine {
                 msg: Incoming::Error(TwsError {
                     req_id: order_id,
                     code: 201,
-                    message: "Order rejected - reason:The order quantity or side is invalid.".into(),
+                    message: "Order rejected - reason:The order quantity or side is invalid."
+                        .into(),
                     ..TwsError::default()
                 }),
             });
@@ -178,8 +217,16 @@ impl Engine {
             order_type: t.order_type,
             lmt_price: t.lmt_price,
             aux_price: t.aux_price,
-            tif: if t.tif.is_empty() { "DAY".into() } else { t.tif },
-            account: if t.account.is_empty() { self.account.clone() } else { t.account },
+            tif: if t.tif.is_empty() {
+                "DAY".into()
+            } else {
+                t.tif
+            },
+            account: if t.account.is_empty() {
+                self.account.clone()
+            } else {
+                t.account
+            },
             order_ref: t.order_ref,
             client_id: owner,
             perm_id: perm,
@@ -215,7 +262,9 @@ impl Engine {
     /// Changes price and/or quantity of a working order.
     pub fn modify(&mut self, perm: i64, price: Option<f64>, qty: Option<f64>) -> Vec<SimEvent> {
         let mut out = Vec::new();
-        let Some(o) = self.orders.get_mut(&perm) else { return out };
+        let Some(o) = self.orders.get_mut(&perm) else {
+            return out;
+        };
         if o.is_terminal() {
             return out;
         }
@@ -235,21 +284,32 @@ impl Engine {
     /// Fills `qty` (capped at what remains) at `price`.
     pub fn fill(&mut self, perm: i64, qty: f64, price: f64) -> Vec<SimEvent> {
         let mut out = Vec::new();
-        let Some(o) = self.orders.get_mut(&perm) else { return out };
+        let Some(o) = self.orders.get_mut(&perm) else {
+            return out;
+        };
         if o.is_terminal() || o.status.remaining <= 0.0 {
             return out;
         }
         let qty = qty.min(o.status.remaining);
         let filled = o.status.filled + qty;
-        o.status.avg_fill_price = (o.status.avg_fill_price * o.status.filled + price * qty) / filled;
+        o.status.avg_fill_price =
+            (o.status.avg_fill_price * o.status.filled + price * qty) / filled;
         o.status.filled = filled;
         o.status.remaining -= qty;
         o.status.last_fill_price = price;
-        o.status.status = if o.status.remaining <= 0.0 { "Filled".into() } else { "Submitted".into() };
+        o.status.status = if o.status.remaining <= 0.0 {
+            "Filled".into()
+        } else {
+            "Submitted".into()
+        };
         let exec_id = format!("0000e0d5.{:08x}.01.01", self.next_exec);
         self.next_exec += 1;
         let commission = (qty * 0.005).max(1.0);
-        let side = if o.order.action == "BUY" { "BOT" } else { "SLD" };
+        let side = if o.order.action == "BUY" {
+            "BOT"
+        } else {
+            "SLD"
+        };
         let exec = Execution {
             req_id: -1,
             order_id: o.order.order_id,
@@ -277,14 +337,25 @@ impl Engine {
             yield_: None,
             yield_redemption_date: 0,
         };
-        let audience = Audience::Order { owner: o.order.client_id };
-        let (con_id, signed) = (o.order.contract.con_id, if side == "BOT" { qty } else { -qty });
-        out.push(SimEvent { audience: audience.clone(), msg: Incoming::ExecDetails(Box::new(exec.clone())) });
+        let audience = Audience::Order {
+            owner: o.order.client_id,
+        };
+        let (con_id, signed) = (
+            o.order.contract.con_id,
+            if side == "BOT" { qty } else { -qty },
+        );
+        out.push(SimEvent {
+            audience: audience.clone(),
+            msg: Incoming::ExecDetails(Box::new(exec.clone())),
+        });
         self.status_msg(perm, &mut out);
         if self.orders[&perm].is_terminal() {
             self.order_msgs(perm, &mut out);
         }
-        out.push(SimEvent { audience, msg: Incoming::CommissionReport(report.clone()) });
+        out.push(SimEvent {
+            audience,
+            msg: Incoming::CommissionReport(report.clone()),
+        });
         self.executions.push((exec, report));
         // the account follows the fill
         let pos = self.positions.entry(con_id).or_insert((0.0, 0.0));
@@ -296,7 +367,11 @@ impl Engine {
         }
         pos.0 = new_qty;
         self.cash -= signed * price + commission;
-        if let Some(i) = self.instruments.iter_mut().find(|i| i.contract.con_id == con_id) {
+        if let Some(i) = self
+            .instruments
+            .iter_mut()
+            .find(|i| i.contract.con_id == con_id)
+        {
             i.last = price;
             i.volume += qty;
         }
@@ -308,7 +383,9 @@ impl Engine {
     /// Cancels a working order (TWS sends orderStatus Cancelled and error 202).
     pub fn cancel(&mut self, perm: i64) -> Vec<SimEvent> {
         let mut out = Vec::new();
-        let Some(o) = self.orders.get_mut(&perm) else { return out };
+        let Some(o) = self.orders.get_mut(&perm) else {
+            return out;
+        };
         if o.is_terminal() {
             return out;
         }
@@ -329,7 +406,13 @@ impl Engine {
 
     /// Cancels by the owner's order id (cancelOrder from an API client).
     pub fn cancel_by_id(&mut self, owner: i64, order_id: i64) -> Vec<SimEvent> {
-        match self.find(owner, order_id).or_else(|| if owner == 0 { self.find_any(order_id) } else { None }) {
+        match self.find(owner, order_id).or_else(|| {
+            if owner == 0 {
+                self.find_any(order_id)
+            } else {
+                None
+            }
+        }) {
             Some(perm) => self.cancel(perm),
             None => vec![SimEvent {
                 audience: Audience::Order { owner },
@@ -344,14 +427,19 @@ impl Engine {
     }
 
     fn find_any(&self, order_id: i64) -> Option<i64> {
-        self.orders.values().find(|o| o.order.order_id == order_id).map(|o| o.order.perm_id)
+        self.orders
+            .values()
+            .find(|o| o.order.order_id == order_id)
+            .map(|o| o.order.perm_id)
     }
 
     /// Rejects a working order, as TWS does for margin or price checks: error 201 and
     /// status Inactive.
     pub fn reject(&mut self, perm: i64, reason: &str) -> Vec<SimEvent> {
         let mut out = Vec::new();
-        let Some(o) = self.orders.get_mut(&perm) else { return out };
+        let Some(o) = self.orders.get_mut(&perm) else {
+            return out;
+        };
         if o.is_terminal() {
             return out;
         }
@@ -374,7 +462,12 @@ impl Engine {
         let mut market_value = 0.0;
         let mut unrealized = 0.0;
         for (con_id, (qty, cost)) in &self.positions {
-            let last = self.instruments.iter().find(|i| i.contract.con_id == *con_id).map(|i| i.last).unwrap_or(*cost);
+            let last = self
+                .instruments
+                .iter()
+                .find(|i| i.contract.con_id == *con_id)
+                .map(|i| i.last)
+                .unwrap_or(*cost);
             market_value += qty * last;
             unrealized += (last - cost) * qty;
         }
@@ -403,13 +496,28 @@ impl Engine {
             .iter()
             .map(|(k, (v, c))| SimEvent {
                 audience: aud.clone(),
-                msg: Incoming::AccountValue { key: k.clone(), value: v.clone(), currency: c.clone(), account: self.account.clone() },
+                msg: Incoming::AccountValue {
+                    key: k.clone(),
+                    value: v.clone(),
+                    currency: c.clone(),
+                    account: self.account.clone(),
+                },
             })
             .collect();
-        let mut lines: Vec<_> = self.positions.iter().filter(|(id, _)| only.is_none_or(|o| o == **id)).collect();
+        let mut lines: Vec<_> = self
+            .positions
+            .iter()
+            .filter(|(id, _)| only.is_none_or(|o| o == **id))
+            .collect();
         lines.sort_by_key(|(id, _)| **id);
         for (con_id, (qty, cost)) in lines {
-            let Some(i) = self.instruments.iter().find(|i| i.contract.con_id == *con_id) else { continue };
+            let Some(i) = self
+                .instruments
+                .iter()
+                .find(|i| i.contract.con_id == *con_id)
+            else {
+                continue;
+            };
             out.push(SimEvent {
                 audience: aud.clone(),
                 msg: Incoming::Portfolio(Box::new(PortfolioItem {
@@ -424,20 +532,31 @@ impl Engine {
                 })),
             });
         }
-        out.push(SimEvent { audience: aud, msg: Incoming::AccountTime(clock_hhmm(self.now_unix)) });
+        out.push(SimEvent {
+            audience: aud,
+            msg: Incoming::AccountTime(clock_hhmm(self.now_unix)),
+        });
         out
     }
 
     /// The answer to reqAccountUpdates: a full cycle, then accountDownloadEnd.
     pub fn account_snapshot(&self) -> Vec<Incoming> {
-        let mut v: Vec<Incoming> = self.account_cycle(None).into_iter().map(|e| e.msg).collect();
+        let mut v: Vec<Incoming> = self
+            .account_cycle(None)
+            .into_iter()
+            .map(|e| e.msg)
+            .collect();
         v.push(Incoming::AccountDownloadEnd(self.account.clone()));
         v
     }
 
     /// The answer to reqPositions.
     pub fn positions(&self) -> Vec<Incoming> {
-        let mut lines: Vec<_> = self.positions.iter().filter(|(_, (q, _))| *q != 0.0).collect();
+        let mut lines: Vec<_> = self
+            .positions
+            .iter()
+            .filter(|(_, (q, _))| *q != 0.0)
+            .collect();
         lines.sort_by_key(|(id, _)| **id);
         let mut v: Vec<Incoming> = lines
             .into_iter()
@@ -458,7 +577,10 @@ impl Engine {
     pub fn executions(&self, req_id: i64) -> Vec<Incoming> {
         let mut v = Vec::new();
         for (e, c) in &self.executions {
-            v.push(Incoming::ExecDetails(Box::new(Execution { req_id, ..e.clone() })));
+            v.push(Incoming::ExecDetails(Box::new(Execution {
+                req_id,
+                ..e.clone()
+            })));
             v.push(Incoming::CommissionReport(c.clone()));
         }
         v.push(Incoming::ExecDetailsEnd { req_id });
@@ -469,8 +591,15 @@ impl Engine {
     /// may see.
     pub fn open_orders(&self, visible: impl Fn(i64) -> bool) -> Vec<Incoming> {
         let mut v = Vec::new();
-        for o in self.orders.values().filter(|o| !o.is_terminal() && visible(o.order.client_id)) {
-            let st = OrderState { status: o.status.status.clone(), ..OrderState::default() };
+        for o in self
+            .orders
+            .values()
+            .filter(|o| !o.is_terminal() && visible(o.order.client_id))
+        {
+            let st = OrderState {
+                status: o.status.status.clone(),
+                ..OrderState::default()
+            };
             v.push(Incoming::OpenOrder(Box::new((o.order.clone(), st))));
             v.push(Incoming::OrderStatus(o.status.clone()));
         }
@@ -488,7 +617,10 @@ impl Engine {
                 completed_status: o.status.status.clone(),
                 ..OrderState::default()
             };
-            let order = Order { filled_quantity: Some(o.status.filled), ..o.order.clone() };
+            let order = Order {
+                filled_quantity: Some(o.status.filled),
+                ..o.order.clone()
+            };
             v.push(Incoming::CompletedOrder(Box::new((order, st))));
         }
         v.push(Incoming::CompletedOrdersEnd);
@@ -497,14 +629,45 @@ impl Engine {
 
     /// The first quote of a contract after reqMktData.
     pub fn quote(&self, con_id: i64) -> Vec<Incoming> {
-        let Some(i) = self.instruments.iter().find(|i| i.contract.con_id == con_id) else { return vec![] };
+        let Some(i) = self
+            .instruments
+            .iter()
+            .find(|i| i.contract.con_id == con_id)
+        else {
+            return vec![];
+        };
         let spread = (i.last * 0.0002).max(0.01);
         vec![
-            Incoming::MarketDataType { req_id: 0, data_type: 1 },
-            Incoming::TickPrice { req_id: 0, tick_type: 1, price: round2(i.last - spread), size: Some(300.0), attr_mask: 0 },
-            Incoming::TickPrice { req_id: 0, tick_type: 2, price: round2(i.last + spread), size: Some(200.0), attr_mask: 0 },
-            Incoming::TickPrice { req_id: 0, tick_type: 4, price: round2(i.last), size: Some(100.0), attr_mask: 0 },
-            Incoming::TickSize { req_id: 0, tick_type: 8, size: i.volume },
+            Incoming::MarketDataType {
+                req_id: 0,
+                data_type: 1,
+            },
+            Incoming::TickPrice {
+                req_id: 0,
+                tick_type: 1,
+                price: round2(i.last - spread),
+                size: Some(300.0),
+                attr_mask: 0,
+            },
+            Incoming::TickPrice {
+                req_id: 0,
+                tick_type: 2,
+                price: round2(i.last + spread),
+                size: Some(200.0),
+                attr_mask: 0,
+            },
+            Incoming::TickPrice {
+                req_id: 0,
+                tick_type: 4,
+                price: round2(i.last),
+                size: Some(100.0),
+                attr_mask: 0,
+            },
+            Incoming::TickSize {
+                req_id: 0,
+                tick_type: 8,
+                size: i.volume,
+            },
         ]
     }
 
@@ -519,13 +682,38 @@ impl Engine {
         let spread = (i.last * 0.0002).max(0.01);
         let aud = Audience::Market(i.contract.con_id);
         vec![
-            Incoming::TickPrice { req_id: 0, tick_type: 1, price: round2(i.last - spread), size: Some(size), attr_mask: 0 },
-            Incoming::TickPrice { req_id: 0, tick_type: 2, price: round2(i.last + spread), size: Some(size + 100.0), attr_mask: 0 },
-            Incoming::TickPrice { req_id: 0, tick_type: 4, price: i.last, size: Some(size), attr_mask: 0 },
-            Incoming::TickSize { req_id: 0, tick_type: 8, size: i.volume },
+            Incoming::TickPrice {
+                req_id: 0,
+                tick_type: 1,
+                price: round2(i.last - spread),
+                size: Some(size),
+                attr_mask: 0,
+            },
+            Incoming::TickPrice {
+                req_id: 0,
+                tick_type: 2,
+                price: round2(i.last + spread),
+                size: Some(size + 100.0),
+                attr_mask: 0,
+            },
+            Incoming::TickPrice {
+                req_id: 0,
+                tick_type: 4,
+                price: i.last,
+                size: Some(size),
+                attr_mask: 0,
+            },
+            Incoming::TickSize {
+                req_id: 0,
+                tick_type: 8,
+                size: i.volume,
+            },
         ]
         .into_iter()
-        .map(|msg| SimEvent { audience: aud.clone(), msg })
+        .map(|msg| SimEvent {
+            audience: aud.clone(),
+            msg,
+        })
         .collect()
     }
 
@@ -534,15 +722,29 @@ impl Engine {
     /// plus market ticks.
     pub fn random_step(&mut self) -> Vec<SimEvent> {
         let mut out = self.market_step();
-        let working: Vec<i64> = self.orders.values().filter(|o| !o.is_terminal()).map(|o| o.order.perm_id).collect();
+        let working: Vec<i64> = self
+            .orders
+            .values()
+            .filter(|o| !o.is_terminal())
+            .map(|o| o.order.perm_id)
+            .collect();
         let roll: f64 = self.rng.random();
         if working.len() < 3 || roll < 0.25 {
             let (sym, _, _) = SYMBOLS[self.rng.random_range(0..SYMBOLS.len())];
             let contract = self.contract_for(sym).expect("known symbol");
-            let last = self.instruments.iter().find(|i| i.contract.symbol == sym).map(|i| i.last).unwrap_or(100.0);
+            let last = self
+                .instruments
+                .iter()
+                .find(|i| i.contract.symbol == sym)
+                .map(|i| i.last)
+                .unwrap_or(100.0);
             let agent = self.rng.random_bool(0.3);
             let market = self.rng.random_bool(0.25);
-            let action = if self.rng.random_bool(0.5) { "BUY" } else { "SELL" };
+            let action = if self.rng.random_bool(0.5) {
+                "BUY"
+            } else {
+                "SELL"
+            };
             let qty = f64::from(self.rng.random_range(1..6u32) * 100);
             let offset = if action == "BUY" { -0.002 } else { 0.002 };
             let ticket = OrderTicket {
@@ -551,17 +753,30 @@ impl Engine {
                 order_type: if market { "MKT".into() } else { "LMT".into() },
                 lmt_price: (!market).then(|| round2(last * (1.0 + offset))),
                 tif: "DAY".into(),
-                order_ref: if agent { format!("mcp-agent-{}", self.next_order_id) } else { String::new() },
+                order_ref: if agent {
+                    format!("mcp-agent-{}", self.next_order_id)
+                } else {
+                    String::new()
+                },
                 transmit: true,
                 ..OrderTicket::default()
             };
-            let (owner, id) = if agent { (AGENT_CLIENT_ID, self.next_order_id) } else { (0, self.next_order_id) };
+            let (owner, id) = if agent {
+                (AGENT_CLIENT_ID, self.next_order_id)
+            } else {
+                (0, self.next_order_id)
+            };
             out.extend(self.place(owner, id, contract, ticket));
             return out;
         }
         let perm = working[self.rng.random_range(0..working.len())];
         let o = self.orders[&perm].clone();
-        let last = self.instruments.iter().find(|i| i.contract.con_id == o.order.contract.con_id).map(|i| i.last).unwrap_or(100.0);
+        let last = self
+            .instruments
+            .iter()
+            .find(|i| i.contract.con_id == o.order.contract.con_id)
+            .map(|i| i.last)
+            .unwrap_or(100.0);
         let price = o.order.lmt_price.unwrap_or(last);
         let p: f64 = self.rng.random();
         let events = if o.status.status == "PreSubmitted" {
@@ -577,7 +792,10 @@ impl Engine {
         } else if p < 0.93 {
             self.cancel(perm)
         } else {
-            self.reject(perm, "Insufficient buying power for this order (simulated).")
+            self.reject(
+                perm,
+                "Insufficient buying power for this order (simulated).",
+            )
         };
         out.extend(events);
         out

@@ -3,12 +3,12 @@
 //! Everything here except [`driver`] is sans-IO: bytes and fields in, typed messages
 //! out, and the reverse for the simulator. The driver puts the codec on a tokio socket.
 
+pub mod driver;
 pub mod fields;
 pub mod frame;
 pub mod handshake;
 pub mod incoming;
 pub mod order_walk;
-pub mod driver;
 pub mod outgoing;
 pub mod throttle;
 pub mod types;

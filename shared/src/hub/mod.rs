@@ -375,6 +375,11 @@ impl Hub {
         self.close(id, CloseCode::UnsupportedData, now);
     }
 
+    /// The transport refused a frame over its size limit.
+    pub fn on_oversized(&mut self, id: ConnId, now: Now) {
+        self.close(id, CloseCode::MessageTooBig, now);
+    }
+
     /// The client sent a text frame.
     pub fn on_text(&mut self, id: ConnId, text: &str, now: Now) {
         let Some(s) = self.clients.get_mut(&id) else {

@@ -1,0 +1,240 @@
+//! Wiring: TWS driver -> notifier -> sequencer -> hub -> local endpoint.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ibws_shared::hub::{Hub, HubConfig};
+use ibws_shared::protocol::CloseCode;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tracing::info;
+
+use crate::clock;
+use crate::notify::{AgentRules, Notifier, NotifierConfig};
+use crate::sequencer::Sequencer;
+use crate::server::{run_hub_timers, Endpoint, OriginPolicy, SharedHub, Status};
+use crate::tws::driver::{self, DriverConfig, LinkEvent};
+
+/// Everything `ibws bridge` (and the demo) runs with.
+#[derive(Clone, Debug)]
+pub struct BridgeConfig {
+    pub tws: String,
+    pub client_id: i64,
+    pub accounts: Vec<String>,
+    pub watch: Vec<String>,
+    pub listen: SocketAddr,
+    pub agents: AgentRules,
+    pub market_max_per_sec: u32,
+    pub allowed_origins: Vec<String>,
+    pub insecure_bind: bool,
+    pub hub: HubConfig,
+}
+
+impl Default for BridgeConfig {
+    fn default() -> Self {
+        BridgeConfig {
+            tws: "127.0.0.1:7497".into(),
+            client_id: 0,
+            accounts: vec![],
+            watch: vec![],
+            listen: "127.0.0.1:8000".parse().expect("valid address"),
+            agents: AgentRules::default(),
+            market_max_per_sec: 4,
+            allowed_origins: vec![],
+            insecure_bind: false,
+            hub: HubConfig::default(),
+        }
+    }
+}
+
+/// A running bridge.
+pub struct Bridge {
+    pub addr: SocketAddr,
+    pub hub: SharedHub,
+    pub status: Arc<Status>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Bridge {
+    /// Binds the endpoint and starts the pipeline. Refuses a non-loopback address
+    /// unless `insecure_bind` is set: without TLS and auth, anyone who can reach the
+    /// port could read the account.
+    pub async fn start(cfg: BridgeConfig) -> Result<Bridge, String> {
+        if !cfg.listen.ip().is_loopback() && !cfg.insecure_bind {
+            return Err(format!(
+                "refusing to serve {} without TLS and authentication: anyone who can reach it could read your orders. \
+                 Bind a loopback address, or pass --insecure-bind if you really mean it",
+                cfg.listen
+            ));
+        }
+        let listener = TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let epoch = Sequencer::new_epoch();
+        let mut hub_cfg = cfg.hub.clone();
+        hub_cfg.utc_offset_secs = clock::utc_offset_secs();
+        let hub = SharedHub::new(Hub::new(hub_cfg.clone(), None, epoch.clone()));
+        let status = Arc::new(Status {
+            tws_connected: false.into(),
+            tws_addr: cfg.tws.clone(),
+        });
+        let endpoint = Endpoint {
+            hub: hub.clone(),
+            origins: OriginPolicy {
+                allowed: cfg.allowed_origins.clone(),
+            },
+            status: status.clone(),
+            max_frame: hub_cfg.max_frame_bytes,
+        };
+        let mut tasks = vec![
+            tokio::spawn(endpoint.serve(listener)),
+            tokio::spawn(run_hub_timers(hub.clone())),
+        ];
+
+        let (tx, rx) = mpsc::channel(65_536);
+        let dcfg = DriverConfig {
+            addr: cfg.tws.clone(),
+            client_id: cfg.client_id,
+            accounts: cfg.accounts.clone(),
+            watch: cfg.watch.clone(),
+            ..DriverConfig::default()
+        };
+        let driver = driver::spawn(dcfg, tx);
+        let notifier = Notifier::new(NotifierConfig {
+            agents: cfg.agents.clone(),
+            market_max_per_sec: cfg.market_max_per_sec,
+            watch: cfg.watch.clone(),
+            utc_offset_secs: hub_cfg.utc_offset_secs,
+        });
+        tasks.push(tokio::spawn(pipeline(
+            rx,
+            driver,
+            notifier,
+            Sequencer::new(epoch),
+            hub.clone(),
+            status.clone(),
+        )));
+        info!(%addr, "local endpoint listening: ws://{addr}/websocket/ws");
+        Ok(Bridge {
+            addr,
+            hub,
+            status,
+            tasks,
+        })
+    }
+
+    /// Closes every client with "server restarting" (they reconnect and resume).
+    pub async fn shutdown(&self) {
+        self.hub
+            .with(|h| h.close_all(CloseCode::ServerRestarting, clock::now()));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn pipeline(
+    mut rx: mpsc::Receiver<LinkEvent>,
+    _driver: driver::DriverHandle,
+    mut notifier: Notifier,
+    mut seq: Sequencer,
+    hub: SharedHub,
+    status: Arc<Status>,
+) {
+    loop {
+        let deadline = notifier.next_deadline();
+        let ev = match deadline {
+            Some(d) => {
+                let wait = Duration::from_millis(d.saturating_sub(clock::now().mono_ms));
+                tokio::select! {
+                    ev = rx.recv() => ev,
+                    _ = tokio::time::sleep(wait) => {
+                        let now = clock::now();
+                        let frames = notifier.poll(now);
+                        publish(&hub, &mut seq, frames, now);
+                        continue;
+                    }
+                }
+            }
+            None => rx.recv().await,
+        };
+        let Some(ev) = ev else { return };
+        let now = clock::now();
+        match &ev {
+            LinkEvent::Connected { .. } => {
+                status.tws_connected.store(true, Ordering::Relaxed);
+                hub.with(|h| h.set_source_connected(true));
+            }
+            LinkEvent::Disconnected { .. } => {
+                status.tws_connected.store(false, Ordering::Relaxed);
+                hub.with(|h| h.set_source_connected(false));
+            }
+            _ => {}
+        }
+        let frames = notifier.on_link(&ev, now);
+        publish(&hub, &mut seq, frames, now);
+    }
+}
+
+fn publish(
+    hub: &SharedHub,
+    seq: &mut Sequencer,
+    frames: Vec<ibws_shared::protocol::ServerFrame>,
+    now: ibws_shared::hub::Now,
+) {
+    if frames.is_empty() {
+        return;
+    }
+    let events: Vec<_> = frames.into_iter().filter_map(|f| seq.stamp(f)).collect();
+    hub.with(|h| {
+        for ev in events {
+            h.publish(ev, now);
+        }
+    });
+}
+
+/// `ibws demo`: a simulator with a random order flow and a bridge on top of it.
+pub struct Demo {
+    pub sim: crate::sim::Simulator,
+    pub bridge: Bridge,
+}
+
+impl Demo {
+    /// Starts the simulator (on a free loopback port) and the bridge on `listen`.
+    pub async fn start(
+        listen: SocketAddr,
+        seed: u64,
+        flow: Option<Duration>,
+    ) -> Result<Demo, String> {
+        use crate::sim::{SimConfig, Simulator, AGENT_CLIENT_ID};
+        let sim = Simulator::start(SimConfig {
+            listen: "127.0.0.1:0".parse().expect("valid address"),
+            seed,
+            flow_interval: flow,
+            ..SimConfig::default()
+        })
+        .await
+        .map_err(|e| format!("cannot start the simulator: {e}"))?;
+        let cfg = BridgeConfig {
+            tws: sim.addr().to_string(),
+            watch: ["AAPL", "MSFT", "NVDA", "TSLA"].map(String::from).to_vec(),
+            listen,
+            agents: AgentRules {
+                client_ids: vec![AGENT_CLIENT_ID],
+                ..AgentRules::default()
+            },
+            ..BridgeConfig::default()
+        };
+        let bridge = Bridge::start(cfg).await?;
+        Ok(Demo { sim, bridge })
+    }
+}

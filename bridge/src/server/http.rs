@@ -1,0 +1,175 @@
+//! Just enough HTTP/1.1 for one port that serves WebSocket upgrades, health, metrics
+//! and the dashboard: read a request head (bounded in size and time), answer simply.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Largest request head accepted.
+pub const MAX_HEAD: usize = 16 * 1024;
+
+/// A parsed request head.
+#[derive(Debug, Default)]
+pub struct RequestHead {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    headers: Vec<(String, String)>,
+}
+
+impl RequestHead {
+    /// A header's value (first occurrence, case-insensitive name).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Does a comma-separated header contain `token` (case-insensitive)?
+    pub fn header_has(&self, name: &str, token: &str) -> bool {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .any(|(_, v)| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    }
+
+    /// A query parameter, percent-decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| percent_decode(v))
+    }
+
+    pub fn is_websocket_upgrade(&self) -> bool {
+        self.method == "GET"
+            && self.header_has("connection", "upgrade")
+            && self.header_has("upgrade", "websocket")
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let h = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match h {
+                    Some(v) => {
+                        out.push(v);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Why a request head could not be read.
+#[derive(Debug)]
+#[allow(dead_code)] // the io::Error is read through Debug in logs
+pub enum HeadError {
+    Io(std::io::Error),
+    TooLarge,
+    Malformed,
+    Timeout,
+    Closed,
+}
+
+/// Reads one request head. Bytes after the head are not expected (clients wait for our
+/// answer before sending more) and are discarded.
+pub async fn read_head<S: AsyncRead + Unpin>(
+    s: &mut S,
+    timeout: Duration,
+) -> Result<RequestHead, HeadError> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
+    let fut = async {
+        loop {
+            let n = s.read(&mut chunk).await.map_err(HeadError::Io)?;
+            if n == 0 {
+                return Err(HeadError::Closed);
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut req = httparse::Request::new(&mut headers);
+            match req.parse(&buf) {
+                Ok(httparse::Status::Complete(_)) => {
+                    let target = req.path.unwrap_or("/");
+                    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+                    return Ok(RequestHead {
+                        method: req.method.unwrap_or("").to_owned(),
+                        path: path.to_owned(),
+                        query: query.to_owned(),
+                        headers: req
+                            .headers
+                            .iter()
+                            .map(|h| {
+                                (
+                                    h.name.to_owned(),
+                                    String::from_utf8_lossy(h.value).into_owned(),
+                                )
+                            })
+                            .collect(),
+                    });
+                }
+                Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => continue,
+                Ok(httparse::Status::Partial) => return Err(HeadError::TooLarge),
+                Err(_) => return Err(HeadError::Malformed),
+            }
+        }
+    };
+    tokio::time::timeout(timeout, fut)
+        .await
+        .map_err(|_| HeadError::Timeout)?
+}
+
+/// Writes a complete response and closes the exchange.
+pub async fn respond<S: AsyncWrite + Unpin>(
+    s: &mut S,
+    status: &str,
+    content_type: &str,
+    body: &[u8],
+) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await?;
+    s.write_all(body).await?;
+    s.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_query() {
+        let h = RequestHead {
+            query: "client_id=my%20client&x=1".into(),
+            ..Default::default()
+        };
+        assert_eq!(h.query_param("client_id").as_deref(), Some("my client"));
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+}

@@ -1,0 +1,169 @@
+//! A real third-party TWS client, ib_async (from PyPI, pinned in
+//! tests/requirements.txt), connects to the simulator: its handshake completes and it
+//! sees the simulator's orders with the right symbol, action, quantity, type and
+//! status. It also places and cancels an order through the simulator, which must
+//! accept both. This keeps the simulator honest against code we did not write.
+
+use std::time::Duration;
+
+use ibws_bridge::sim::{SimConfig, Simulator};
+use ibws_bridge::tws::outgoing::OrderTicket;
+use ibws_tests::python;
+use serde_json::Value;
+
+const SCRIPT: &str = r#"
+import asyncio, json, sys
+from ib_async import IB, Stock, LimitOrder
+async def main():
+    ib = IB()
+    await ib.connectAsync('127.0.0.1', int(sys.argv[1]), clientId=0, timeout=10)
+    await asyncio.sleep(1)
+    trades = [{"order_id": t.order.orderId, "perm_id": t.order.permId, "symbol": t.contract.symbol,
+               "action": t.order.action, "quantity": t.order.totalQuantity, "type": t.order.orderType,
+               "status": t.orderStatus.status, "filled": t.orderStatus.filled, "ref": t.order.orderRef}
+              for t in ib.trades()]
+    placed = ib.placeOrder(Stock('MSFT', 'SMART', 'USD'), LimitOrder('SELL', 5, 401.5, orderRef='from-ib-async'))
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        if placed.orderStatus.status == 'PreSubmitted':
+            break
+    after_place = placed.orderStatus.status
+    ib.cancelOrder(placed.order)
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        if placed.orderStatus.status == 'Cancelled':
+            break
+    print(json.dumps({"server_version": ib.client.serverVersion(), "accounts": ib.managedAccounts(),
+                      "trades": trades, "placed_status": after_place, "cancelled_status": placed.orderStatus.status,
+                      "fills": len(ib.fills()), "positions": len(ib.positions())}))
+    ib.disconnect()
+asyncio.run(main())
+"#;
+
+fn lmt(action: &str, qty: f64, price: f64, order_ref: &str) -> OrderTicket {
+    OrderTicket {
+        action: action.into(),
+        total_quantity: qty,
+        order_type: "LMT".into(),
+        lmt_price: Some(price),
+        tif: "DAY".into(),
+        order_ref: order_ref.into(),
+        transmit: true,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ib_async_connects_and_sees_the_simulators_orders() {
+    let sim = Simulator::start(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let a = sim.place(0, "AAPL", lmt("BUY", 100.0, 190.5, ""));
+    sim.submit(a);
+    sim.fill(a, 40.0, 190.4);
+    let b = sim.place(
+        7,
+        "NVDA",
+        OrderTicket {
+            order_type: "MKT".into(),
+            lmt_price: None,
+            ..lmt("SELL", 300.0, 0.0, "mcp-agent-1")
+        },
+    );
+    let c = sim.place(0, "TSLA", lmt("BUY", 50.0, 240.0, ""));
+    sim.cancel(c);
+
+    let py = python();
+    let out = tokio::process::Command::new(&py)
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(sim.addr().port().to_string())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("ib_async finishes")
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ib_async failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("JSON result");
+    assert_eq!(v["server_version"], 176);
+    assert_eq!(v["accounts"][0], "DU1234567");
+
+    let trades = v["trades"].as_array().unwrap();
+    let find = |perm: i64| {
+        trades
+            .iter()
+            .find(|t| t["perm_id"] == perm)
+            .unwrap_or_else(|| panic!("order {perm} not seen: {trades:?}"))
+    };
+    let ta = find(a);
+    assert_eq!(
+        (
+            ta["symbol"].as_str(),
+            ta["action"].as_str(),
+            ta["quantity"].as_f64(),
+            ta["type"].as_str(),
+            ta["status"].as_str()
+        ),
+        (
+            Some("AAPL"),
+            Some("BUY"),
+            Some(100.0),
+            Some("LMT"),
+            Some("Submitted")
+        )
+    );
+    assert_eq!(ta["filled"].as_f64(), Some(40.0));
+    let tb = find(b);
+    assert_eq!(
+        (
+            tb["symbol"].as_str(),
+            tb["action"].as_str(),
+            tb["quantity"].as_f64(),
+            tb["type"].as_str(),
+            tb["status"].as_str()
+        ),
+        (
+            Some("NVDA"),
+            Some("SELL"),
+            Some(300.0),
+            Some("MKT"),
+            Some("PreSubmitted")
+        )
+    );
+    assert_eq!(tb["ref"], "mcp-agent-1");
+    let tc = find(c);
+    assert_eq!(
+        (tc["symbol"].as_str(), tc["status"].as_str()),
+        (Some("TSLA"), Some("Cancelled"))
+    );
+    assert_eq!(v["fills"], 1, "the fill of order {a} reached ib_async");
+    assert_eq!(v["positions"], 1);
+
+    // the order ib_async placed went through our placeOrder decoder and back
+    assert_eq!(v["placed_status"], "PreSubmitted");
+    assert_eq!(v["cancelled_status"], "Cancelled");
+    let placed = sim
+        .orders()
+        .into_iter()
+        .find(|o| o.order.order_ref == "from-ib-async")
+        .expect("simulator holds ib_async's order");
+    assert_eq!(
+        (
+            placed.order.contract.symbol.as_str(),
+            placed.order.action.as_str(),
+            placed.order.total_quantity,
+            placed.order.lmt_price
+        ),
+        ("MSFT", "SELL", 5.0, Some(401.5))
+    );
+    assert_eq!(placed.status.status, "Cancelled");
+}

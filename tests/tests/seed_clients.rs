@@ -1,0 +1,119 @@
+//! The seed document's own Python and JavaScript clients, run unchanged (extracted
+//! verbatim from `../shared/seeds/`) against the demo on its default port 8000. They
+//! must get the subscription confirmation, order_update and order_notification events
+//! within seconds. A second pair of scripts, written in the seed's style, checks `pong`
+//! for `ping` and `orders_response` for `get_orders`.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use ibws_bridge::app::Demo;
+use ibws_tests::{python, seed_example};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+/// Runs a client for up to `secs`, collecting stdout lines until `done` says so.
+async fn run_client(mut cmd: Command, secs: u64, done: impl Fn(&str) -> bool) -> String {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("client starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut out = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(secs), async {
+        while let Ok(Some(l)) = lines.next_line().await {
+            out.push_str(&l);
+            out.push('\n');
+            if done(&out) {
+                break;
+            }
+        }
+    })
+    .await;
+    let _ = child.kill().await;
+    out
+}
+
+fn has_all(out: &str, needles: &[&str]) -> bool {
+    needles.iter().all(|n| out.contains(n))
+}
+
+const PY_PING_ORDERS: &str = r#"
+import asyncio, json, websockets
+async def main():
+    async with websockets.connect("ws://localhost:8000/websocket/ws?client_id=py_checker") as ws:
+        await ws.send(json.dumps({"type": "ping"}))
+        await ws.send(json.dumps({"type": "get_orders"}))
+        while True:
+            print(json.loads(await ws.recv())["type"], flush=True)
+asyncio.run(main())
+"#;
+
+const JS_PING_ORDERS: &str = r#"
+const ws = new WebSocket('ws://localhost:8000/websocket/ws?client_id=js_checker');
+ws.onopen = () => { ws.send(JSON.stringify({type: 'ping'})); ws.send(JSON.stringify({type: 'get_orders'})); };
+ws.onmessage = (e) => console.log(JSON.parse(e.data).type);
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_clients_work_unchanged_against_the_demo() {
+    let demo = Demo::start(
+        "127.0.0.1:8000".parse().unwrap(),
+        1,
+        Some(Duration::from_millis(150)),
+    )
+    .await
+    .expect("demo starts on :8000");
+
+    // Python, verbatim from the seed
+    let py = python();
+    let script = seed_example("python");
+    assert!(
+        script.contains("ws://localhost:8000/websocket/ws"),
+        "the seed's script is used as written"
+    );
+    let mut cmd = Command::new(&py);
+    cmd.arg("-c").arg(&script).env("PYTHONUNBUFFERED", "1");
+    let want = [
+        "'type': 'subscription'",
+        "'status': 'success'",
+        "'type': 'order_update'",
+        "'type': 'order_notification'",
+    ];
+    let out = run_client(cmd, 20, |o| has_all(o, &want)).await;
+    assert!(has_all(&out, &want), "python seed client got:\n{out}");
+
+    let mut cmd = Command::new(&py);
+    cmd.arg("-c")
+        .arg(PY_PING_ORDERS)
+        .env("PYTHONUNBUFFERED", "1");
+    let out = run_client(cmd, 10, |o| has_all(o, &["pong", "orders_response"])).await;
+    assert!(
+        has_all(&out, &["connection", "pong", "orders_response"]),
+        "python: {out}"
+    );
+
+    // JavaScript, verbatim from the seed, on Node's built-in WebSocket
+    let script = seed_example("javascript");
+    let mut cmd = Command::new("node");
+    cmd.arg("--experimental-websocket").arg("-e").arg(&script);
+    let want = [
+        "连接已建立",
+        "type: 'subscription'",
+        "type: 'order_update'",
+        "type: 'order_notification'",
+    ];
+    let out = run_client(cmd, 20, |o| has_all(o, &want)).await;
+    assert!(has_all(&out, &want), "node seed client got:\n{out}");
+
+    let mut cmd = Command::new("node");
+    cmd.arg("--experimental-websocket")
+        .arg("-e")
+        .arg(JS_PING_ORDERS);
+    let out = run_client(cmd, 10, |o| has_all(o, &["pong", "orders_response"])).await;
+    assert!(
+        has_all(&out, &["connection", "pong", "orders_response"]),
+        "node: {out}"
+    );
+    drop(demo);
+}
