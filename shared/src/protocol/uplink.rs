@@ -25,7 +25,7 @@ pub enum BridgeFrame {
     /// The full order and account state, consistent with `seq` of `epoch`.
     Snapshot(Snapshot),
     /// One event, already stamped with `seq` and `epoch`.
-    Publish { event: ServerFrame },
+    Publish { event: Box<ServerFrame> },
     /// The bridge's link to TWS went up or down.
     Source { connected: bool },
 }

@@ -1,0 +1,75 @@
+//! Frames decoded per second for orderStatus and openOrder (a full v176 openOrder as
+//! the simulator encodes it: every field of the layout, lists empty), through the
+//! framer and the typed decoder. Run: `cargo bench -p ibws-bridge --bench tws_decode`.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use ibws_bridge::tws::frame::split_fields;
+use ibws_bridge::tws::incoming::decode;
+use ibws_bridge::tws::types::*;
+use ibws_bridge::tws::{FrameDecoder, Incoming};
+
+fn bench(name: &str, frame: &[u8], n: usize) {
+    let stream: Vec<u8> = frame
+        .iter()
+        .copied()
+        .cycle()
+        .take(frame.len() * 1000)
+        .collect();
+    let start = Instant::now();
+    let mut count = 0;
+    for _ in 0..n / 1000 {
+        let mut d = FrameDecoder::new();
+        d.extend(&stream);
+        while let Some(f) = d.next_frame().unwrap() {
+            let m = decode(176, &split_fields(&f)).unwrap();
+            black_box(&m);
+            count += 1;
+        }
+    }
+    let el = start.elapsed();
+    println!(
+        "tws_decode: message={name} frames={count} bytes_per_frame={} frames_per_sec={:.0} ns_per_frame={:.0}",
+        frame.len(),
+        count as f64 / el.as_secs_f64(),
+        el.as_nanos() as f64 / count as f64
+    );
+}
+
+fn main() {
+    let status = Incoming::OrderStatus(OrderStatus {
+        order_id: 219,
+        status: "Submitted".into(),
+        filled: 40.0,
+        remaining: 60.0,
+        avg_fill_price: 190.12,
+        perm_id: 665616366,
+        last_fill_price: 190.1,
+        client_id: 0,
+        ..OrderStatus::default()
+    })
+    .encode(176);
+    bench("orderStatus", &status, 500_000);
+
+    let order = Incoming::OpenOrder(Box::new((
+        Order {
+            order_id: 219,
+            contract: Contract::stock("AAPL", 265598),
+            action: "BUY".into(),
+            total_quantity: 100.0,
+            order_type: "LMT".into(),
+            lmt_price: Some(190.5),
+            tif: "DAY".into(),
+            account: "DU1".into(),
+            perm_id: 665616366,
+            ..Order::default()
+        },
+        OrderState {
+            status: "Submitted".into(),
+            ..OrderState::default()
+        },
+    )))
+    .encode(176);
+    bench("openOrder", &order, 200_000);
+}
