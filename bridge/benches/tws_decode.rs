@@ -11,12 +11,7 @@ use ibws_bridge::tws::types::*;
 use ibws_bridge::tws::{FrameDecoder, Incoming};
 
 fn bench(name: &str, frame: &[u8], n: usize) {
-    let stream: Vec<u8> = frame
-        .iter()
-        .copied()
-        .cycle()
-        .take(frame.len() * 1000)
-        .collect();
+    let stream: Vec<u8> = frame.iter().copied().cycle().take(frame.len() * 1000).collect();
     let start = Instant::now();
     let mut count = 0;
     for _ in 0..n / 1000 {
@@ -65,10 +60,7 @@ fn main() {
             perm_id: 665616366,
             ..Order::default()
         },
-        OrderState {
-            status: "Submitted".into(),
-            ..OrderState::default()
-        },
+        OrderState { status: "Submitted".into(), ..OrderState::default() },
     )))
     .encode(176);
     bench("openOrder", &order, 200_000);

@@ -14,7 +14,7 @@ use tracing::info;
 use crate::clock;
 use crate::notify::{AgentRules, Notifier, NotifierConfig};
 use crate::sequencer::Sequencer;
-use crate::server::{run_hub_timers, Endpoint, OriginPolicy, SharedHub, Status};
+use crate::server::{run_hub_timers, Endpoint, Hubs, Policy, SharedHub, Status};
 use crate::tws::driver::{self, DriverConfig, LinkEvent};
 
 /// Everything `ibws bridge` (and the demo) runs with.
@@ -77,30 +77,23 @@ impl Bridge {
                 cfg.listen
             ));
         }
-        let listener = TcpListener::bind(cfg.listen)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+        let listener =
+            TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let epoch = Sequencer::new_epoch();
         let mut hub_cfg = cfg.hub.clone();
         hub_cfg.utc_offset_secs = clock::utc_offset_secs();
         let hub = SharedHub::new(Hub::new(hub_cfg.clone(), None, epoch.clone()));
-        let status = Arc::new(Status {
-            tws_connected: false.into(),
-            tws_addr: cfg.tws.clone(),
-        });
+        let status = Arc::new(Status { tws_connected: false.into(), tws_addr: cfg.tws.clone() });
         let endpoint = Endpoint {
-            hub: hub.clone(),
-            origins: OriginPolicy {
-                allowed: cfg.allowed_origins.clone(),
-            },
+            hubs: Hubs::Single(hub.clone()),
+            policy: Arc::new(Policy::local(cfg.allowed_origins.clone(), hub_cfg.max_frame_bytes)),
             status: status.clone(),
-            max_frame: hub_cfg.max_frame_bytes,
+            tls: None,
+            bridges: None,
         };
-        let mut tasks = vec![
-            tokio::spawn(endpoint.serve(listener)),
-            tokio::spawn(run_hub_timers(hub.clone())),
-        ];
+        let mut tasks =
+            vec![tokio::spawn(endpoint.serve(listener)), tokio::spawn(run_hub_timers(Hubs::Single(hub.clone())))];
 
         let (tx, rx) = mpsc::channel(65_536);
         let dcfg = DriverConfig {
@@ -117,27 +110,14 @@ impl Bridge {
             watch: cfg.watch.clone(),
             utc_offset_secs: hub_cfg.utc_offset_secs,
         });
-        tasks.push(tokio::spawn(pipeline(
-            rx,
-            driver,
-            notifier,
-            Sequencer::new(epoch),
-            hub.clone(),
-            status.clone(),
-        )));
+        tasks.push(tokio::spawn(pipeline(rx, driver, notifier, Sequencer::new(epoch), hub.clone(), status.clone())));
         info!(%addr, "local endpoint listening: ws://{addr}/websocket/ws");
-        Ok(Bridge {
-            addr,
-            hub,
-            status,
-            tasks,
-        })
+        Ok(Bridge { addr, hub, status, tasks })
     }
 
     /// Closes every client with "server restarting" (they reconnect and resume).
     pub async fn shutdown(&self) {
-        self.hub
-            .with(|h| h.close_all(CloseCode::ServerRestarting, clock::now()));
+        self.hub.with(|h| h.close_all(CloseCode::ServerRestarting, clock::now()));
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
@@ -210,11 +190,7 @@ pub struct Demo {
 
 impl Demo {
     /// Starts the simulator (on a free loopback port) and the bridge on `listen`.
-    pub async fn start(
-        listen: SocketAddr,
-        seed: u64,
-        flow: Option<Duration>,
-    ) -> Result<Demo, String> {
+    pub async fn start(listen: SocketAddr, seed: u64, flow: Option<Duration>) -> Result<Demo, String> {
         use crate::sim::{SimConfig, Simulator, AGENT_CLIENT_ID};
         let sim = Simulator::start(SimConfig {
             listen: "127.0.0.1:0".parse().expect("valid address"),
@@ -228,10 +204,7 @@ impl Demo {
             tws: sim.addr().to_string(),
             watch: ["AAPL", "MSFT", "NVDA", "TSLA"].map(String::from).to_vec(),
             listen,
-            agents: AgentRules {
-                client_ids: vec![AGENT_CLIENT_ID],
-                ..AgentRules::default()
-            },
+            agents: AgentRules { client_ids: vec![AGENT_CLIENT_ID], ..AgentRules::default() },
             ..BridgeConfig::default()
         };
         let bridge = Bridge::start(cfg).await?;

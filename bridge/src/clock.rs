@@ -11,14 +11,8 @@ static START: OnceLock<Instant> = OnceLock::new();
 /// never means "now"), and wall-clock microseconds.
 pub fn now() -> Now {
     let start = *START.get_or_init(Instant::now);
-    let unix_us = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0);
-    Now {
-        mono_ms: start.elapsed().as_millis() as u64 + 1,
-        unix_us,
-    }
+    let unix_us = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
+    Now { mono_ms: start.elapsed().as_millis() as u64 + 1, unix_us }
 }
 
 /// The offset from UTC applied to seed-style timestamps (which carry no zone), in
@@ -26,10 +20,7 @@ pub fn now() -> Now {
 /// would need a time-zone database; an explicit setting is also easier to reason about
 /// when the bridge and its clients sit in different zones.
 pub fn utc_offset_secs() -> i32 {
-    std::env::var("IBWS_UTC_OFFSET")
-        .ok()
-        .and_then(|s| parse_offset(&s))
-        .unwrap_or(0)
+    std::env::var("IBWS_UTC_OFFSET").ok().and_then(|s| parse_offset(&s)).unwrap_or(0)
 }
 
 fn parse_offset(s: &str) -> Option<i32> {

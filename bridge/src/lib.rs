@@ -7,4 +7,5 @@ pub mod notify;
 pub mod sequencer;
 pub mod server;
 pub mod sim;
+pub mod tls;
 pub mod tws;

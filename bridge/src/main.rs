@@ -118,19 +118,15 @@ impl BridgeArgs {
     fn resolve(self) -> Result<BridgeConfig, String> {
         let file: FileConfig = match &self.config {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| format!("cannot read config {}: {e}", p.display()))?;
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| format!("cannot read config {}: {e}", p.display()))?;
                 toml::from_str(&text).map_err(|e| format!("config {}: {e}", p.display()))?
             }
             None => FileConfig::default(),
         };
         let d = BridgeConfig::default();
-        let upper = |v: Vec<String>| {
-            v.into_iter()
-                .map(|s| s.trim().to_ascii_uppercase())
-                .filter(|s| !s.is_empty())
-                .collect()
-        };
+        let upper =
+            |v: Vec<String>| v.into_iter().map(|s| s.trim().to_ascii_uppercase()).filter(|s| !s.is_empty()).collect();
         Ok(BridgeConfig {
             tws: self.tws.or(file.tws).unwrap_or(d.tws),
             client_id: self.client_id.or(file.client_id).unwrap_or(d.client_id),
@@ -142,19 +138,10 @@ impl BridgeArgs {
                     .mcp_order_ref_prefix
                     .or(file.mcp_order_ref_prefix)
                     .unwrap_or(d.agents.order_ref_prefix),
-                client_ids: self
-                    .mcp_client_ids
-                    .or(file.mcp_client_ids)
-                    .unwrap_or_default(),
+                client_ids: self.mcp_client_ids.or(file.mcp_client_ids).unwrap_or_default(),
             },
-            market_max_per_sec: self
-                .market_max_per_sec
-                .or(file.market_max_per_sec)
-                .unwrap_or(d.market_max_per_sec),
-            allowed_origins: self
-                .allowed_origins
-                .or(file.allowed_origins)
-                .unwrap_or_default(),
+            market_max_per_sec: self.market_max_per_sec.or(file.market_max_per_sec).unwrap_or(d.market_max_per_sec),
+            allowed_origins: self.allowed_origins.or(file.allowed_origins).unwrap_or_default(),
             insecure_bind: self.insecure_bind || file.insecure_bind.unwrap_or(false),
             hub: d.hub,
         })
@@ -178,11 +165,8 @@ struct SimArgs {
 }
 
 fn init_logs(format: LogFormat) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => b.init(),
         LogFormat::Json => b.json().init(),
@@ -192,8 +176,8 @@ fn init_logs(format: LogFormat) {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -220,10 +204,7 @@ async fn serve_until_stopped(bridge: &Bridge, until: Option<Duration>) {
     println!("ibws is serving:");
     println!("  dashboard   http://{}/", bridge.addr);
     println!("  websocket   ws://{}/websocket/ws", bridge.addr);
-    println!(
-        "  health      http://{}/healthz   metrics http://{}/metrics",
-        bridge.addr, bridge.addr
-    );
+    println!("  health      http://{}/healthz   metrics http://{}/metrics", bridge.addr, bridge.addr);
     match until {
         Some(d) => {
             tokio::select! {
@@ -252,11 +233,7 @@ async fn main() -> ExitCode {
             };
             match Simulator::start(cfg).await {
                 Ok(sim) => {
-                    println!(
-                        "TWS simulator listening on {} (account {})",
-                        sim.addr(),
-                        sim.account()
-                    );
+                    println!("TWS simulator listening on {} (account {})", sim.addr(), sim.account());
                     shutdown_signal().await;
                     ExitCode::SUCCESS
                 }
@@ -275,20 +252,18 @@ async fn main() -> ExitCode {
         },
         Command::Demo(a) => {
             let listen = a.listen.unwrap_or_else(|| BridgeConfig::default().listen);
-            let demo = match Demo::start(
-                listen,
-                a.seed,
-                Some(Duration::from_millis(a.flow_ms.max(10))),
-            )
-            .await
-            {
+            let demo = match Demo::start(listen, a.seed, Some(Duration::from_millis(a.flow_ms.max(10)))).await {
                 Ok(d) => d,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::FAILURE;
                 }
             };
-            println!("simulated TWS on {} (account {}; agent orders use client id {AGENT_CLIENT_ID} and orderRef mcp-...)", demo.sim.addr(), demo.sim.account());
+            println!(
+                "simulated TWS on {} (account {}; agent orders use client id {AGENT_CLIENT_ID} and orderRef mcp-...)",
+                demo.sim.addr(),
+                demo.sim.account()
+            );
             serve_until_stopped(&demo.bridge, a.duration_secs.map(Duration::from_secs)).await;
             ExitCode::SUCCESS
         }

@@ -27,13 +27,8 @@ fn lmt(action: &str, qty: f64, price: f64) -> OrderTicket {
 }
 
 fn now() -> Now {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    Now {
-        mono_ms: d.as_millis() as u64,
-        unix_us: d.as_micros() as i64,
-    }
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    Now { mono_ms: d.as_millis() as u64, unix_us: d.as_micros() as i64 }
 }
 
 type Truth = HashMap<i64, (String, f64, f64)>;
@@ -41,28 +36,14 @@ type Truth = HashMap<i64, (String, f64, f64)>;
 fn truth(sim: &Simulator) -> Truth {
     sim.orders()
         .into_iter()
-        .map(|o| {
-            (
-                o.order.perm_id,
-                (o.status.status.clone(), o.status.filled, o.status.remaining),
-            )
-        })
+        .map(|o| (o.order.perm_id, (o.status.status.clone(), o.status.filled, o.status.remaining)))
         .collect()
 }
 
 fn view(n: &Notifier) -> Truth {
     n.orders()
         .into_iter()
-        .map(|o| {
-            (
-                o.perm_id.unwrap(),
-                (
-                    o.status.clone(),
-                    o.filled.unwrap().0,
-                    o.remaining.unwrap().0,
-                ),
-            )
-        })
+        .map(|o| (o.perm_id.unwrap(), (o.status.clone(), o.filled.unwrap().0, o.remaining.unwrap().0)))
         .collect()
 }
 
@@ -101,22 +82,11 @@ impl Harness {
 
 #[tokio::test]
 async fn driver_survives_a_tws_restart_without_announcing_orders_twice() {
-    let sim = Simulator::start(SimConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim =
+        Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), ..SimConfig::default() }).await.unwrap();
     let a = sim.place(0, "AAPL", lmt("BUY", 100.0, 190.0));
     let b = sim.place(0, "MSFT", lmt("SELL", 200.0, 410.0));
-    let c = sim.place(
-        7,
-        "NVDA",
-        OrderTicket {
-            order_ref: "mcp-1".into(),
-            ..lmt("BUY", 300.0, 120.0)
-        },
-    );
+    let c = sim.place(7, "NVDA", OrderTicket { order_ref: "mcp-1".into(), ..lmt("BUY", 300.0, 120.0) });
     sim.submit(a);
     sim.fill(a, 40.0, 189.9);
     sim.cancel(b);
@@ -128,10 +98,7 @@ async fn driver_survives_a_tws_restart_without_announcing_orders_twice() {
     let cfg = DriverConfig {
         addr: sim.addr().to_string(),
         watch: vec!["AAPL".into()],
-        backoff: Backoff {
-            base_ms: 100,
-            cap_ms: 1_000,
-        },
+        backoff: Backoff { base_ms: 100, cap_ms: 1_000 },
         ..DriverConfig::default()
     };
     let _driver = driver::spawn(cfg, tx);
@@ -147,8 +114,7 @@ async fn driver_survives_a_tws_restart_without_announcing_orders_twice() {
     };
     let expected = truth(&sim);
     assert!(
-        h.until(Duration::from_secs(10), |h| view(&h.notifier) == expected)
-            .await,
+        h.until(Duration::from_secs(10), |h| view(&h.notifier) == expected).await,
         "initial sync: {:?} vs {:?}",
         view(&h.notifier),
         expected
@@ -157,10 +123,7 @@ async fn driver_survives_a_tws_restart_without_announcing_orders_twice() {
     // live changes flow without polling
     sim.fill(a, 60.0, 190.0);
     let expected = truth(&sim);
-    assert!(
-        h.until(Duration::from_secs(5), |h| view(&h.notifier) == expected)
-            .await
-    );
+    assert!(h.until(Duration::from_secs(5), |h| view(&h.notifier) == expected).await);
 
     // TWS restarts; orders change while the link is down
     let restart = sim.clone();
@@ -171,18 +134,11 @@ async fn driver_survives_a_tws_restart_without_announcing_orders_twice() {
     down.await.unwrap();
     let restarted = Instant::now();
     let expected = truth(&sim);
-    assert!(
-        h.until(Duration::from_secs(10), |h| h.connects >= 2).await,
-        "reconnected"
-    );
+    assert!(h.until(Duration::from_secs(10), |h| h.connects >= 2).await, "reconnected");
     let reconnect_time = restarted.elapsed();
+    assert!(reconnect_time < Duration::from_secs(5), "reconnected after {reconnect_time:?}");
     assert!(
-        reconnect_time < Duration::from_secs(5),
-        "reconnected after {reconnect_time:?}"
-    );
-    assert!(
-        h.until(Duration::from_secs(5), |h| view(&h.notifier) == expected)
-            .await,
+        h.until(Duration::from_secs(5), |h| view(&h.notifier) == expected).await,
         "after restart: {:?} vs {:?}",
         view(&h.notifier),
         expected
@@ -191,31 +147,20 @@ async fn driver_survives_a_tws_restart_without_announcing_orders_twice() {
     // let any further replay drain, then check nothing was announced twice
     h.until(Duration::from_millis(500), |_| false).await;
     for perm in [a, b, c, d, e] {
-        assert_eq!(
-            h.created.get(&perm),
-            Some(&1),
-            "order {perm} announced once"
-        );
+        assert_eq!(h.created.get(&perm), Some(&1), "order {perm} announced once");
     }
     assert_eq!(view(&h.notifier), truth(&sim));
 }
 
 #[tokio::test]
 async fn client_id_in_use_is_reported_and_retried() {
-    let sim = Simulator::start(SimConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim =
+        Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), ..SimConfig::default() }).await.unwrap();
     let (tx1, mut rx1) = mpsc::channel(1000);
     let cfg = DriverConfig {
         addr: sim.addr().to_string(),
         client_id: 5,
-        backoff: Backoff {
-            base_ms: 50,
-            cap_ms: 200,
-        },
+        backoff: Backoff { base_ms: 50, cap_ms: 200 },
         ..DriverConfig::default()
     };
     let _first = driver::spawn(cfg.clone(), tx1);
@@ -229,14 +174,8 @@ async fn client_id_in_use_is_reported_and_retried() {
     let mut saw_326 = false;
     let mut saw_disconnect = false;
     while !(saw_326 && saw_disconnect) {
-        match tokio::time::timeout(Duration::from_secs(5), rx2.recv())
-            .await
-            .unwrap()
-            .unwrap()
-        {
-            LinkEvent::Message(ibws_bridge::tws::Incoming::Error(e)) if e.code == 326 => {
-                saw_326 = true
-            }
+        match tokio::time::timeout(Duration::from_secs(5), rx2.recv()).await.unwrap().unwrap() {
+            LinkEvent::Message(ibws_bridge::tws::Incoming::Error(e)) if e.code == 326 => saw_326 = true,
             LinkEvent::Disconnected { reason } => {
                 assert!(reason.contains("already in use"), "{reason}");
                 saw_disconnect = true;

@@ -6,14 +6,10 @@ use ibws_bridge::tws::handshake::parse_server_hello;
 use ibws_bridge::tws::incoming::{decode, Incoming};
 use ibws_bridge::tws::{frame::split_fields, FrameDecoder};
 
-const CAPTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/tws-captures/ib-paper-v176.json"
-);
+const CAPTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/tws-captures/ib-paper-v176.json");
 
 fn streams() -> Vec<(String, Vec<u8>)> {
-    let text =
-        std::fs::read_to_string(CAPTURE).expect("../shared/tws-captures beside the checkout");
+    let text = std::fs::read_to_string(CAPTURE).expect("../shared/tws-captures beside the checkout");
     let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
     map.into_iter()
         .map(|(k, v)| {
@@ -21,11 +17,7 @@ fn streams() -> Vec<(String, Vec<u8>)> {
                 .as_array()
                 .unwrap()
                 .iter()
-                .flat_map(|s| {
-                    base64::engine::general_purpose::STANDARD
-                        .decode(s.as_str().unwrap())
-                        .unwrap()
-                })
+                .flat_map(|s| base64::engine::general_purpose::STANDARD.decode(s.as_str().unwrap()).unwrap())
                 .collect();
             (k, bytes)
         })
@@ -54,8 +46,7 @@ fn every_captured_frame_decodes() {
                 assert_eq!((v, time.as_str()), (176, "20231021 13:28:15 EST"));
                 version = v;
             } else {
-                let m =
-                    decode(version, &fields).unwrap_or_else(|e| panic!("{key}: frame {n}: {e}"));
+                let m = decode(version, &fields).unwrap_or_else(|e| panic!("{key}: frame {n}: {e}"));
                 if let Incoming::Other(id) = m {
                     *counts.entry(id).or_insert(0) += 1;
                 }
@@ -69,15 +60,9 @@ fn every_captured_frame_decodes() {
     }
     assert_eq!(decoded, 498, "frames in the capture");
     // ids we do not model (accountSummary 63/64, accountUpdateMulti 73/74) are skipped
-    assert!(
-        counts.keys().all(|k| [63, 64, 73, 74].contains(k)),
-        "{counts:?}"
-    );
+    assert!(counts.keys().all(|k| [63, 64, 73, 74].contains(k)), "{counts:?}");
 
-    let (_, o219) = open_orders
-        .iter()
-        .find(|(k, _)| k.starts_with("3_219"))
-        .expect("openOrder for 219");
+    let (_, o219) = open_orders.iter().find(|(k, _)| k.starts_with("3_219")).expect("openOrder for 219");
     let (o, st) = (&o219.0, &o219.1);
     assert_eq!(o.order_id, 219);
     assert_eq!(o.contract.con_id, 12087792);
@@ -120,11 +105,7 @@ fn open_order_walk_consumes_exactly_the_frame() {
             d2.extend(&again);
             let f2 = split_fields(&d2.next_frame().unwrap().unwrap());
             assert_eq!(f2.len(), fields.len(), "{key}");
-            assert_eq!(
-                decode(176, &f2).unwrap(),
-                m,
-                "{key}: re-encoded frame decodes the same"
-            );
+            assert_eq!(decode(176, &f2).unwrap(), m, "{key}: re-encoded frame decodes the same");
             // truncating the frame anywhere is an error, never a panic
             for cut in 1..fields.len() {
                 assert!(decode(176, &fields[..cut]).is_err(), "{key}: cut at {cut}");

@@ -112,12 +112,7 @@ pub struct JwtVerifier {
 
 impl JwtVerifier {
     /// Builds a verifier. `leeway_secs` is clamped to [`MAX_LEEWAY_SECS`].
-    pub fn new(
-        key: VerifyKey,
-        issuer: &str,
-        audience: &str,
-        leeway_secs: u64,
-    ) -> Result<Self, String> {
+    pub fn new(key: VerifyKey, issuer: &str, audience: &str, leeway_secs: u64) -> Result<Self, String> {
         let (alg, key) = match key {
             VerifyKey::Hs256(s) => {
                 if s.len() < 32 {
@@ -125,18 +120,15 @@ impl JwtVerifier {
                 }
                 (Algorithm::HS256, DecodingKey::from_secret(&s))
             }
-            VerifyKey::Ed25519Pem(p) => (
-                Algorithm::EdDSA,
-                DecodingKey::from_ed_pem(&p).map_err(|e| format!("Ed25519 public key: {e}"))?,
-            ),
-            VerifyKey::Es256Pem(p) => (
-                Algorithm::ES256,
-                DecodingKey::from_ec_pem(&p).map_err(|e| format!("ES256 public key: {e}"))?,
-            ),
-            VerifyKey::Rs256Pem(p) => (
-                Algorithm::RS256,
-                DecodingKey::from_rsa_pem(&p).map_err(|e| format!("RS256 public key: {e}"))?,
-            ),
+            VerifyKey::Ed25519Pem(p) => {
+                (Algorithm::EdDSA, DecodingKey::from_ed_pem(&p).map_err(|e| format!("Ed25519 public key: {e}"))?)
+            }
+            VerifyKey::Es256Pem(p) => {
+                (Algorithm::ES256, DecodingKey::from_ec_pem(&p).map_err(|e| format!("ES256 public key: {e}"))?)
+            }
+            VerifyKey::Rs256Pem(p) => {
+                (Algorithm::RS256, DecodingKey::from_rsa_pem(&p).map_err(|e| format!("RS256 public key: {e}"))?)
+            }
         };
         let mut validation = Validation::new(alg);
         validation.algorithms = vec![alg];
@@ -147,11 +139,7 @@ impl JwtVerifier {
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.leeway = 0;
-        Ok(JwtVerifier {
-            key,
-            validation,
-            leeway: leeway_secs.min(MAX_LEEWAY_SECS),
-        })
+        Ok(JwtVerifier { key, validation, leeway: leeway_secs.min(MAX_LEEWAY_SECS) })
     }
 }
 
@@ -160,8 +148,8 @@ impl TokenVerifier for JwtVerifier {
         if token.len() > 8192 {
             return Err(AuthError::Invalid);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|_| AuthError::Invalid)?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|_| AuthError::Invalid)?;
         let c = data.claims;
         if now > c.exp.saturating_add(self.leeway) {
             return Err(AuthError::Expired);
@@ -187,18 +175,9 @@ pub enum SignKey {
 pub fn mint(claims: &Claims, key: &SignKey) -> Result<String, String> {
     let (alg, key) = match key {
         SignKey::Hs256(s) => (Algorithm::HS256, EncodingKey::from_secret(s)),
-        SignKey::Ed25519Pem(p) => (
-            Algorithm::EdDSA,
-            EncodingKey::from_ed_pem(p).map_err(|e| e.to_string())?,
-        ),
-        SignKey::Es256Pem(p) => (
-            Algorithm::ES256,
-            EncodingKey::from_ec_pem(p).map_err(|e| e.to_string())?,
-        ),
-        SignKey::Rs256Pem(p) => (
-            Algorithm::RS256,
-            EncodingKey::from_rsa_pem(p).map_err(|e| e.to_string())?,
-        ),
+        SignKey::Ed25519Pem(p) => (Algorithm::EdDSA, EncodingKey::from_ed_pem(p).map_err(|e| e.to_string())?),
+        SignKey::Es256Pem(p) => (Algorithm::ES256, EncodingKey::from_ec_pem(p).map_err(|e| e.to_string())?),
+        SignKey::Rs256Pem(p) => (Algorithm::RS256, EncodingKey::from_rsa_pem(p).map_err(|e| e.to_string())?),
     };
     jsonwebtoken::encode(&Header::new(alg), claims, &key).map_err(|e| e.to_string())
 }
@@ -225,13 +204,7 @@ mod tests {
     }
 
     fn verifier() -> JwtVerifier {
-        JwtVerifier::new(
-            VerifyKey::Hs256(SECRET.to_vec()),
-            "ibws",
-            "ibws-clients",
-            30,
-        )
-        .unwrap()
+        JwtVerifier::new(VerifyKey::Hs256(SECRET.to_vec()), "ibws", "ibws-clients", 30).unwrap()
     }
 
     fn b64(s: &str) -> String {
@@ -240,10 +213,7 @@ mod tests {
         let b = s.as_bytes();
         let mut out = String::new();
         for chunk in b.chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |acc, (i, &x)| acc | (x as u32) << (16 - 8 * i));
+            let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &x)| acc | (x as u32) << (16 - 8 * i));
             for i in 0..=chunk.len() {
                 out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
             }
@@ -256,11 +226,7 @@ mod tests {
         let v = verifier();
         let t = mint(&claims(1000), &SignKey::Hs256(SECRET.to_vec())).unwrap();
         assert_eq!(v.verify(&t, 900).unwrap().sub, "alice");
-        assert_eq!(
-            v.verify(&t, 1029).map(|c| c.sub),
-            Ok("alice".into()),
-            "within leeway"
-        );
+        assert_eq!(v.verify(&t, 1029).map(|c| c.sub), Ok("alice".into()), "within leeway");
         assert_eq!(v.verify(&t, 1031), Err(AuthError::Expired));
         let mut bad = t.clone();
         bad.pop();
@@ -275,11 +241,7 @@ mod tests {
         let v = verifier();
         let body = b64(&serde_json::to_string(&claims(1000)).unwrap());
         for alg in ["none", "None", "NONE", "nOnE"] {
-            let t = format!(
-                "{}.{}.",
-                b64(&format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#)),
-                body
-            );
+            let t = format!("{}.{}.", b64(&format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#)), body);
             assert_eq!(v.verify(&t, 900), Err(AuthError::Invalid), "{alg}");
         }
     }
@@ -290,29 +252,16 @@ mod tests {
         let key = SignKey::Hs256(SECRET.to_vec());
         let mut c = claims(1000);
         c.iss = "other".into();
-        assert_eq!(
-            v.verify(&mint(&c, &key).unwrap(), 900),
-            Err(AuthError::Invalid)
-        );
+        assert_eq!(v.verify(&mint(&c, &key).unwrap(), 900), Err(AuthError::Invalid));
         let mut c = claims(1000);
         c.aud = "other".into();
-        assert_eq!(
-            v.verify(&mint(&c, &key).unwrap(), 900),
-            Err(AuthError::Invalid)
-        );
+        assert_eq!(v.verify(&mint(&c, &key).unwrap(), 900), Err(AuthError::Invalid));
         let mut c = claims(1000);
         c.nbf = Some(2000);
-        assert_eq!(
-            v.verify(&mint(&c, &key).unwrap(), 900),
-            Err(AuthError::NotYetValid)
-        );
+        assert_eq!(v.verify(&mint(&c, &key).unwrap(), 900), Err(AuthError::NotYetValid));
         let no_exp = serde_json::json!({"sub":"a","iss":"ibws","aud":"ibws-clients"});
-        let t = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &no_exp,
-            &EncodingKey::from_secret(SECRET),
-        )
-        .unwrap();
+        let t =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &no_exp, &EncodingKey::from_secret(SECRET)).unwrap();
         assert_eq!(v.verify(&t, 900), Err(AuthError::Invalid));
     }
 

@@ -13,10 +13,7 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff {
-            base_ms: 500,
-            cap_ms: 20_000,
-        }
+        Backoff { base_ms: 500, cap_ms: 20_000 }
     }
 }
 
@@ -24,10 +21,7 @@ impl Backoff {
     /// The delay before reconnect attempt `attempt` (0 for the first retry), given a
     /// uniform random number in `[0, 1)`.
     pub fn delay_ms(&self, attempt: u32, rand01: f64) -> u64 {
-        let exp = self
-            .base_ms
-            .saturating_mul(1u64 << attempt.min(30))
-            .min(self.cap_ms);
+        let exp = self.base_ms.saturating_mul(1u64 << attempt.min(30)).min(self.cap_ms);
         let jitter = (exp as f64 * rand01.clamp(0.0, 1.0)) as u64;
         (self.base_ms + jitter).min(self.cap_ms)
     }

@@ -65,18 +65,11 @@ fn conn_id(c: u64, gen: u64) -> u64 {
 
 impl World {
     fn new() -> World {
-        let cfg = HubConfig {
-            max_queue_frames: 8,
-            replay_capacity: 16,
-            idle_timeout_ms: 1 << 40,
-            ..HubConfig::default()
-        };
+        let cfg =
+            HubConfig { max_queue_frames: 8, replay_capacity: 16, idle_timeout_ms: 1 << 40, ..HubConfig::default() };
         let mut w = World {
             hub: Hub::new(cfg, None, "e0".into()),
-            now: Now {
-                mono_ms: 1_000,
-                unix_us: 1_700_000_000_000_000,
-            },
+            now: Now { mono_ms: 1_000, unix_us: 1_700_000_000_000_000 },
             models: (0..CLIENTS).map(|_| Model::default()).collect(),
             epoch_n: 0,
             published: 0,
@@ -94,20 +87,12 @@ impl World {
         m.awaiting_resume = true;
         let id = conn_id(c, m.gen);
         let (old_epoch, old_seq) = (m.epoch.clone(), m.seq);
-        self.hub.connect(
-            id,
-            ConnectInfo {
-                client_id: Some(format!("c{c}")),
-                claims: None,
-            },
-            self.now,
-        );
+        self.hub.connect(id, ConnectInfo { client_id: Some(format!("c{c}")), claims: None }, self.now);
         let all: Vec<&str> = MessageType::ALL.iter().map(|t| t.as_str()).collect();
         let sub = serde_json::json!({"type": "subscribe", "message_types": all}).to_string();
         self.hub.on_text(id, &sub, self.now);
         {
-            let r = serde_json::json!({"type": "resume", "epoch": old_epoch, "since": old_seq})
-                .to_string();
+            let r = serde_json::json!({"type": "resume", "epoch": old_epoch, "since": old_seq}).to_string();
             self.hub.on_text(id, &r, self.now);
         }
     }
@@ -138,9 +123,7 @@ impl World {
             epoch: None,
         });
         f.set_position(&epoch, seq);
-        assert!(self
-            .hub
-            .publish(StampedEvent::new(f.clone()).unwrap(), self.now));
+        assert!(self.hub.publish(StampedEvent::new(f.clone()).unwrap(), self.now));
         // the same event again is a duplicate
         assert!(!self.hub.publish(StampedEvent::new(f).unwrap(), self.now));
         self.published += 1;
@@ -194,11 +177,7 @@ impl World {
                     let (e, s) = (v["epoch"].as_str().unwrap(), v["seq"].as_u64().unwrap());
                     if v["recovered"].as_bool().unwrap() {
                         assert!(m.awaiting_resume, "client {c}: recovered without asking");
-                        assert_eq!(
-                            (m.epoch.as_str(), m.seq),
-                            (e, s),
-                            "client {c}: recovered but not at head"
-                        );
+                        assert_eq!((m.epoch.as_str(), m.seq), (e, s), "client {c}: recovered but not at head");
                     } else {
                         // the client takes a get_orders snapshot and continues from there
                         m.epoch = e.to_owned();
@@ -239,13 +218,7 @@ impl World {
                     let (e, s) = self.hub.position();
                     (e.to_owned(), s)
                 };
-                let snap = Snapshot {
-                    epoch,
-                    seq,
-                    orders: self.hub.orders(),
-                    accounts: vec![],
-                    source_connected: true,
-                };
+                let snap = Snapshot { epoch, seq, orders: self.hub.orders(), accounts: vec![], source_connected: true };
                 self.hub.apply_snapshot(&snap, self.now);
                 self.pump(&[0]);
             }

@@ -8,10 +8,7 @@
 use ibws_shared::protocol::{ClientMessage, ServerFrame};
 use serde_json::Value;
 
-const SEED_PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/seeds/002_81b7667e91f19743.txt"
-);
+const SEED_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/seeds/002_81b7667e91f19743.txt");
 
 /// Extracts the ```json fenced blocks of a markdown document.
 fn json_blocks(doc: &str) -> Vec<String> {
@@ -55,27 +52,11 @@ fn seed_document_examples_round_trip() {
     // subscribe, unsubscribe, ping, get_orders, order_update, order_notification,
     // mcp_order, error
     assert_eq!(blocks.len(), 8, "the seed has eight JSON examples");
-    let types: Vec<String> = blocks
-        .iter()
-        .map(|b| {
-            serde_json::from_str::<Value>(b).unwrap()["type"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let types: Vec<String> =
+        blocks.iter().map(|b| serde_json::from_str::<Value>(b).unwrap()["type"].as_str().unwrap().to_owned()).collect();
     assert_eq!(
         types,
-        [
-            "subscribe",
-            "unsubscribe",
-            "ping",
-            "get_orders",
-            "order_update",
-            "order_notification",
-            "mcp_order",
-            "error"
-        ]
+        ["subscribe", "unsubscribe", "ping", "get_orders", "order_update", "order_notification", "mcp_order", "error"]
     );
     for b in &blocks {
         roundtrip(b);

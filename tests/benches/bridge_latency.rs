@@ -17,11 +17,7 @@ use ibws_bridge::tws::outgoing::OrderTicket;
 use tokio_tungstenite::tungstenite::Message;
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         for clients in [1usize, 100] {
             run(clients, 400).await;
@@ -30,12 +26,8 @@ fn main() {
 }
 
 async fn run(clients: usize, rounds: usize) {
-    let sim = Simulator::start(SimConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim =
+        Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), ..SimConfig::default() }).await.unwrap();
     let bridge = Bridge::start(BridgeConfig {
         tws: sim.addr().to_string(),
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -43,11 +35,7 @@ async fn run(clients: usize, rounds: usize) {
     })
     .await
     .unwrap();
-    while !bridge
-        .status
-        .tws_connected
-        .load(std::sync::atomic::Ordering::Relaxed)
-    {
+    while !bridge.status.tws_connected.load(std::sync::atomic::Ordering::Relaxed) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let perm = sim.place(
@@ -73,11 +61,9 @@ async fn run(clients: usize, rounds: usize) {
         let samples = samples.clone();
         let ready = ready.clone();
         tasks.push(tokio::spawn(async move {
-            ws.send(Message::Text(
-                r#"{"type":"subscribe","message_types":["order_notification"]}"#.into(),
-            ))
-            .await
-            .unwrap();
+            ws.send(Message::Text(r#"{"type":"subscribe","message_types":["order_notification"]}"#.into()))
+                .await
+                .unwrap();
             loop {
                 if let Some(Ok(Message::Text(t))) = ws.next().await {
                     if t.contains("\"subscription\"") {
@@ -96,10 +82,7 @@ async fn run(clients: usize, rounds: usize) {
                         if s.contains("\"event\":\"modified\"") {
                             let p = &s[s.find("\"price\":").unwrap() + 8..];
                             let price: f64 = p[..p.find([',', '}']).unwrap()].parse().unwrap();
-                            samples
-                                .lock()
-                                .unwrap()
-                                .push(((price * 100.0).round() as u64, now));
+                            samples.lock().unwrap().push(((price * 100.0).round() as u64, now));
                             got += 1;
                         }
                     }
@@ -126,10 +109,7 @@ async fn run(clients: usize, rounds: usize) {
         .lock()
         .unwrap()
         .iter()
-        .filter_map(|(k, t1)| {
-            sent.get(k)
-                .map(|t0| t1.duration_since(*t0).as_secs_f64() * 1e6)
-        })
+        .filter_map(|(k, t1)| sent.get(k).map(|t0| t1.duration_since(*t0).as_secs_f64() * 1e6))
         .collect();
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];

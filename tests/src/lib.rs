@@ -16,10 +16,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// The checkout's root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
 /// `../shared` beside the checkout.
@@ -37,10 +34,7 @@ pub fn seed_doc() -> String {
 pub fn seed_example(lang: &str) -> String {
     let doc = seed_doc();
     let fence = format!("```{lang}");
-    let start = doc
-        .find(&fence)
-        .unwrap_or_else(|| panic!("no {lang} block in the seed"))
-        + fence.len();
+    let start = doc.find(&fence).unwrap_or_else(|| panic!("no {lang} block in the seed")) + fence.len();
     let end = doc[start..].find("```").expect("closing fence") + start;
     doc[start..end].trim_start_matches('\n').to_owned()
 }
@@ -56,24 +50,12 @@ pub fn python() -> PathBuf {
         let venv = repo_root().join("tests/.venv");
         let py = venv.join("bin/python");
         if !py.exists() {
-            let ok = Command::new("python3")
-                .arg("-m")
-                .arg("venv")
-                .arg(&venv)
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
+            let ok =
+                Command::new("python3").arg("-m").arg("venv").arg(&venv).status().map(|s| s.success()).unwrap_or(false);
             assert!(ok, "python3 -m venv failed");
         }
         let ok = Command::new(&py)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
             .arg(repo_root().join("tests/requirements.txt"))
             .status()
             .map(|s| s.success())
@@ -91,17 +73,12 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(url: &str) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
         Client { ws }
     }
 
     pub async fn send(&mut self, v: Value) {
-        self.ws
-            .send(Message::Text(v.to_string().into()))
-            .await
-            .expect("send");
+        self.ws.send(Message::Text(v.to_string().into())).await.expect("send");
     }
 
     pub async fn send_raw(&mut self, m: Message) {
@@ -122,11 +99,7 @@ impl Client {
     }
 
     /// Frames until one satisfies `pred` (returned), or the timeout.
-    pub async fn recv_until(
-        &mut self,
-        timeout: Duration,
-        mut pred: impl FnMut(&Value) -> bool,
-    ) -> Option<Value> {
+    pub async fn recv_until(&mut self, timeout: Duration, mut pred: impl FnMut(&Value) -> bool) -> Option<Value> {
         let end = tokio::time::Instant::now() + timeout;
         loop {
             let left = end.saturating_duration_since(tokio::time::Instant::now());

@@ -55,23 +55,15 @@ fn lmt(action: &str, qty: f64, price: f64, order_ref: &str) -> OrderTicket {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ib_async_connects_and_sees_the_simulators_orders() {
-    let sim = Simulator::start(SimConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim =
+        Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), ..SimConfig::default() }).await.unwrap();
     let a = sim.place(0, "AAPL", lmt("BUY", 100.0, 190.5, ""));
     sim.submit(a);
     sim.fill(a, 40.0, 190.4);
     let b = sim.place(
         7,
         "NVDA",
-        OrderTicket {
-            order_type: "MKT".into(),
-            lmt_price: None,
-            ..lmt("SELL", 300.0, 0.0, "mcp-agent-1")
-        },
+        OrderTicket { order_type: "MKT".into(), lmt_price: None, ..lmt("SELL", 300.0, 0.0, "mcp-agent-1") },
     );
     let c = sim.place(0, "TSLA", lmt("BUY", 50.0, 240.0, ""));
     sim.cancel(c);
@@ -83,26 +75,17 @@ async fn ib_async_connects_and_sees_the_simulators_orders() {
         .arg(sim.addr().port().to_string())
         .kill_on_drop(true)
         .output();
-    let out = tokio::time::timeout(Duration::from_secs(60), out)
-        .await
-        .expect("ib_async finishes")
-        .expect("python runs");
+    let out =
+        tokio::time::timeout(Duration::from_secs(60), out).await.expect("ib_async finishes").expect("python runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "ib_async failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "ib_async failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("JSON result");
     assert_eq!(v["server_version"], 176);
     assert_eq!(v["accounts"][0], "DU1234567");
 
     let trades = v["trades"].as_array().unwrap();
     let find = |perm: i64| {
-        trades
-            .iter()
-            .find(|t| t["perm_id"] == perm)
-            .unwrap_or_else(|| panic!("order {perm} not seen: {trades:?}"))
+        trades.iter().find(|t| t["perm_id"] == perm).unwrap_or_else(|| panic!("order {perm} not seen: {trades:?}"))
     };
     let ta = find(a);
     assert_eq!(
@@ -113,13 +96,7 @@ async fn ib_async_connects_and_sees_the_simulators_orders() {
             ta["type"].as_str(),
             ta["status"].as_str()
         ),
-        (
-            Some("AAPL"),
-            Some("BUY"),
-            Some(100.0),
-            Some("LMT"),
-            Some("Submitted")
-        )
+        (Some("AAPL"), Some("BUY"), Some(100.0), Some("LMT"), Some("Submitted"))
     );
     assert_eq!(ta["filled"].as_f64(), Some(40.0));
     let tb = find(b);
@@ -131,20 +108,11 @@ async fn ib_async_connects_and_sees_the_simulators_orders() {
             tb["type"].as_str(),
             tb["status"].as_str()
         ),
-        (
-            Some("NVDA"),
-            Some("SELL"),
-            Some(300.0),
-            Some("MKT"),
-            Some("PreSubmitted")
-        )
+        (Some("NVDA"), Some("SELL"), Some(300.0), Some("MKT"), Some("PreSubmitted"))
     );
     assert_eq!(tb["ref"], "mcp-agent-1");
     let tc = find(c);
-    assert_eq!(
-        (tc["symbol"].as_str(), tc["status"].as_str()),
-        (Some("TSLA"), Some("Cancelled"))
-    );
+    assert_eq!((tc["symbol"].as_str(), tc["status"].as_str()), (Some("TSLA"), Some("Cancelled")));
     assert_eq!(v["fills"], 1, "the fill of order {a} reached ib_async");
     assert_eq!(v["positions"], 1);
 

@@ -28,11 +28,7 @@ fn lmt(action: &str, qty: f64, price: f64) -> OrderTicket {
 /// A frame in a compact, comparable form.
 fn compact(v: &Value) -> String {
     let d = &v["data"];
-    let num = |x: &Value| {
-        x.as_f64()
-            .map(|f| f.to_string())
-            .unwrap_or_else(|| "-".into())
-    };
+    let num = |x: &Value| x.as_f64().map(|f| f.to_string()).unwrap_or_else(|| "-".into());
     match v["type"].as_str().unwrap() {
         "order_update" => {
             let e = &d["execution"];
@@ -60,11 +56,7 @@ fn compact(v: &Value) -> String {
             d["symbol"].as_str().unwrap(),
             v["source"].as_str().unwrap()
         ),
-        "error" => format!(
-            "error {} {}",
-            v["error_code"].as_str().unwrap(),
-            num(&v["tws_code"])
-        ),
+        "error" => format!("error {} {}", v["error_code"].as_str().unwrap(), num(&v["tws_code"])),
         other => format!("other {other}"),
     }
 }
@@ -100,84 +92,52 @@ impl Run {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scripted_day_gives_the_exact_notification_sequence() {
-    let sim = Simulator::start(SimConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim =
+        Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), ..SimConfig::default() }).await.unwrap();
     let bridge = Bridge::start(BridgeConfig {
         tws: sim.addr().to_string(),
         listen: "127.0.0.1:0".parse().unwrap(),
-        agents: AgentRules {
-            client_ids: vec![AGENT_CLIENT_ID],
-            ..AgentRules::default()
-        },
+        agents: AgentRules { client_ids: vec![AGENT_CLIENT_ID], ..AgentRules::default() },
         ..BridgeConfig::default()
     })
     .await
     .unwrap();
     // wait for the link
     for _ in 0..100 {
-        if bridge
-            .status
-            .tws_connected
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
+        if bridge.status.tws_connected.load(std::sync::atomic::Ordering::Relaxed) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut client = Client::connect(&format!(
-        "ws://{}/websocket/ws?client_id=scenario",
-        bridge.addr
-    ))
-    .await;
+    let mut client = Client::connect(&format!("ws://{}/websocket/ws?client_id=scenario", bridge.addr)).await;
     let hello = client.recv(Duration::from_secs(2)).await.unwrap();
-    assert_eq!(
-        (hello["type"].as_str(), hello["client_id"].as_str()),
-        (Some("connection"), Some("scenario"))
-    );
-    client.send(json!({"type": "subscribe", "message_types": ["order_update", "order_notification", "mcp_order", "error"]})).await;
+    assert_eq!((hello["type"].as_str(), hello["client_id"].as_str()), (Some("connection"), Some("scenario")));
+    client
+        .send(
+            json!({"type": "subscribe", "message_types": ["order_update", "order_notification", "mcp_order", "error"]}),
+        )
+        .await;
     let sub = client.recv(Duration::from_secs(2)).await.unwrap();
-    assert_eq!(
-        sub["subscribed_types"],
-        json!(["order_update", "order_notification", "mcp_order", "error"])
-    );
-    let mut run = Run {
-        client,
-        seen: vec![],
-        last_seq: 0,
-    };
+    assert_eq!(sub["subscribed_types"], json!(["order_update", "order_notification", "mcp_order", "error"]));
+    let mut run = Run { client, seen: vec![], last_seq: 0 };
 
     // create, partial fill, modify, fill
     let a = sim.place(0, "AAPL", lmt("BUY", 100.0, 190.0));
-    run.expect(&["notify created AAPL 创建", "update AAPL PreSubmitted 0"])
-        .await;
+    run.expect(&["notify created AAPL 创建", "update AAPL PreSubmitted 0"]).await;
     sim.submit(a);
     run.expect(&["update AAPL Submitted 0"]).await;
     sim.fill(a, 40.0, 190.0);
-    run.expect(&[
-        "update AAPL Submitted 40 exec",
-        "update AAPL Submitted 40 exec+commission",
-    ])
-    .await;
+    run.expect(&["update AAPL Submitted 40 exec", "update AAPL Submitted 40 exec+commission"]).await;
     sim.modify(a, Some(191.0), None);
     run.expect(&["notify modified AAPL 修改"]).await;
     sim.fill(a, 60.0, 191.0);
-    run.expect(&[
-        "update AAPL Filled 100 exec",
-        "update AAPL Filled 100 exec+commission",
-    ])
-    .await;
+    run.expect(&["update AAPL Filled 100 exec", "update AAPL Filled 100 exec+commission"]).await;
 
     // create, cancel
     let b = sim.place(0, "MSFT", lmt("SELL", 200.0, 410.0));
-    run.expect(&["notify created MSFT 创建", "update MSFT PreSubmitted 0"])
-        .await;
+    run.expect(&["notify created MSFT 创建", "update MSFT PreSubmitted 0"]).await;
     sim.cancel(b);
-    run.expect(&["update MSFT Cancelled 0", "notify cancelled MSFT 取消"])
-        .await;
+    run.expect(&["update MSFT Cancelled 0", "notify cancelled MSFT 取消"]).await;
 
     // an agent order (MCP server with its own client id and orderRef)
     let c = sim.place(
@@ -190,25 +150,17 @@ async fn scripted_day_gives_the_exact_notification_sequence() {
             ..lmt("BUY", 300.0, 0.0)
         },
     );
-    run.expect(&[
-        "notify created NVDA 创建",
-        "mcp MCP创建市价单 NVDA MCP",
-        "update NVDA PreSubmitted 0",
-    ])
-    .await;
+    run.expect(&["notify created NVDA 创建", "mcp MCP创建市价单 NVDA MCP", "update NVDA PreSubmitted 0"]).await;
 
     // a rejection
     let d = sim.place(0, "TSLA", lmt("BUY", 100.0, 240.0));
-    run.expect(&["notify created TSLA 创建", "update TSLA PreSubmitted 0"])
-        .await;
+    run.expect(&["notify created TSLA 创建", "update TSLA PreSubmitted 0"]).await;
     sim.reject(d, "Insufficient buying power for this order.");
-    run.expect(&["error INSUFFICIENT_FUNDS 201", "update TSLA Inactive 0"])
-        .await;
+    run.expect(&["error INSUFFICIENT_FUNDS 201", "update TSLA Inactive 0"]).await;
 
     // TWS restarts: clients hear about the link, and nothing is announced again
     sim.restart(Duration::from_millis(500)).await;
-    run.expect(&["error TWS_DISCONNECTED 504", "error TWS_RECONNECTED -"])
-        .await;
+    run.expect(&["error TWS_DISCONNECTED 504", "error TWS_RECONNECTED -"]).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     if let Some(extra) = run.client.recv(Duration::from_millis(500)).await {
         panic!("replay after restart leaked an event: {}", compact(&extra));
@@ -216,41 +168,20 @@ async fn scripted_day_gives_the_exact_notification_sequence() {
 
     // and events keep flowing after it
     sim.fill(c, 300.0, 120.0);
-    run.expect(&[
-        "update NVDA Filled 300 exec",
-        "update NVDA Filled 300 exec+commission",
-    ])
-    .await;
+    run.expect(&["update NVDA Filled 300 exec", "update NVDA Filled 300 exec+commission"]).await;
 
     // the order table agrees
     run.client.send(json!({"type": "get_orders"})).await;
-    let orders = run
-        .client
-        .recv_until(Duration::from_secs(2), |v| v["type"] == "orders_response")
-        .await
-        .unwrap();
+    let orders = run.client.recv_until(Duration::from_secs(2), |v| v["type"] == "orders_response").await.unwrap();
     let statuses: Vec<(String, String)> = orders["data"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|o| {
-            (
-                o["symbol"].as_str().unwrap().to_owned(),
-                o["status"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|o| (o["symbol"].as_str().unwrap().to_owned(), o["status"].as_str().unwrap().to_owned()))
         .collect();
     assert_eq!(statuses.len(), 4);
-    for (sym, st) in [
-        ("AAPL", "Filled"),
-        ("MSFT", "Cancelled"),
-        ("NVDA", "Filled"),
-        ("TSLA", "Inactive"),
-    ] {
-        assert!(
-            statuses.contains(&(sym.to_owned(), st.to_owned())),
-            "{sym} {st} in {statuses:?}"
-        );
+    for (sym, st) in [("AAPL", "Filled"), ("MSFT", "Cancelled"), ("NVDA", "Filled"), ("TSLA", "Inactive")] {
+        assert!(statuses.contains(&(sym.to_owned(), st.to_owned())), "{sym} {st} in {statuses:?}");
     }
     // the stream also carries account updates this client did not subscribe to
     assert!(orders["seq"].as_u64().unwrap() >= run.last_seq);
@@ -258,8 +189,5 @@ async fn scripted_day_gives_the_exact_notification_sequence() {
 
     // graceful shutdown closes clients with "server restarting"
     bridge.shutdown().await;
-    assert_eq!(
-        run.client.close_code(Duration::from_secs(2)).await,
-        Some(CloseCode::ServerRestarting.code())
-    );
+    assert_eq!(run.client.close_code(Duration::from_secs(2)).await, Some(CloseCode::ServerRestarting.code()));
 }

@@ -14,9 +14,7 @@ use tokio::process::Command;
 
 /// Runs a client for up to `secs`, collecting stdout lines until `done` says so.
 async fn run_client(mut cmd: Command, secs: u64, done: impl Fn(&str) -> bool) -> String {
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
     let mut child = cmd.spawn().expect("client starts");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut out = String::new();
@@ -57,63 +55,37 @@ ws.onmessage = (e) => console.log(JSON.parse(e.data).type);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_clients_work_unchanged_against_the_demo() {
-    let demo = Demo::start(
-        "127.0.0.1:8000".parse().unwrap(),
-        1,
-        Some(Duration::from_millis(150)),
-    )
-    .await
-    .expect("demo starts on :8000");
+    let demo = Demo::start("127.0.0.1:8000".parse().unwrap(), 1, Some(Duration::from_millis(150)))
+        .await
+        .expect("demo starts on :8000");
 
     // Python, verbatim from the seed
     let py = python();
     let script = seed_example("python");
-    assert!(
-        script.contains("ws://localhost:8000/websocket/ws"),
-        "the seed's script is used as written"
-    );
+    assert!(script.contains("ws://localhost:8000/websocket/ws"), "the seed's script is used as written");
     let mut cmd = Command::new(&py);
     cmd.arg("-c").arg(&script).env("PYTHONUNBUFFERED", "1");
-    let want = [
-        "'type': 'subscription'",
-        "'status': 'success'",
-        "'type': 'order_update'",
-        "'type': 'order_notification'",
-    ];
+    let want =
+        ["'type': 'subscription'", "'status': 'success'", "'type': 'order_update'", "'type': 'order_notification'"];
     let out = run_client(cmd, 20, |o| has_all(o, &want)).await;
     assert!(has_all(&out, &want), "python seed client got:\n{out}");
 
     let mut cmd = Command::new(&py);
-    cmd.arg("-c")
-        .arg(PY_PING_ORDERS)
-        .env("PYTHONUNBUFFERED", "1");
+    cmd.arg("-c").arg(PY_PING_ORDERS).env("PYTHONUNBUFFERED", "1");
     let out = run_client(cmd, 10, |o| has_all(o, &["pong", "orders_response"])).await;
-    assert!(
-        has_all(&out, &["connection", "pong", "orders_response"]),
-        "python: {out}"
-    );
+    assert!(has_all(&out, &["connection", "pong", "orders_response"]), "python: {out}");
 
     // JavaScript, verbatim from the seed, on Node's built-in WebSocket
     let script = seed_example("javascript");
     let mut cmd = Command::new("node");
     cmd.arg("--experimental-websocket").arg("-e").arg(&script);
-    let want = [
-        "连接已建立",
-        "type: 'subscription'",
-        "type: 'order_update'",
-        "type: 'order_notification'",
-    ];
+    let want = ["连接已建立", "type: 'subscription'", "type: 'order_update'", "type: 'order_notification'"];
     let out = run_client(cmd, 20, |o| has_all(o, &want)).await;
     assert!(has_all(&out, &want), "node seed client got:\n{out}");
 
     let mut cmd = Command::new("node");
-    cmd.arg("--experimental-websocket")
-        .arg("-e")
-        .arg(JS_PING_ORDERS);
+    cmd.arg("--experimental-websocket").arg("-e").arg(JS_PING_ORDERS);
     let out = run_client(cmd, 10, |o| has_all(o, &["pong", "orders_response"])).await;
-    assert!(
-        has_all(&out, &["connection", "pong", "orders_response"]),
-        "node: {out}"
-    );
+    assert!(has_all(&out, &["connection", "pong", "orders_response"]), "node: {out}");
     drop(demo);
 }

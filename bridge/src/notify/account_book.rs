@@ -30,36 +30,22 @@ impl AccountBook {
     fn pending(&mut self, account: &str) -> &mut AccountState {
         self.pending
             .entry(account.to_owned())
-            .or_insert_with(|| AccountState {
-                account: account.to_owned(),
-                ..Default::default()
-            })
+            .or_insert_with(|| AccountState { account: account.to_owned(), ..Default::default() })
     }
 
     /// updateAccountValue. Values in the base currency keep TWS's key; others get
     /// `:CUR` appended (TWS repeats keys per currency).
     pub fn on_value(&mut self, key: &str, value: &str, currency: &str, account: &str) {
         if key == "NetLiquidation" && !currency.is_empty() {
-            self.base_currency
-                .entry(account.to_owned())
-                .or_insert_with(|| currency.to_owned());
+            self.base_currency.entry(account.to_owned()).or_insert_with(|| currency.to_owned());
         }
-        let base = self
-            .base_currency
-            .get(account)
-            .map(String::as_str)
-            .unwrap_or("USD");
+        let base = self.base_currency.get(account).map(String::as_str).unwrap_or("USD");
         let name = if currency.is_empty() || currency == "BASE" || currency == base {
             key.to_owned()
         } else {
             format!("{key}:{currency}")
         };
-        if self
-            .accounts
-            .get(account)
-            .and_then(|a| a.values.get(&name))
-            .is_some_and(|v| v == value)
-        {
+        if self.accounts.get(account).and_then(|a| a.values.get(&name)).is_some_and(|v| v == value) {
             return;
         }
         self.pending(account).values.insert(name, value.to_owned());
@@ -82,10 +68,8 @@ impl AccountBook {
 
     /// position (from reqPositions): quantity and cost only.
     pub fn on_position(&mut self, p: &PositionItem) {
-        let known = self
-            .accounts
-            .get(&p.account)
-            .and_then(|a| a.positions.iter().find(|q| q.con_id == p.contract.con_id));
+        let known =
+            self.accounts.get(&p.account).and_then(|a| a.positions.iter().find(|q| q.con_id == p.contract.con_id));
         let mut pos = known.cloned().unwrap_or_else(|| Position {
             symbol: p.contract.symbol.clone(),
             con_id: p.contract.con_id,
@@ -100,19 +84,13 @@ impl AccountBook {
         let same = self
             .accounts
             .get(account)
-            .and_then(|a| {
-                a.positions
-                    .iter()
-                    .find(|q| q.con_id == pos.con_id && q.symbol == pos.symbol)
-            })
+            .and_then(|a| a.positions.iter().find(|q| q.con_id == pos.con_id && q.symbol == pos.symbol))
             .is_some_and(|q| *q == pos);
         if same {
             return;
         }
         let pending = self.pending(account);
-        pending
-            .positions
-            .retain(|q| !(q.con_id == pos.con_id && q.symbol == pos.symbol));
+        pending.positions.retain(|q| !(q.con_id == pos.con_id && q.symbol == pos.symbol));
         pending.positions.push(pos);
     }
 
@@ -128,10 +106,7 @@ impl AccountBook {
             let state = self
                 .accounts
                 .entry(name.clone())
-                .or_insert_with(|| AccountState {
-                    account: name.clone(),
-                    ..Default::default()
-                });
+                .or_insert_with(|| AccountState { account: name.clone(), ..Default::default() });
             state.merge(&change);
             out.push(change);
         }

@@ -33,10 +33,7 @@ pub fn classify(code: i64, message: &str) -> (&'static str, Severity) {
         200 => ("NO_SECURITY_DEFINITION", Error),
         201 => {
             let m = message.to_ascii_lowercase();
-            if m.contains("insufficient")
-                || m.contains("buying power")
-                || m.contains("margin")
-                || m.contains("equity")
+            if m.contains("insufficient") || m.contains("buying power") || m.contains("margin") || m.contains("equity")
             {
                 ("INSUFFICIENT_FUNDS", Error)
             } else {
@@ -63,13 +60,7 @@ mod tests {
             assert_eq!(classify(c, "").1, Severity::Notice);
         }
         assert_eq!(classify(2103, ""), ("DATA_FARM_DOWN", Severity::Error));
-        assert_eq!(
-            classify(201, "Order rejected - reason:Insufficient buying power").0,
-            "INSUFFICIENT_FUNDS"
-        );
-        assert_eq!(
-            classify(201, "Order rejected - reason:price too far").0,
-            "ORDER_REJECTED"
-        );
+        assert_eq!(classify(201, "Order rejected - reason:Insufficient buying power").0, "INSUFFICIENT_FUNDS");
+        assert_eq!(classify(201, "Order rejected - reason:price too far").0, "ORDER_REJECTED");
     }
 }

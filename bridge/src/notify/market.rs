@@ -44,31 +44,19 @@ impl MarketConflator {
     /// `max_per_sec` frames per symbol at most (0 means unlimited).
     pub fn new(max_per_sec: u32) -> Self {
         MarketConflator {
-            interval_ms: if max_per_sec == 0 {
-                0
-            } else {
-                1000 / u64::from(max_per_sec)
-            },
+            interval_ms: if max_per_sec == 0 { 0 } else { 1000 / u64::from(max_per_sec) },
             symbols: HashMap::new(),
         }
     }
 
     /// Records a tick; returns the quote to send now, if the symbol may send now.
-    pub fn on_tick(
-        &mut self,
-        symbol: &str,
-        tick_type: i64,
-        value: f64,
-        now_ms: u64,
-    ) -> Option<Quote> {
+    pub fn on_tick(&mut self, symbol: &str, tick_type: i64, value: f64, now_ms: u64) -> Option<Quote> {
         let s = self.symbols.entry(symbol.to_owned()).or_default();
         if !apply(&mut s.quote, tick_type, value) {
             return None;
         }
         s.dirty = true;
-        let due = s
-            .last_emit_ms
-            .is_none_or(|t| now_ms >= t + self.interval_ms);
+        let due = s.last_emit_ms.is_none_or(|t| now_ms >= t + self.interval_ms);
         due.then(|| {
             s.dirty = false;
             s.last_emit_ms = Some(now_ms);
@@ -80,10 +68,7 @@ impl MarketConflator {
     pub fn poll(&mut self, now_ms: u64) -> Vec<(String, Quote)> {
         let mut out = Vec::new();
         for (sym, s) in self.symbols.iter_mut() {
-            if s.dirty
-                && s.last_emit_ms
-                    .is_none_or(|t| now_ms >= t + self.interval_ms)
-            {
+            if s.dirty && s.last_emit_ms.is_none_or(|t| now_ms >= t + self.interval_ms) {
                 s.dirty = false;
                 s.last_emit_ms = Some(now_ms);
                 out.push((sym.clone(), s.quote.clone()));
@@ -95,11 +80,7 @@ impl MarketConflator {
 
     /// When [`MarketConflator::poll`] next has something to flush.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.symbols
-            .values()
-            .filter(|s| s.dirty)
-            .filter_map(|s| s.last_emit_ms.map(|t| t + self.interval_ms))
-            .min()
+        self.symbols.values().filter(|s| s.dirty).filter_map(|s| s.last_emit_ms.map(|t| t + self.interval_ms)).min()
     }
 }
 
@@ -118,9 +99,6 @@ mod tests {
         let out = m.poll(250);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].1.bid, Some(Num(10.2)));
-        assert!(
-            m.on_tick("AAPL", 1, 10.2, 600).is_none(),
-            "unchanged value sends nothing"
-        );
+        assert!(m.on_tick("AAPL", 1, 10.2, 600).is_none(), "unchanged value sends nothing");
     }
 }

@@ -2,8 +2,8 @@
 
 use ibws_shared::hub::Now;
 use ibws_shared::protocol::{
-    format_timestamp, AccountState, AccountUpdate, ErrorFrame, MarketData, McpOrder, OrderData,
-    OrderNotification, OrderUpdate, ServerFrame,
+    format_timestamp, AccountState, AccountUpdate, ErrorFrame, MarketData, McpOrder, OrderData, OrderNotification,
+    OrderUpdate, ServerFrame,
 };
 
 use super::errors::{classify, Severity};
@@ -23,10 +23,7 @@ pub struct AgentRules {
 
 impl Default for AgentRules {
     fn default() -> Self {
-        AgentRules {
-            order_ref_prefix: "mcp".into(),
-            client_ids: vec![],
-        }
+        AgentRules { order_ref_prefix: "mcp".into(), client_ids: vec![] }
     }
 }
 
@@ -121,13 +118,7 @@ impl Notifier {
                 self.ever_connected = true;
                 self.outage_reported = false;
                 if reconnect {
-                    vec![self.error_event(
-                        now,
-                        "TWS connection restored".into(),
-                        "TWS_RECONNECTED",
-                        None,
-                        None,
-                    )]
+                    vec![self.error_event(now, "TWS connection restored".into(), "TWS_RECONNECTED", None, None)]
                 } else {
                     vec![]
                 }
@@ -168,12 +159,7 @@ impl Notifier {
             Incoming::OrderStatus(s) => self.orders.on_order_status(s),
             Incoming::ExecDetails(e) => self.orders.on_execution(e),
             Incoming::CommissionReport(c) => self.orders.on_commission(c),
-            Incoming::AccountValue {
-                key,
-                value,
-                currency,
-                account,
-            } => {
+            Incoming::AccountValue { key, value, currency, account } => {
                 self.accounts.on_value(key, value, currency, account);
                 vec![]
             }
@@ -201,17 +187,8 @@ impl Notifier {
                     })
                     .collect();
             }
-            Incoming::TickPrice {
-                req_id,
-                tick_type,
-                price,
-                ..
-            } => return self.tick(*req_id, *tick_type, *price, now),
-            Incoming::TickSize {
-                req_id,
-                tick_type,
-                size,
-            } => return self.tick(*req_id, *tick_type, *size, now),
+            Incoming::TickPrice { req_id, tick_type, price, .. } => return self.tick(*req_id, *tick_type, *price, now),
+            Incoming::TickSize { req_id, tick_type, size } => return self.tick(*req_id, *tick_type, *size, now),
             Incoming::Error(e) => {
                 let (code, severity) = classify(e.code, &e.message);
                 if severity == Severity::Notice {
@@ -222,10 +199,7 @@ impl Notifier {
             }
             _ => vec![],
         };
-        changes
-            .into_iter()
-            .flat_map(|c| self.frames_for(c, now))
-            .collect()
+        changes.into_iter().flat_map(|c| self.frames_for(c, now)).collect()
     }
 
     fn tick(&mut self, req_id: i64, tick_type: i64, value: f64, now: Now) -> Vec<ServerFrame> {
@@ -251,13 +225,7 @@ impl Notifier {
             .poll(now.mono_ms)
             .into_iter()
             .map(|(symbol, data)| {
-                ServerFrame::MarketData(MarketData {
-                    symbol,
-                    data,
-                    timestamp: ts.clone(),
-                    seq: None,
-                    epoch: None,
-                })
+                ServerFrame::MarketData(MarketData { symbol, data, timestamp: ts.clone(), seq: None, epoch: None })
             })
             .collect()
     }
@@ -271,12 +239,7 @@ impl Notifier {
         let ts = self.ts(now);
         let (data, event, action, message) = match change {
             OrderChange::Updated(data) => {
-                return vec![ServerFrame::OrderUpdate(OrderUpdate {
-                    data,
-                    timestamp: ts,
-                    seq: None,
-                    epoch: None,
-                })];
+                return vec![ServerFrame::OrderUpdate(OrderUpdate { data, timestamp: ts, seq: None, epoch: None })];
             }
             OrderChange::Created(d) => (d, "created", "创建", "订单创建成功"),
             OrderChange::Modified(d) => (d, "modified", "修改", "订单修改成功"),

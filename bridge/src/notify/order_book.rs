@@ -133,21 +133,11 @@ impl OrderBook {
                 if cancelled {
                     out.push(OrderChange::Cancelled(data.clone()));
                 }
-                self.orders.insert(
-                    perm,
-                    Tracked {
-                        data,
-                        pending_exec: None,
-                        cancel_announced: cancelled,
-                    },
-                );
+                self.orders.insert(perm, Tracked { data, pending_exec: None, cancel_announced: cancelled });
             }
             Some(t) => {
                 let d = &mut t.data;
-                if d.quantity != Num(o.total_quantity)
-                    || d.price != price
-                    || d.order_type != o.order_type
-                {
+                if d.quantity != Num(o.total_quantity) || d.price != price || d.order_type != o.order_type {
                     d.quantity = Num(o.total_quantity);
                     d.price = price;
                     d.aux_price = o.aux_price.map(Num);
@@ -190,10 +180,7 @@ impl OrderBook {
             }
             return vec![];
         };
-        let t = self
-            .orders
-            .get_mut(&perm)
-            .expect("perm_for returns known orders");
+        let t = self.orders.get_mut(&perm).expect("perm_for returns known orders");
         let before = t.data.clone();
         apply_status(&mut t.data, s);
         let mut out = Vec::new();
@@ -207,8 +194,7 @@ impl OrderBook {
             data.execution = t.pending_exec.take();
             if let Some(e) = &data.execution {
                 if e.commission.is_none() {
-                    self.awaiting_commission
-                        .insert(e.exec_id.clone(), e.clone());
+                    self.awaiting_commission.insert(e.exec_id.clone(), e.clone());
                 }
             }
             out.push(OrderChange::Updated(data));
@@ -225,9 +211,7 @@ impl OrderBook {
         if self.execs.contains_key(&e.exec_id) {
             return vec![]; // replayed by reqExecutions
         }
-        let perm = self
-            .perm_for(e.perm_id, e.client_id, e.order_id)
-            .unwrap_or(e.perm_id);
+        let perm = self.perm_for(e.perm_id, e.client_id, e.order_id).unwrap_or(e.perm_id);
         self.execs.insert(e.exec_id.clone(), perm);
         if let Some(t) = self.orders.get_mut(&perm) {
             t.pending_exec = Some(ExecData {

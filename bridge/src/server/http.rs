@@ -20,10 +20,7 @@ pub struct RequestHead {
 impl RequestHead {
     /// A header's value (first occurrence, case-insensitive name).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Does a comma-separated header contain `token` (case-insensitive)?
@@ -44,9 +41,7 @@ impl RequestHead {
     }
 
     pub fn is_websocket_upgrade(&self) -> bool {
-        self.method == "GET"
-            && self.header_has("connection", "upgrade")
-            && self.header_has("upgrade", "websocket")
+        self.method == "GET" && self.header_has("connection", "upgrade") && self.header_has("upgrade", "websocket")
     }
 }
 
@@ -57,9 +52,7 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'%' if i + 2 < b.len() => {
-                let h = std::str::from_utf8(&b[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                let h = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
                 match h {
                     Some(v) => {
                         out.push(v);
@@ -97,10 +90,7 @@ pub enum HeadError {
 
 /// Reads one request head. Bytes after the head are not expected (clients wait for our
 /// answer before sending more) and are discarded.
-pub async fn read_head<S: AsyncRead + Unpin>(
-    s: &mut S,
-    timeout: Duration,
-) -> Result<RequestHead, HeadError> {
+pub async fn read_head<S: AsyncRead + Unpin>(s: &mut S, timeout: Duration) -> Result<RequestHead, HeadError> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     let fut = async {
@@ -123,12 +113,7 @@ pub async fn read_head<S: AsyncRead + Unpin>(
                         headers: req
                             .headers
                             .iter()
-                            .map(|h| {
-                                (
-                                    h.name.to_owned(),
-                                    String::from_utf8_lossy(h.value).into_owned(),
-                                )
-                            })
+                            .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
                             .collect(),
                     });
                 }
@@ -138,9 +123,7 @@ pub async fn read_head<S: AsyncRead + Unpin>(
             }
         }
     };
-    tokio::time::timeout(timeout, fut)
-        .await
-        .map_err(|_| HeadError::Timeout)?
+    tokio::time::timeout(timeout, fut).await.map_err(|_| HeadError::Timeout)?
 }
 
 /// Writes a complete response and closes the exchange.
@@ -165,10 +148,7 @@ mod tests {
 
     #[test]
     fn decodes_query() {
-        let h = RequestHead {
-            query: "client_id=my%20client&x=1".into(),
-            ..Default::default()
-        };
+        let h = RequestHead { query: "client_id=my%20client&x=1".into(), ..Default::default() };
         assert_eq!(h.query_param("client_id").as_deref(), Some("my client"));
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
     }

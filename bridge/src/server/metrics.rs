@@ -5,45 +5,49 @@ use std::sync::atomic::Ordering;
 
 use ibws_shared::protocol::MessageType;
 
-use super::{SharedHub, Status};
+use super::{ConnLimiter, Hubs, Status};
 
-pub fn render(hub: &SharedHub, status: &Status) -> String {
-    let (clients, stats, seq, orders) = hub.with(|h| {
-        (
-            h.client_count(),
-            h.stats().clone(),
-            h.position().1,
-            h.orders().len(),
-        )
-    });
+pub fn render(hubs: &Hubs, status: &Status, limits: &ConnLimiter) -> String {
+    let all = hubs.all();
+    let mut stats = ibws_shared::hub::HubStats::default();
+    let (mut clients, mut seq, mut orders) = (0, 0, 0);
+    for (_, hub) in &all {
+        hub.with(|h| {
+            clients += h.client_count();
+            seq = seq.max(h.position().1);
+            orders += h.orders().len();
+            let st = h.stats();
+            for (a, b) in stats.events_by_type.iter_mut().zip(st.events_by_type) {
+                *a += b;
+            }
+            stats.frames_delivered += st.frames_delivered;
+            stats.slow_consumers_closed += st.slow_consumers_closed;
+            stats.duplicates_dropped += st.duplicates_dropped;
+            stats.clients_closed += st.clients_closed;
+        });
+    }
     let mut s = String::new();
-    let _ = writeln!(s, "# HELP ibws_clients Connected WebSocket clients.\n# TYPE ibws_clients gauge\nibws_clients {clients}");
+    let _ = writeln!(s, "# HELP ibws_connections Open connections, including those not yet authenticated.\n# TYPE ibws_connections gauge\nibws_connections {}", limits.connections());
+    let _ = writeln!(s, "# HELP ibws_tenants Streams served.\n# TYPE ibws_tenants gauge\nibws_tenants {}", all.len());
     let _ = writeln!(
         s,
-        "# HELP ibws_tws_connected 1 when the link to TWS is up.\n# TYPE ibws_tws_connected gauge"
+        "# HELP ibws_clients Connected WebSocket clients.\n# TYPE ibws_clients gauge\nibws_clients {clients}"
     );
-    let _ = writeln!(
-        s,
-        "ibws_tws_connected {}",
-        u8::from(status.tws_connected.load(Ordering::Relaxed))
-    );
-    let _ = writeln!(
-        s,
-        "# HELP ibws_events_total Events published, by type.\n# TYPE ibws_events_total counter"
-    );
+    let _ = writeln!(s, "# HELP ibws_tws_connected 1 when the link to TWS is up.\n# TYPE ibws_tws_connected gauge");
+    let _ = writeln!(s, "ibws_tws_connected {}", u8::from(status.tws_connected.load(Ordering::Relaxed)));
+    let _ = writeln!(s, "# HELP ibws_events_total Events published, by type.\n# TYPE ibws_events_total counter");
     for t in MessageType::ALL {
-        let _ = writeln!(
-            s,
-            "ibws_events_total{{type=\"{}\"}} {}",
-            t.as_str(),
-            stats.events_by_type[t as usize]
-        );
+        let _ = writeln!(s, "ibws_events_total{{type=\"{}\"}} {}", t.as_str(), stats.events_by_type[t as usize]);
     }
     let _ = writeln!(s, "# HELP ibws_frames_delivered_total Frames handed to client sockets.\n# TYPE ibws_frames_delivered_total counter\nibws_frames_delivered_total {}", stats.frames_delivered);
     let _ = writeln!(s, "# HELP ibws_slow_consumers_closed_total Clients closed because their queue overflowed.\n# TYPE ibws_slow_consumers_closed_total counter\nibws_slow_consumers_closed_total {}", stats.slow_consumers_closed);
     let _ = writeln!(s, "# HELP ibws_duplicates_dropped_total Events dropped as already seen.\n# TYPE ibws_duplicates_dropped_total counter\nibws_duplicates_dropped_total {}", stats.duplicates_dropped);
     let _ = writeln!(s, "# HELP ibws_clients_closed_total Clients closed by the server.\n# TYPE ibws_clients_closed_total counter\nibws_clients_closed_total {}", stats.clients_closed);
-    let _ = writeln!(s, "# HELP ibws_stream_seq Current stream sequence number.\n# TYPE ibws_stream_seq gauge\nibws_stream_seq {seq}");
-    let _ = writeln!(s, "# HELP ibws_orders Orders in the order table.\n# TYPE ibws_orders gauge\nibws_orders {orders}");
+    let _ = writeln!(
+        s,
+        "# HELP ibws_stream_seq Current stream sequence number.\n# TYPE ibws_stream_seq gauge\nibws_stream_seq {seq}"
+    );
+    let _ =
+        writeln!(s, "# HELP ibws_orders Orders in the order table.\n# TYPE ibws_orders gauge\nibws_orders {orders}");
     s
 }

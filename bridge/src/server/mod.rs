@@ -1,53 +1,41 @@
-//! The bridge's local endpoint: one port for the seed-compatible WebSocket
-//! (`/websocket/ws?client_id=...`), `/healthz`, `/metrics` and the status page `/`.
+//! The WebSocket + HTTP server every ibws endpoint runs: the bridge's local endpoint
+//! (loopback, no auth, seed-compatible), the bridge's remote endpoint and the relay
+//! (TLS, JWT, exact Origin allowlist, limits).
+//!
+//! One port serves `/websocket/ws` (clients), `/bridge/ws` (bridges, relay only),
+//! `/healthz`, `/metrics` and `/`. Refusals after the WebSocket upgrade use the close
+//! codes of `ibws_shared::protocol::CloseCode`, so browser clients (which never see an
+//! HTTP status of a failed upgrade) learn why.
 
 mod http;
+mod limits;
 mod metrics;
+mod origin;
 mod shared_hub;
 mod status_page;
-mod ws;
+mod tenants;
+pub(crate) mod ws;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use ibws_shared::auth::{AuthError, Claims, TokenVerifier};
 use ibws_shared::hub::ConnectInfo;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use ibws_shared::protocol::{ClientMessage, CloseCode};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info, warn};
 
+pub use limits::{ConnGuard, ConnLimiter, LimitConfig};
+pub use origin::OriginPolicy;
 pub use shared_hub::SharedHub;
-
-/// Who may open the WebSocket from a browser.
-#[derive(Clone, Debug, Default)]
-pub struct OriginPolicy {
-    /// Exact origins allowed besides loopback pages (`http://localhost:*`,
-    /// `http://127.0.0.1:*`, `http://[::1]:*`).
-    pub allowed: Vec<String>,
-}
-
-impl OriginPolicy {
-    /// Non-browser clients send no Origin and are allowed. A browser page may connect
-    /// only from loopback or an allowed origin, so a web site a trader happens to have
-    /// open cannot read their orders from the local endpoint.
-    pub fn permits(&self, origin: Option<&str>) -> bool {
-        let Some(o) = origin else { return true };
-        if self.allowed.iter().any(|a| a == o || a == "*") {
-            return true;
-        }
-        let host = o
-            .strip_prefix("http://")
-            .or_else(|| o.strip_prefix("https://"))
-            .unwrap_or("");
-        let host = if host.starts_with('[') {
-            host.split(']').next().map(|h| &h[1..]).unwrap_or("")
-        } else {
-            host.split(':').next().unwrap_or("")
-        };
-        matches!(host, "localhost" | "127.0.0.1" | "::1")
-    }
-}
+pub use tenants::{Hubs, TenantMap};
 
 /// Link state the pages report.
 #[derive(Default)]
@@ -56,13 +44,51 @@ pub struct Status {
     pub tws_addr: String,
 }
 
-/// Everything a connection handler needs.
+/// How an endpoint treats connections.
+pub struct Policy {
+    /// When set, clients must present a valid token (first message or
+    /// `Sec-WebSocket-Protocol: bearer.<JWT>`); tokens in the query string are refused.
+    pub auth: Option<Arc<dyn TokenVerifier>>,
+    pub origins: OriginPolicy,
+    pub limits: Arc<ConnLimiter>,
+    pub max_frame: usize,
+    pub auth_deadline: Duration,
+}
+
+impl Policy {
+    /// The seed-compatible local endpoint: no auth, loopback origins.
+    pub fn local(allowed_origins: Vec<String>, max_frame: usize) -> Policy {
+        Policy {
+            auth: None,
+            origins: OriginPolicy::local(allowed_origins),
+            limits: ConnLimiter::new(LimitConfig::default()),
+            max_frame,
+            auth_deadline: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a connection on `/bridge/ws` is handed to (the relay's ingest).
+pub type BridgeHandler =
+    Arc<dyn Fn(WebSocketStream<BoxedIo>, IpAddr) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
+
+/// Any byte stream (plain TCP or TLS).
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+pub type BoxedIo = Box<dyn Io>;
+
+/// One listening endpoint.
 #[derive(Clone)]
 pub struct Endpoint {
-    pub hub: SharedHub,
-    pub origins: OriginPolicy,
+    pub hubs: Hubs,
+    pub policy: Arc<Policy>,
     pub status: Arc<Status>,
-    pub max_frame: usize,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub bridges: Option<BridgeHandler>,
+}
+
+fn is_token_param(k: &str) -> bool {
+    matches!(k.to_ascii_lowercase().as_str(), "token" | "access_token" | "jwt" | "auth" | "authorization" | "bearer")
 }
 
 impl Endpoint {
@@ -70,9 +96,25 @@ impl Endpoint {
     pub async fn serve(self, listener: TcpListener) {
         loop {
             match listener.accept().await {
-                Ok((stream, peer)) => {
+                Ok((tcp, peer)) => {
+                    let _ = tcp.set_nodelay(true);
                     let ep = self.clone();
-                    tokio::spawn(async move { ep.handle(stream, peer).await });
+                    tokio::spawn(async move {
+                        let stream: BoxedIo = match &ep.tls {
+                            Some(acceptor) => {
+                                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                                    Ok(Ok(s)) => Box::new(s),
+                                    Ok(Err(e)) => {
+                                        debug!(%peer, error = %e, "TLS handshake failed");
+                                        return;
+                                    }
+                                    Err(_) => return,
+                                }
+                            }
+                            None => Box::new(tcp),
+                        };
+                        ep.handle(stream, peer).await
+                    });
                 }
                 Err(e) => {
                     warn!(error = %e, "accept failed");
@@ -82,58 +124,36 @@ impl Endpoint {
         }
     }
 
-    async fn handle(&self, mut stream: TcpStream, peer: SocketAddr) {
-        let _ = stream.set_nodelay(true);
+    async fn handle(&self, mut stream: BoxedIo, peer: SocketAddr) {
         let head = match http::read_head(&mut stream, Duration::from_secs(10)).await {
             Ok(h) => h,
             Err(e) => {
                 debug!(%peer, ?e, "bad request head");
-                let _ = http::respond(
-                    &mut stream,
-                    "400 Bad Request",
-                    "text/plain",
-                    b"bad request\n",
-                )
-                .await;
+                let _ = http::respond(&mut stream, "400 Bad Request", "text/plain", b"bad request\n").await;
                 return;
             }
         };
         let result = match (head.method.as_str(), head.path.as_str()) {
             ("GET", "/websocket/ws") if head.is_websocket_upgrade() => {
-                return self.upgrade(stream, head, peer.ip()).await
+                return self.client(stream, head, peer.ip()).await
             }
-            ("GET", "/websocket/ws") => {
-                http::respond(
-                    &mut stream,
-                    "426 Upgrade Required",
-                    "text/plain",
-                    b"WebSocket upgrade required\n",
-                )
-                .await
+            ("GET", "/bridge/ws") if head.is_websocket_upgrade() && self.bridges.is_some() => {
+                return self.bridge(stream, head, peer.ip()).await
+            }
+            ("GET", "/websocket/ws" | "/bridge/ws") => {
+                http::respond(&mut stream, "426 Upgrade Required", "text/plain", b"WebSocket upgrade required\n").await
             }
             ("GET", "/healthz") => {
                 let body = self.health_json();
                 http::respond(&mut stream, "200 OK", "application/json", body.as_bytes()).await
             }
             ("GET", "/metrics") => {
-                let body = metrics::render(&self.hub, &self.status);
-                http::respond(
-                    &mut stream,
-                    "200 OK",
-                    "text/plain; version=0.0.4",
-                    body.as_bytes(),
-                )
-                .await
+                let body = metrics::render(&self.hubs, &self.status, &self.policy.limits);
+                http::respond(&mut stream, "200 OK", "text/plain; version=0.0.4", body.as_bytes()).await
             }
             ("GET", "/") => {
-                let body = status_page::render(&self.hub, &self.status);
-                http::respond(
-                    &mut stream,
-                    "200 OK",
-                    "text/html; charset=utf-8",
-                    body.as_bytes(),
-                )
-                .await
+                let body = status_page::render(&self.hubs, &self.status);
+                http::respond(&mut stream, "200 OK", "text/html; charset=utf-8", body.as_bytes()).await
             }
             _ => http::respond(&mut stream, "404 Not Found", "text/plain", b"not found\n").await,
         };
@@ -143,91 +163,160 @@ impl Endpoint {
     }
 
     fn health_json(&self) -> String {
-        let (epoch, seq, clients) = self.hub.with(|h| {
-            let (e, s) = h.position();
-            (e.to_owned(), s, h.client_count())
-        });
-        serde_json::json!({
+        let hubs = self.hubs.all();
+        let clients: usize = hubs.iter().map(|(_, h)| h.with(|h| h.client_count())).sum();
+        let mut v = serde_json::json!({
             "status": "ok",
             "tws_connected": self.status.tws_connected.load(Ordering::Relaxed),
             "clients": clients,
-            "epoch": epoch,
-            "seq": seq,
-        })
-        .to_string()
+        });
+        if let Hubs::Single(h) = &self.hubs {
+            let (epoch, seq) = h.with(|h| (h.position().0.to_owned(), h.position().1));
+            v["epoch"] = epoch.into();
+            v["seq"] = seq.into();
+        } else {
+            v["tenants"] = hubs.len().into();
+        }
+        v.to_string()
     }
 
-    async fn upgrade(&self, mut stream: TcpStream, head: http::RequestHead, ip: IpAddr) {
-        if !self.origins.permits(head.header("origin")) {
-            info!(%ip, "WebSocket refused: origin not allowed");
-            let _ = http::respond(
-                &mut stream,
-                "403 Forbidden",
-                "text/plain",
-                b"origin not allowed\n",
-            )
-            .await;
-            return;
-        }
-        let Some(key) = head.header("sec-websocket-key").map(str::to_owned) else {
-            let _ = http::respond(
-                &mut stream,
-                "400 Bad Request",
-                "text/plain",
-                b"missing Sec-WebSocket-Key\n",
-            )
-            .await;
-            return;
-        };
+    /// Answers the upgrade (echoing the `ibws` subprotocol when offered) and wraps the
+    /// stream. Never echoes a token.
+    async fn upgrade(&self, mut stream: BoxedIo, head: &http::RequestHead) -> Option<WebSocketStream<BoxedIo>> {
+        let key = head.header("sec-websocket-key")?.to_owned();
         if head.header("sec-websocket-version") != Some("13") {
-            let _ = http::respond(
-                &mut stream,
-                "426 Upgrade Required",
-                "text/plain",
-                b"WebSocket version 13 required\n",
-            )
-            .await;
-            return;
+            let _ =
+                http::respond(&mut stream, "426 Upgrade Required", "text/plain", b"WebSocket version 13 required\n")
+                    .await;
+            return None;
         }
         let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
-        let resp = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
-        if stream.write_all(resp.as_bytes()).await.is_err() {
+        let proto =
+            if head.header_has("sec-websocket-protocol", "ibws") { "Sec-WebSocket-Protocol: ibws\r\n" } else { "" };
+        let resp = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{proto}\r\n");
+        stream.write_all(resp.as_bytes()).await.ok()?;
+        let cfg = WebSocketConfig::default()
+            .max_message_size(Some(self.policy.max_frame))
+            .max_frame_size(Some(self.policy.max_frame));
+        Some(WebSocketStream::from_raw_socket(stream, Role::Server, Some(cfg)).await)
+    }
+
+    async fn client(&self, stream: BoxedIo, head: http::RequestHead, ip: IpAddr) {
+        let p = &self.policy;
+        let now = crate::clock::now();
+        // Decide before upgrading; tell the client after (browsers see only close codes).
+        let mut refusal: Option<(CloseCode, &str)> = None;
+        let mut guard = None;
+        if !p.limits.admit_handshake(ip, now.mono_ms) {
+            refusal = Some((CloseCode::RateLimited, "too many connection attempts; retry later"));
+        } else if !p.origins.permits(head.header("origin")) {
+            info!(%ip, "WebSocket refused: origin not allowed");
+            refusal = Some((CloseCode::OriginNotAllowed, "origin not allowed"));
+        } else {
+            match p.limits.acquire(ip) {
+                Ok(g) => guard = Some(g),
+                Err(code) => refusal = Some((code, "connection limit reached")),
+            }
+        }
+        let mut pre_claims: Option<Claims> = None;
+        if let (None, Some(verifier)) = (&refusal, &p.auth) {
+            if head.query.split('&').filter_map(|kv| kv.split_once('=').map(|(k, _)| k)).any(is_token_param) {
+                refusal = Some((
+                    CloseCode::InvalidToken,
+                    "tokens are not accepted in the query string; send {\"type\":\"auth\"} first",
+                ));
+            } else if let Some(token) = head
+                .header("sec-websocket-protocol")
+                .and_then(|v| v.split(',').map(str::trim).find_map(|t| t.strip_prefix("bearer.")))
+            {
+                match verifier.verify(token, (now.unix_us / 1_000_000) as u64) {
+                    Ok(c) => pre_claims = Some(c),
+                    Err(e) => refusal = Some((auth_close(e), "authentication failed")),
+                }
+            }
+        }
+        let Some(mut ws) = self.upgrade(stream, &head).await else { return };
+        if let Some((code, msg)) = refusal {
+            ws::close_with(&mut ws, code, Some(msg)).await;
             return;
         }
-        let info = ConnectInfo {
-            client_id: head.query_param("client_id"),
-            claims: None,
+        let claims = match (&p.auth, pre_claims) {
+            (None, _) => None,
+            (Some(_), Some(c)) => Some(c),
+            (Some(v), None) => match first_message_auth(&mut ws, v.as_ref(), p.auth_deadline).await {
+                Ok(c) => Some(c),
+                Err(code) => {
+                    ws::close_with(&mut ws, code, Some(code.reason())).await;
+                    return;
+                }
+            },
         };
-        ws::run(stream, self.hub.clone(), info, self.max_frame).await;
+        let Some(hub) = self.hubs.for_client(claims.as_ref().map(|c| c.tenant.as_str())) else {
+            ws::close_with(&mut ws, CloseCode::Forbidden, Some("no tenant")).await;
+            return;
+        };
+        let info = ConnectInfo { client_id: head.query_param("client_id"), claims };
+        ws::run(ws, hub, info, guard).await;
+    }
+
+    async fn bridge(&self, stream: BoxedIo, head: http::RequestHead, ip: IpAddr) {
+        let now = crate::clock::now();
+        if !self.policy.limits.admit_handshake(ip, now.mono_ms) {
+            if let Some(mut ws) = self.upgrade(stream, &head).await {
+                ws::close_with(&mut ws, CloseCode::RateLimited, None).await;
+            }
+            return;
+        }
+        let Some(ws) = self.upgrade(stream, &head).await else { return };
+        if let Some(h) = &self.bridges {
+            h(ws, ip).await;
+        }
     }
 }
 
-/// Runs the hub's timers (pings, idle clients, deadlines).
-pub async fn run_hub_timers(hub: SharedHub) {
+/// The close code for a refused token.
+pub fn auth_close(e: AuthError) -> CloseCode {
+    match e {
+        AuthError::Expired => CloseCode::TokenExpired,
+        _ => CloseCode::InvalidToken,
+    }
+}
+
+/// Waits for `{"type":"auth","token":...}` as the first message.
+async fn first_message_auth(
+    ws: &mut WebSocketStream<BoxedIo>,
+    v: &dyn TokenVerifier,
+    deadline: Duration,
+) -> Result<Claims, CloseCode> {
+    let first = tokio::time::timeout(deadline, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => return Ok(t),
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                Some(Ok(Message::Binary(_))) => return Err(CloseCode::UnsupportedData),
+                Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(_))) => return Err(CloseCode::MessageTooBig),
+                _ => return Err(CloseCode::AuthRequired),
+            }
+        }
+    })
+    .await
+    .map_err(|_| CloseCode::AuthRequired)??;
+    match ClientMessage::parse(first.as_str()) {
+        Ok(ClientMessage::Auth { token }) => {
+            v.verify(&token, (crate::clock::now().unix_us / 1_000_000) as u64).map_err(auth_close)
+        }
+        _ => Err(CloseCode::AuthRequired),
+    }
+}
+
+/// Runs the hubs' timers (pings, idle clients, deadlines, token expiry).
+pub async fn run_hub_timers(hubs: Hubs) {
     let mut t = tokio::time::interval(Duration::from_millis(250));
     loop {
         t.tick().await;
         let now = crate::clock::now();
-        hub.with(|h| h.tick(now));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn origins() {
-        let p = OriginPolicy {
-            allowed: vec!["https://app.example".into()],
-        };
-        assert!(p.permits(None));
-        assert!(p.permits(Some("http://localhost:8000")));
-        assert!(p.permits(Some("http://127.0.0.1:3000")));
-        assert!(p.permits(Some("http://[::1]:8000")));
-        assert!(p.permits(Some("https://app.example")));
-        assert!(!p.permits(Some("https://evil.example")));
-        assert!(!p.permits(Some("http://localhost.evil.example")));
-        assert!(!p.permits(Some("null")));
+        for (_, hub) in hubs.all() {
+            hub.with(|h| h.tick(now));
+        }
     }
 }

@@ -65,10 +65,7 @@ pub struct SharedHub {
 impl SharedHub {
     pub fn new(hub: Hub) -> Self {
         SharedHub {
-            inner: Arc::new(Mutex::new(HubInner {
-                hub,
-                conns: HashMap::new(),
-            })),
+            inner: Arc::new(Mutex::new(HubInner { hub, conns: HashMap::new() })),
             next_id: Arc::new(std::sync::atomic::AtomicU64::new(1)),
         }
     }
@@ -88,18 +85,10 @@ impl SharedHub {
 
     /// Registers a connection's writer; returns its id, wake-up and control channel.
     pub fn register(&self) -> (ConnId, Arc<Notify>, mpsc::UnboundedReceiver<Control>) {
-        let id = self
-            .next_id
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let notify = Arc::new(Notify::new());
         let (tx, rx) = mpsc::unbounded_channel();
-        self.lock().conns.insert(
-            id,
-            ConnHandle {
-                notify: notify.clone(),
-                control: tx,
-            },
-        );
+        self.lock().conns.insert(id, ConnHandle { notify: notify.clone(), control: tx });
         (id, notify, rx)
     }
 

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
-use super::{SharedHub, Status};
+use super::{Hubs, SharedHub, Status};
 
 fn esc(s: &str) -> String {
     s.chars()
@@ -20,17 +20,31 @@ fn esc(s: &str) -> String {
 }
 
 fn num(v: Option<ibws_shared::protocol::Num>) -> String {
-    v.map(|n| {
-        if n.0.fract() == 0.0 {
-            format!("{}", n.0 as i64)
-        } else {
-            format!("{:.2}", n.0)
-        }
-    })
-    .unwrap_or_else(|| "-".into())
+    v.map(|n| if n.0.fract() == 0.0 { format!("{}", n.0 as i64) } else { format!("{:.2}", n.0) })
+        .unwrap_or_else(|| "-".into())
 }
 
-pub fn render(hub: &SharedHub, status: &Status) -> String {
+pub fn render(hubs: &Hubs, status: &Status) -> String {
+    match hubs {
+        Hubs::Single(h) => render_one(h, status),
+        Hubs::Tenants(_) => {
+            let mut s = String::from("<!doctype html><html><head><meta charset=utf-8><title>ibws relay</title></head><body><h1>ibws relay</h1><table><tr><th>tenant</th><th>bridge</th><th>clients</th><th>seq</th></tr>");
+            for (t, h) in hubs.all() {
+                let (up, clients, seq) = h.with(|h| (h.source_connected(), h.client_count(), h.position().1));
+                let _ = write!(
+                    s,
+                    "<tr><td>{}</td><td>{}</td><td>{clients}</td><td>{seq}</td></tr>",
+                    esc(&t),
+                    if up { "connected" } else { "disconnected" }
+                );
+            }
+            s.push_str("</table></body></html>");
+            s
+        }
+    }
+}
+
+fn render_one(hub: &SharedHub, status: &Status) -> String {
     let (orders, accounts, clients, epoch, seq) = hub.with(|h| {
         let (e, s) = h.position();
         (h.orders(), h.accounts(), h.client_count(), e.to_owned(), s)
@@ -53,10 +67,7 @@ pub fn render(hub: &SharedHub, status: &Status) -> String {
     );
     let _ = write!(s, "<h2>Orders ({})</h2><table id=orders><tr><th>order</th><th>perm</th><th>symbol</th><th>side</th><th>qty</th><th>type</th><th>price</th><th>status</th><th>filled</th><th>remaining</th><th>avg price</th><th>ref</th></tr>", orders.len());
     for o in orders.iter().rev() {
-        let agent = o
-            .order_ref
-            .as_deref()
-            .is_some_and(|r| r.to_ascii_lowercase().starts_with("mcp"));
+        let agent = o.order_ref.as_deref().is_some_and(|r| r.to_ascii_lowercase().starts_with("mcp"));
         let _ = write!(
             s,
             "<tr class='{}'><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -78,13 +89,7 @@ pub fn render(hub: &SharedHub, status: &Status) -> String {
     s.push_str("</table>");
     for a in &accounts {
         let _ = write!(s, "<h2>Account {}</h2><table>", esc(&a.account));
-        for k in [
-            "NetLiquidation",
-            "TotalCashValue",
-            "BuyingPower",
-            "UnrealizedPnL",
-            "RealizedPnL",
-        ] {
+        for k in ["NetLiquidation", "TotalCashValue", "BuyingPower", "UnrealizedPnL", "RealizedPnL"] {
             if let Some(v) = a.values.get(k) {
                 let _ = write!(s, "<tr><th>{k}</th><td>{}</td></tr>", esc(v));
             }

@@ -5,19 +5,21 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use ibws_shared::hub::{ConnectInfo, Frame};
+use ibws_shared::protocol::{format_timestamp, CloseCode, ErrorFrame, ServerFrame};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 use tracing::debug;
 
+use super::limits::ConnGuard;
 use super::shared_hub::{Control, SharedHub};
 use crate::clock;
 
 /// A frame's text as a message payload, sharing the hub's allocation.
-fn text(frame: Frame) -> Message {
+pub fn text(frame: Frame) -> Message {
     struct Shared(Frame);
     impl AsRef<[u8]> for Shared {
         fn as_ref(&self) -> &[u8] {
@@ -29,15 +31,33 @@ fn text(frame: Frame) -> Message {
     Message::Text(payload)
 }
 
-/// Runs a connection whose HTTP upgrade has already been answered.
-pub async fn run<S>(stream: S, hub: SharedHub, info: ConnectInfo, max_frame: usize)
+/// Sends an optional `error` frame, then closes with `code`.
+pub async fn close_with<S>(ws: &mut WebSocketStream<S>, code: CloseCode, message: Option<&str>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if let Some(m) = message {
+        let f = ServerFrame::Error(ErrorFrame {
+            message: m.to_owned(),
+            error_code: Some(code.reason().to_ascii_uppercase().replace(' ', "_")),
+            timestamp: format_timestamp(clock::now().unix_us, clock::utc_offset_secs()),
+            tws_code: None,
+            req_id: None,
+            seq: None,
+            epoch: None,
+        });
+        let _ = ws.send(Message::Text(f.to_json().into())).await;
+    }
+    let frame = CloseFrame { code: WsCloseCode::from(code.code()), reason: code.reason().into() };
+    let _ = ws.send(Message::Close(Some(frame))).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async { while ws.next().await.is_some() {} }).await;
+}
+
+/// Runs an upgraded connection against `hub` until either side closes.
+pub async fn run<S>(ws: WebSocketStream<S>, hub: SharedHub, info: ConnectInfo, guard: Option<ConnGuard>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let cfg = WebSocketConfig::default()
-        .max_message_size(Some(max_frame))
-        .max_frame_size(Some(max_frame));
-    let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(cfg)).await;
     let (sink, mut source) = ws.split();
     let (id, notify, control) = hub.register();
     hub.with(|h| h.connect(id, info, clock::now()));
@@ -52,13 +72,12 @@ where
             Ok(Message::Close(_)) => break,
             Ok(Message::Frame(_)) => {}
             Err(e) => {
-                // Over-size frames end here too: tungstenite refuses them before we
+                // Over-size frames end here: tungstenite refuses them before we
                 // allocate. Tell the client why.
-                let too_big = matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_));
-                debug!(conn = id, error = %e, "websocket read ended");
-                if too_big {
+                if matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_)) {
                     hub.with(|h| h.on_oversized(id, now));
                 }
+                debug!(conn = id, error = %e, "websocket read ended");
                 break;
             }
         }
@@ -66,6 +85,7 @@ where
     hub.unregister(id);
     // Let the writer send a pending close frame, then stop it.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
+    drop(guard);
 }
 
 async fn write_loop<K>(

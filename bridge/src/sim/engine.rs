@@ -46,10 +46,7 @@ pub struct SimOrder {
 
 impl SimOrder {
     pub fn is_terminal(&self) -> bool {
-        matches!(
-            self.status.status.as_str(),
-            "Filled" | "Cancelled" | "Inactive" | "ApiCancelled"
-        )
+        matches!(self.status.status.as_str(), "Filled" | "Cancelled" | "Inactive" | "ApiCancelled")
     }
 }
 
@@ -101,11 +98,7 @@ impl Engine {
             positions: HashMap::new(),
             instruments: SYMBOLS
                 .iter()
-                .map(|(s, id, p)| Instrument {
-                    contract: Contract::stock(s, *id),
-                    last: *p,
-                    volume: 0.0,
-                })
+                .map(|(s, id, p)| Instrument { contract: Contract::stock(s, *id), last: *p, volume: 0.0 })
                 .collect(),
             cash: 1_000_000.0,
             realized: 0.0,
@@ -130,17 +123,11 @@ impl Engine {
     }
 
     pub fn contract_for(&self, symbol: &str) -> Option<Contract> {
-        self.instruments
-            .iter()
-            .find(|i| i.contract.symbol == symbol)
-            .map(|i| i.contract.clone())
+        self.instruments.iter().find(|i| i.contract.symbol == symbol).map(|i| i.contract.clone())
     }
 
     pub fn contract_by_id(&self, con_id: i64) -> Option<Contract> {
-        self.instruments
-            .iter()
-            .find(|i| i.contract.con_id == con_id)
-            .map(|i| i.contract.clone())
+        self.instruments.iter().find(|i| i.contract.con_id == con_id).map(|i| i.contract.clone())
     }
 
     fn find(&self, owner: i64, order_id: i64) -> Option<i64> {
@@ -152,42 +139,23 @@ impl Engine {
 
     fn order_msgs(&self, perm: i64, out: &mut Vec<SimEvent>) {
         let o = &self.orders[&perm];
-        let audience = Audience::Order {
-            owner: o.order.client_id,
-        };
-        let st = OrderState {
-            status: o.status.status.clone(),
-            ..OrderState::default()
-        };
-        out.push(SimEvent {
-            audience: audience.clone(),
-            msg: Incoming::OpenOrder(Box::new((o.order.clone(), st))),
-        });
-        out.push(SimEvent {
-            audience,
-            msg: Incoming::OrderStatus(o.status.clone()),
-        });
+        let audience = Audience::Order { owner: o.order.client_id };
+        let st = OrderState { status: o.status.status.clone(), ..OrderState::default() };
+        out.push(SimEvent { audience: audience.clone(), msg: Incoming::OpenOrder(Box::new((o.order.clone(), st))) });
+        out.push(SimEvent { audience, msg: Incoming::OrderStatus(o.status.clone()) });
     }
 
     fn status_msg(&self, perm: i64, out: &mut Vec<SimEvent>) {
         let o = &self.orders[&perm];
         out.push(SimEvent {
-            audience: Audience::Order {
-                owner: o.order.client_id,
-            },
+            audience: Audience::Order { owner: o.order.client_id },
             msg: Incoming::OrderStatus(o.status.clone()),
         });
     }
 
     /// A client (or TWS itself, owner 0) places or modifies an order. An order id the
     /// owner already used modifies that order, as in TWS.
-    pub fn place(
-        &mut self,
-        owner: i64,
-        order_id: i64,
-        contract: Contract,
-        t: OrderTicket,
-    ) -> Vec<SimEvent> {
+    pub fn place(&mut self, owner: i64, order_id: i64, contract: Contract, t: OrderTicket) -> Vec<SimEvent> {
         let mut out = Vec::new();
         if let Some(perm) = self.find(owner, order_id) {
             return self.modify(perm, t.lmt_price, Some(t.total_quantity));
@@ -199,8 +167,7 @@ impl Engine {
                 msg: Incoming::Error(TwsError {
                     req_id: order_id,
                     code: 201,
-                    message: "Order rejected - reason:The order quantity or side is invalid."
-                        .into(),
+                    message: "Order rejected - reason:The order quantity or side is invalid.".into(),
                     ..TwsError::default()
                 }),
             });
@@ -217,16 +184,8 @@ impl Engine {
             order_type: t.order_type,
             lmt_price: t.lmt_price,
             aux_price: t.aux_price,
-            tif: if t.tif.is_empty() {
-                "DAY".into()
-            } else {
-                t.tif
-            },
-            account: if t.account.is_empty() {
-                self.account.clone()
-            } else {
-                t.account
-            },
+            tif: if t.tif.is_empty() { "DAY".into() } else { t.tif },
+            account: if t.account.is_empty() { self.account.clone() } else { t.account },
             order_ref: t.order_ref,
             client_id: owner,
             perm_id: perm,
@@ -292,24 +251,15 @@ impl Engine {
         }
         let qty = qty.min(o.status.remaining);
         let filled = o.status.filled + qty;
-        o.status.avg_fill_price =
-            (o.status.avg_fill_price * o.status.filled + price * qty) / filled;
+        o.status.avg_fill_price = (o.status.avg_fill_price * o.status.filled + price * qty) / filled;
         o.status.filled = filled;
         o.status.remaining -= qty;
         o.status.last_fill_price = price;
-        o.status.status = if o.status.remaining <= 0.0 {
-            "Filled".into()
-        } else {
-            "Submitted".into()
-        };
+        o.status.status = if o.status.remaining <= 0.0 { "Filled".into() } else { "Submitted".into() };
         let exec_id = format!("0000e0d5.{:08x}.01.01", self.next_exec);
         self.next_exec += 1;
         let commission = (qty * 0.005).max(1.0);
-        let side = if o.order.action == "BUY" {
-            "BOT"
-        } else {
-            "SLD"
-        };
+        let side = if o.order.action == "BUY" { "BOT" } else { "SLD" };
         let exec = Execution {
             req_id: -1,
             order_id: o.order.order_id,
@@ -337,25 +287,14 @@ impl Engine {
             yield_: None,
             yield_redemption_date: 0,
         };
-        let audience = Audience::Order {
-            owner: o.order.client_id,
-        };
-        let (con_id, signed) = (
-            o.order.contract.con_id,
-            if side == "BOT" { qty } else { -qty },
-        );
-        out.push(SimEvent {
-            audience: audience.clone(),
-            msg: Incoming::ExecDetails(Box::new(exec.clone())),
-        });
+        let audience = Audience::Order { owner: o.order.client_id };
+        let (con_id, signed) = (o.order.contract.con_id, if side == "BOT" { qty } else { -qty });
+        out.push(SimEvent { audience: audience.clone(), msg: Incoming::ExecDetails(Box::new(exec.clone())) });
         self.status_msg(perm, &mut out);
         if self.orders[&perm].is_terminal() {
             self.order_msgs(perm, &mut out);
         }
-        out.push(SimEvent {
-            audience,
-            msg: Incoming::CommissionReport(report.clone()),
-        });
+        out.push(SimEvent { audience, msg: Incoming::CommissionReport(report.clone()) });
         self.executions.push((exec, report));
         // the account follows the fill
         let pos = self.positions.entry(con_id).or_insert((0.0, 0.0));
@@ -367,11 +306,7 @@ impl Engine {
         }
         pos.0 = new_qty;
         self.cash -= signed * price + commission;
-        if let Some(i) = self
-            .instruments
-            .iter_mut()
-            .find(|i| i.contract.con_id == con_id)
-        {
+        if let Some(i) = self.instruments.iter_mut().find(|i| i.contract.con_id == con_id) {
             i.last = price;
             i.volume += qty;
         }
@@ -406,13 +341,7 @@ impl Engine {
 
     /// Cancels by the owner's order id (cancelOrder from an API client).
     pub fn cancel_by_id(&mut self, owner: i64, order_id: i64) -> Vec<SimEvent> {
-        match self.find(owner, order_id).or_else(|| {
-            if owner == 0 {
-                self.find_any(order_id)
-            } else {
-                None
-            }
-        }) {
+        match self.find(owner, order_id).or_else(|| if owner == 0 { self.find_any(order_id) } else { None }) {
             Some(perm) => self.cancel(perm),
             None => vec![SimEvent {
                 audience: Audience::Order { owner },
@@ -427,10 +356,7 @@ impl Engine {
     }
 
     fn find_any(&self, order_id: i64) -> Option<i64> {
-        self.orders
-            .values()
-            .find(|o| o.order.order_id == order_id)
-            .map(|o| o.order.perm_id)
+        self.orders.values().find(|o| o.order.order_id == order_id).map(|o| o.order.perm_id)
     }
 
     /// Rejects a working order, as TWS does for margin or price checks: error 201 and
@@ -462,12 +388,7 @@ impl Engine {
         let mut market_value = 0.0;
         let mut unrealized = 0.0;
         for (con_id, (qty, cost)) in &self.positions {
-            let last = self
-                .instruments
-                .iter()
-                .find(|i| i.contract.con_id == *con_id)
-                .map(|i| i.last)
-                .unwrap_or(*cost);
+            let last = self.instruments.iter().find(|i| i.contract.con_id == *con_id).map(|i| i.last).unwrap_or(*cost);
             market_value += qty * last;
             unrealized += (last - cost) * qty;
         }
@@ -504,18 +425,10 @@ impl Engine {
                 },
             })
             .collect();
-        let mut lines: Vec<_> = self
-            .positions
-            .iter()
-            .filter(|(id, _)| only.is_none_or(|o| o == **id))
-            .collect();
+        let mut lines: Vec<_> = self.positions.iter().filter(|(id, _)| only.is_none_or(|o| o == **id)).collect();
         lines.sort_by_key(|(id, _)| **id);
         for (con_id, (qty, cost)) in lines {
-            let Some(i) = self
-                .instruments
-                .iter()
-                .find(|i| i.contract.con_id == *con_id)
-            else {
+            let Some(i) = self.instruments.iter().find(|i| i.contract.con_id == *con_id) else {
                 continue;
             };
             out.push(SimEvent {
@@ -532,31 +445,20 @@ impl Engine {
                 })),
             });
         }
-        out.push(SimEvent {
-            audience: aud,
-            msg: Incoming::AccountTime(clock_hhmm(self.now_unix)),
-        });
+        out.push(SimEvent { audience: aud, msg: Incoming::AccountTime(clock_hhmm(self.now_unix)) });
         out
     }
 
     /// The answer to reqAccountUpdates: a full cycle, then accountDownloadEnd.
     pub fn account_snapshot(&self) -> Vec<Incoming> {
-        let mut v: Vec<Incoming> = self
-            .account_cycle(None)
-            .into_iter()
-            .map(|e| e.msg)
-            .collect();
+        let mut v: Vec<Incoming> = self.account_cycle(None).into_iter().map(|e| e.msg).collect();
         v.push(Incoming::AccountDownloadEnd(self.account.clone()));
         v
     }
 
     /// The answer to reqPositions.
     pub fn positions(&self) -> Vec<Incoming> {
-        let mut lines: Vec<_> = self
-            .positions
-            .iter()
-            .filter(|(_, (q, _))| *q != 0.0)
-            .collect();
+        let mut lines: Vec<_> = self.positions.iter().filter(|(_, (q, _))| *q != 0.0).collect();
         lines.sort_by_key(|(id, _)| **id);
         let mut v: Vec<Incoming> = lines
             .into_iter()
@@ -577,10 +479,7 @@ impl Engine {
     pub fn executions(&self, req_id: i64) -> Vec<Incoming> {
         let mut v = Vec::new();
         for (e, c) in &self.executions {
-            v.push(Incoming::ExecDetails(Box::new(Execution {
-                req_id,
-                ..e.clone()
-            })));
+            v.push(Incoming::ExecDetails(Box::new(Execution { req_id, ..e.clone() })));
             v.push(Incoming::CommissionReport(c.clone()));
         }
         v.push(Incoming::ExecDetailsEnd { req_id });
@@ -591,15 +490,8 @@ impl Engine {
     /// may see.
     pub fn open_orders(&self, visible: impl Fn(i64) -> bool) -> Vec<Incoming> {
         let mut v = Vec::new();
-        for o in self
-            .orders
-            .values()
-            .filter(|o| !o.is_terminal() && visible(o.order.client_id))
-        {
-            let st = OrderState {
-                status: o.status.status.clone(),
-                ..OrderState::default()
-            };
+        for o in self.orders.values().filter(|o| !o.is_terminal() && visible(o.order.client_id)) {
+            let st = OrderState { status: o.status.status.clone(), ..OrderState::default() };
             v.push(Incoming::OpenOrder(Box::new((o.order.clone(), st))));
             v.push(Incoming::OrderStatus(o.status.clone()));
         }
@@ -617,10 +509,7 @@ impl Engine {
                 completed_status: o.status.status.clone(),
                 ..OrderState::default()
             };
-            let order = Order {
-                filled_quantity: Some(o.status.filled),
-                ..o.order.clone()
-            };
+            let order = Order { filled_quantity: Some(o.status.filled), ..o.order.clone() };
             v.push(Incoming::CompletedOrder(Box::new((order, st))));
         }
         v.push(Incoming::CompletedOrdersEnd);
@@ -629,19 +518,12 @@ impl Engine {
 
     /// The first quote of a contract after reqMktData.
     pub fn quote(&self, con_id: i64) -> Vec<Incoming> {
-        let Some(i) = self
-            .instruments
-            .iter()
-            .find(|i| i.contract.con_id == con_id)
-        else {
+        let Some(i) = self.instruments.iter().find(|i| i.contract.con_id == con_id) else {
             return vec![];
         };
         let spread = (i.last * 0.0002).max(0.01);
         vec![
-            Incoming::MarketDataType {
-                req_id: 0,
-                data_type: 1,
-            },
+            Incoming::MarketDataType { req_id: 0, data_type: 1 },
             Incoming::TickPrice {
                 req_id: 0,
                 tick_type: 1,
@@ -656,18 +538,8 @@ impl Engine {
                 size: Some(200.0),
                 attr_mask: 0,
             },
-            Incoming::TickPrice {
-                req_id: 0,
-                tick_type: 4,
-                price: round2(i.last),
-                size: Some(100.0),
-                attr_mask: 0,
-            },
-            Incoming::TickSize {
-                req_id: 0,
-                tick_type: 8,
-                size: i.volume,
-            },
+            Incoming::TickPrice { req_id: 0, tick_type: 4, price: round2(i.last), size: Some(100.0), attr_mask: 0 },
+            Incoming::TickSize { req_id: 0, tick_type: 8, size: i.volume },
         ]
     }
 
@@ -696,24 +568,11 @@ impl Engine {
                 size: Some(size + 100.0),
                 attr_mask: 0,
             },
-            Incoming::TickPrice {
-                req_id: 0,
-                tick_type: 4,
-                price: i.last,
-                size: Some(size),
-                attr_mask: 0,
-            },
-            Incoming::TickSize {
-                req_id: 0,
-                tick_type: 8,
-                size: i.volume,
-            },
+            Incoming::TickPrice { req_id: 0, tick_type: 4, price: i.last, size: Some(size), attr_mask: 0 },
+            Incoming::TickSize { req_id: 0, tick_type: 8, size: i.volume },
         ]
         .into_iter()
-        .map(|msg| SimEvent {
-            audience: aud.clone(),
-            msg,
-        })
+        .map(|msg| SimEvent { audience: aud.clone(), msg })
         .collect()
     }
 
@@ -722,29 +581,15 @@ impl Engine {
     /// plus market ticks.
     pub fn random_step(&mut self) -> Vec<SimEvent> {
         let mut out = self.market_step();
-        let working: Vec<i64> = self
-            .orders
-            .values()
-            .filter(|o| !o.is_terminal())
-            .map(|o| o.order.perm_id)
-            .collect();
+        let working: Vec<i64> = self.orders.values().filter(|o| !o.is_terminal()).map(|o| o.order.perm_id).collect();
         let roll: f64 = self.rng.random();
         if working.len() < 3 || roll < 0.25 {
             let (sym, _, _) = SYMBOLS[self.rng.random_range(0..SYMBOLS.len())];
             let contract = self.contract_for(sym).expect("known symbol");
-            let last = self
-                .instruments
-                .iter()
-                .find(|i| i.contract.symbol == sym)
-                .map(|i| i.last)
-                .unwrap_or(100.0);
+            let last = self.instruments.iter().find(|i| i.contract.symbol == sym).map(|i| i.last).unwrap_or(100.0);
             let agent = self.rng.random_bool(0.3);
             let market = self.rng.random_bool(0.25);
-            let action = if self.rng.random_bool(0.5) {
-                "BUY"
-            } else {
-                "SELL"
-            };
+            let action = if self.rng.random_bool(0.5) { "BUY" } else { "SELL" };
             let qty = f64::from(self.rng.random_range(1..6u32) * 100);
             let offset = if action == "BUY" { -0.002 } else { 0.002 };
             let ticket = OrderTicket {
@@ -753,19 +598,11 @@ impl Engine {
                 order_type: if market { "MKT".into() } else { "LMT".into() },
                 lmt_price: (!market).then(|| round2(last * (1.0 + offset))),
                 tif: "DAY".into(),
-                order_ref: if agent {
-                    format!("mcp-agent-{}", self.next_order_id)
-                } else {
-                    String::new()
-                },
+                order_ref: if agent { format!("mcp-agent-{}", self.next_order_id) } else { String::new() },
                 transmit: true,
                 ..OrderTicket::default()
             };
-            let (owner, id) = if agent {
-                (AGENT_CLIENT_ID, self.next_order_id)
-            } else {
-                (0, self.next_order_id)
-            };
+            let (owner, id) = if agent { (AGENT_CLIENT_ID, self.next_order_id) } else { (0, self.next_order_id) };
             out.extend(self.place(owner, id, contract, ticket));
             return out;
         }
@@ -792,10 +629,7 @@ impl Engine {
         } else if p < 0.93 {
             self.cancel(perm)
         } else {
-            self.reject(
-                perm,
-                "Insufficient buying power for this order (simulated).",
-            )
+            self.reject(perm, "Insufficient buying power for this order (simulated).")
         };
         out.extend(events);
         out

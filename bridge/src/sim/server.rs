@@ -71,10 +71,7 @@ pub struct Simulator {
 }
 
 fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 impl Simulator {
@@ -150,13 +147,7 @@ impl Simulator {
 
     /// Every order the simulator holds (the truth tests compare against).
     pub fn orders(&self) -> Vec<SimOrder> {
-        self.inner
-            .engine
-            .lock()
-            .expect("engine lock")
-            .orders()
-            .cloned()
-            .collect()
+        self.inner.engine.lock().expect("engine lock").orders().cloned().collect()
     }
 
     /// Places an order as if typed into TWS (owner 0) or sent by API client `owner`;
@@ -165,9 +156,7 @@ impl Simulator {
         let mut perm = 0;
         self.apply(|e| {
             let id = e.next_valid_id();
-            let contract = e
-                .contract_for(symbol)
-                .unwrap_or_else(|| Contract::stock(symbol, 0));
+            let contract = e.contract_for(symbol).unwrap_or_else(|| Contract::stock(symbol, 0));
             let out = e.place(owner, id, contract, ticket);
             perm = e
                 .orders()
@@ -215,38 +204,21 @@ impl Simulator {
 
     /// Fault: TWS lost its link to IB (1100).
     pub fn connectivity_lost(&self) {
-        self.notice(
-            1100,
-            "Connectivity between IB and Trader Workstation has been lost.",
-        );
+        self.notice(1100, "Connectivity between IB and Trader Workstation has been lost.");
     }
 
     /// Fault over: 1101 (data lost, resubscribe) or 1102 (data kept).
     pub fn connectivity_restored(&self, data_lost: bool) {
         if data_lost {
-            self.notice(
-                1101,
-                "Connectivity between IB and TWS has been restored- data lost.",
-            );
+            self.notice(1101, "Connectivity between IB and TWS has been restored- data lost.");
         } else {
-            self.notice(
-                1102,
-                "Connectivity between IB and TWS has been restored- data maintained.",
-            );
+            self.notice(1102, "Connectivity between IB and TWS has been restored- data maintained.");
         }
     }
 
     fn notice(&self, code: i64, message: &str) {
-        let msg = Incoming::Error(TwsError {
-            req_id: -1,
-            code,
-            message: message.into(),
-            ..TwsError::default()
-        });
-        let _ = self.inner.events.send(Arc::new(SimEvent {
-            audience: Audience::All,
-            msg,
-        }));
+        let msg = Incoming::Error(TwsError { req_id: -1, code, message: message.into(), ..TwsError::default() });
+        let _ = self.inner.events.send(Arc::new(SimEvent { audience: Audience::All, msg }));
     }
 
     async fn session(&self, mut stream: TcpStream) -> std::io::Result<()> {
@@ -279,23 +251,9 @@ impl Simulator {
         let mut generation = self.inner.generation.subscribe();
         generation.borrow_and_update();
         let mut events = self.inner.events.subscribe();
-        let mut s = Session {
-            version,
-            client_id: None,
-            auto_open: false,
-            accounts: HashSet::new(),
-            market: HashMap::new(),
-        };
-        let result = self
-            .serve(
-                &mut stream,
-                &mut dec,
-                &mut buf,
-                &mut s,
-                &mut generation,
-                &mut events,
-            )
-            .await;
+        let mut s =
+            Session { version, client_id: None, auto_open: false, accounts: HashSet::new(), market: HashMap::new() };
+        let result = self.serve(&mut stream, &mut dec, &mut buf, &mut s, &mut generation, &mut events).await;
         if let Some(id) = s.client_id {
             self.inner.client_ids.lock().expect("lock").remove(&id);
         }
@@ -312,9 +270,8 @@ impl Simulator {
         events: &mut broadcast::Receiver<Arc<SimEvent>>,
     ) -> std::io::Result<()> {
         loop {
-            while let Some(frame) = dec
-                .next_frame()
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?
+            while let Some(frame) =
+                dec.next_frame().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?
             {
                 let fields = split_fields(&frame);
                 let Ok(req) = Request::decode(&fields) else {
@@ -362,13 +319,7 @@ impl Simulator {
                 if s.client_id.is_some() {
                     return (out, false);
                 }
-                if !self
-                    .inner
-                    .client_ids
-                    .lock()
-                    .expect("lock")
-                    .insert(client_id)
-                {
+                if !self.inner.client_ids.lock().expect("lock").insert(client_id) {
                     let msg = Incoming::Error(TwsError {
                         req_id: -1,
                         code: 326,
@@ -409,11 +360,7 @@ impl Simulator {
             Request::ReqCompletedOrders { .. } => out.extend(e.completed_orders()),
             Request::ReqExecutions { req_id, .. } => out.extend(e.executions(req_id)),
             Request::ReqAccountUpdates { subscribe, account } => {
-                let account = if account.is_empty() {
-                    e.account.clone()
-                } else {
-                    account
-                };
+                let account = if account.is_empty() { e.account.clone() } else { account };
                 if subscribe {
                     s.accounts.insert(account);
                     out.extend(e.account_snapshot());
@@ -422,9 +369,7 @@ impl Simulator {
                 }
             }
             Request::ReqPositions => out.extend(e.positions()),
-            Request::ReqMktData {
-                req_id, contract, ..
-            } => {
+            Request::ReqMktData { req_id, contract, .. } => {
                 let con = if contract.con_id != 0 {
                     e.contract_by_id(contract.con_id)
                 } else {
@@ -433,11 +378,7 @@ impl Simulator {
                 match con {
                     Some(c) => {
                         s.market.insert(c.con_id, req_id);
-                        out.extend(
-                            e.quote(c.con_id)
-                                .into_iter()
-                                .map(|m| with_req_id(m, req_id)),
-                        );
+                        out.extend(e.quote(c.con_id).into_iter().map(|m| with_req_id(m, req_id)));
                     }
                     None => out.push(Incoming::Error(TwsError {
                         req_id,
@@ -448,11 +389,7 @@ impl Simulator {
                 }
             }
             Request::CancelMktData { req_id } => s.market.retain(|_, r| *r != req_id),
-            Request::PlaceOrder {
-                order_id,
-                contract,
-                ticket,
-            } => {
+            Request::PlaceOrder { order_id, contract, ticket } => {
                 let owner = s.client_id.unwrap_or(0);
                 let events = e.place(owner, order_id, contract, ticket);
                 drop(e);
@@ -491,45 +428,22 @@ impl Session {
         match &ev.audience {
             Audience::All => Some(ev.msg.clone()),
             Audience::Order { owner } => {
-                let visible =
-                    *owner == me || me == master || (me == 0 && self.auto_open && *owner == 0);
+                let visible = *owner == me || me == master || (me == 0 && self.auto_open && *owner == 0);
                 visible.then(|| ev.msg.clone())
             }
             Audience::Account(a) => self.accounts.contains(a).then(|| ev.msg.clone()),
-            Audience::Market(con_id) => self
-                .market
-                .get(con_id)
-                .map(|r| with_req_id(ev.msg.clone(), *r)),
+            Audience::Market(con_id) => self.market.get(con_id).map(|r| with_req_id(ev.msg.clone(), *r)),
         }
     }
 }
 
 fn with_req_id(m: Incoming, r: i64) -> Incoming {
     match m {
-        Incoming::TickPrice {
-            tick_type,
-            price,
-            size,
-            attr_mask,
-            ..
-        } => Incoming::TickPrice {
-            req_id: r,
-            tick_type,
-            price,
-            size,
-            attr_mask,
-        },
-        Incoming::TickSize {
-            tick_type, size, ..
-        } => Incoming::TickSize {
-            req_id: r,
-            tick_type,
-            size,
-        },
-        Incoming::MarketDataType { data_type, .. } => Incoming::MarketDataType {
-            req_id: r,
-            data_type,
-        },
+        Incoming::TickPrice { tick_type, price, size, attr_mask, .. } => {
+            Incoming::TickPrice { req_id: r, tick_type, price, size, attr_mask }
+        }
+        Incoming::TickSize { tick_type, size, .. } => Incoming::TickSize { req_id: r, tick_type, size },
+        Incoming::MarketDataType { data_type, .. } => Incoming::MarketDataType { req_id: r, data_type },
         other => other,
     }
 }

@@ -65,10 +65,7 @@ impl Default for DriverConfig {
             ready_timeout: Duration::from_secs(10),
             idle_probe: Duration::from_secs(30),
             dead_after: Duration::from_secs(75),
-            backoff: Backoff {
-                base_ms: 250,
-                cap_ms: 30_000,
-            },
+            backoff: Backoff { base_ms: 250, cap_ms: 30_000 },
             max_msgs_per_sec: 50,
         }
     }
@@ -80,12 +77,7 @@ pub enum LinkEvent {
     /// Trying to connect (attempt counts from 0 since the last success).
     Connecting { attempt: u32 },
     /// Handshake done and nextValidId received: requests are flowing.
-    Connected {
-        server_version: i32,
-        connection_time: String,
-        accounts: Vec<String>,
-        next_valid_id: i64,
-    },
+    Connected { server_version: i32, connection_time: String, accounts: Vec<String>, next_valid_id: i64 },
     /// A decoded TWS message.
     Message(Incoming),
     /// A frame that did not decode; the connection goes on.
@@ -124,31 +116,17 @@ pub fn spawn(cfg: DriverConfig, events: mpsc::Sender<LinkEvent>) -> DriverHandle
     DriverHandle { requests: tx, task }
 }
 
-async fn run(
-    cfg: DriverConfig,
-    events: mpsc::Sender<LinkEvent>,
-    mut requests: mpsc::Receiver<Request>,
-) {
+async fn run(cfg: DriverConfig, events: mpsc::Sender<LinkEvent>, mut requests: mpsc::Receiver<Request>) {
     let mut attempt = 0u32;
     loop {
-        if events
-            .send(LinkEvent::Connecting { attempt })
-            .await
-            .is_err()
-        {
+        if events.send(LinkEvent::Connecting { attempt }).await.is_err() {
             return;
         }
         let reason = match session(&cfg, &events, &mut requests, &mut attempt).await {
             Ok(()) => return, // consumer gone
             Err(reason) => reason,
         };
-        if events
-            .send(LinkEvent::Disconnected {
-                reason: reason.clone(),
-            })
-            .await
-            .is_err()
-        {
+        if events.send(LinkEvent::Disconnected { reason: reason.clone() }).await.is_err() {
             return;
         }
         let delay = Duration::from_millis(cfg.backoff.delay_ms(attempt, rand::random::<f64>()));
@@ -166,10 +144,7 @@ pub fn startup_requests(cfg: &DriverConfig, accounts: &[String]) -> Vec<Request>
     }
     v.push(Request::ReqAllOpenOrders);
     v.push(Request::ReqCompletedOrders { api_only: false });
-    v.push(Request::ReqExecutions {
-        req_id: EXECUTIONS_REQ_ID,
-        filter: ExecutionFilter::default(),
-    });
+    v.push(Request::ReqExecutions { req_id: EXECUTIONS_REQ_ID, filter: ExecutionFilter::default() });
     v.extend(subscriptions(cfg, accounts));
     v
 }
@@ -182,18 +157,12 @@ pub const MARKET_DATA_REQ_ID: i64 = 10_000;
 /// Account, position and market-data subscriptions (re-sent after 1101).
 fn subscriptions(cfg: &DriverConfig, accounts: &[String]) -> Vec<Request> {
     let mut v = Vec::new();
-    let follow: Vec<&String> = if cfg.accounts.is_empty() {
-        accounts.iter().collect()
-    } else {
-        cfg.accounts.iter().collect()
-    };
+    let follow: Vec<&String> =
+        if cfg.accounts.is_empty() { accounts.iter().collect() } else { cfg.accounts.iter().collect() };
     // TWS streams one account at a time per client; with several, the last wins, so
     // the bridge follows the first and relies on reqPositions for the others.
     if let Some(a) = follow.first() {
-        v.push(Request::ReqAccountUpdates {
-            subscribe: true,
-            account: (*a).clone(),
-        });
+        v.push(Request::ReqAccountUpdates { subscribe: true, account: (*a).clone() });
     }
     v.push(Request::ReqPositions);
     for (i, sym) in cfg.watch.iter().enumerate() {
@@ -252,10 +221,7 @@ impl Conn {
             tokio::time::sleep(wait).await;
         }
         self.throttle.record(Instant::now());
-        self.stream
-            .write_all(&r.encode(self.version))
-            .await
-            .map_err(|e| format!("write: {e}"))
+        self.stream.write_all(&r.encode(self.version)).await.map_err(|e| format!("write: {e}"))
     }
 }
 
@@ -278,19 +244,12 @@ async fn session(
         version: 0,
         last_rx: Instant::now(),
     };
-    c.stream
-        .write_all(&client_hello())
-        .await
-        .map_err(|e| format!("write: {e}"))?;
+    c.stream.write_all(&client_hello()).await.map_err(|e| format!("write: {e}"))?;
     let hello = c.read_frame(cfg.ready_timeout).await?;
     let (version, connection_time) = parse_server_hello(&hello)
         .ok_or_else(|| "TWS answered the handshake with an unsupported version".to_owned())?;
     c.version = version;
-    c.send(&Request::StartApi {
-        client_id: cfg.client_id,
-        optional_capabilities: String::new(),
-    })
-    .await?;
+    c.send(&Request::StartApi { client_id: cfg.client_id, optional_capabilities: String::new() }).await?;
 
     // Wait for nextValidId; keep what arrives before it.
     let mut accounts = Vec::new();
@@ -298,10 +257,7 @@ async fn session(
     let ready_by = Instant::now() + cfg.ready_timeout;
     let next_valid_id = loop {
         let left = ready_by.saturating_duration_since(Instant::now());
-        let fields = c
-            .read_frame(left)
-            .await
-            .map_err(|e| format!("{e} (before nextValidId)"))?;
+        let fields = c.read_frame(left).await.map_err(|e| format!("{e} (before nextValidId)"))?;
         match decode(version, &fields) {
             Ok(Incoming::NextValidId(id)) => break id,
             Ok(Incoming::ManagedAccounts(a)) => accounts = a,
@@ -336,11 +292,7 @@ async fn session(
         c.send(&r).await?;
     }
 
-    let mut probe = tokio::time::interval(
-        cfg.idle_probe
-            .min(Duration::from_secs(5))
-            .max(Duration::from_millis(100)),
-    );
+    let mut probe = tokio::time::interval(cfg.idle_probe.min(Duration::from_secs(5)).max(Duration::from_millis(100)));
     probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

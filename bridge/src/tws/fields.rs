@@ -59,10 +59,7 @@ impl<'a> FieldReader<'a> {
     }
 
     pub fn str(&mut self) -> DResult<&'a str> {
-        let f = self
-            .fields
-            .get(self.pos)
-            .ok_or(DecodeError::Truncated { at: self.pos })?;
+        let f = self.fields.get(self.pos).ok_or(DecodeError::Truncated { at: self.pos })?;
         self.pos += 1;
         Ok(f)
     }
@@ -83,10 +80,7 @@ impl<'a> FieldReader<'a> {
         if s.is_empty() {
             return Ok(None);
         }
-        let v: i64 = s.parse().map_err(|_| DecodeError::Bad {
-            at,
-            expected: "integer",
-        })?;
+        let v: i64 = s.parse().map_err(|_| DecodeError::Bad { at, expected: "integer" })?;
         Ok((v != UNSET_INT).then_some(v))
     }
 
@@ -99,10 +93,7 @@ impl<'a> FieldReader<'a> {
         }
         let v: f64 = match s {
             "Infinite" | "Infinity" | "inf" => f64::INFINITY,
-            _ => s.parse().map_err(|_| DecodeError::Bad {
-                at,
-                expected: "number",
-            })?,
+            _ => s.parse().map_err(|_| DecodeError::Bad { at, expected: "number" })?,
         };
         Ok((v != UNSET_DOUBLE && !v.is_nan()).then_some(v))
     }
@@ -118,13 +109,7 @@ impl<'a> FieldReader<'a> {
         match self.str()?.trim() {
             "" | "0" | "false" => Ok(false),
             "1" | "true" => Ok(true),
-            s => s
-                .parse::<i64>()
-                .map(|v| v != 0)
-                .map_err(|_| DecodeError::Bad {
-                    at,
-                    expected: "boolean",
-                }),
+            s => s.parse::<i64>().map(|v| v != 0).map_err(|_| DecodeError::Bad { at, expected: "boolean" }),
         }
     }
 
@@ -154,9 +139,7 @@ pub struct FieldWriter {
 
 impl FieldWriter {
     pub fn new() -> Self {
-        FieldWriter {
-            fields: Vec::with_capacity(32),
-        }
+        FieldWriter { fields: Vec::with_capacity(32) }
     }
 
     pub fn str(&mut self, v: &str) -> &mut Self {
@@ -170,8 +153,7 @@ impl FieldWriter {
     }
 
     pub fn opt_int(&mut self, v: Option<i64>) -> &mut Self {
-        self.fields
-            .push(v.map(|v| v.to_string()).unwrap_or_default());
+        self.fields.push(v.map(|v| v.to_string()).unwrap_or_default());
         self
     }
 

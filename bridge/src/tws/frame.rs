@@ -37,9 +37,7 @@ pub struct FrameDecoder {
 
 impl FrameDecoder {
     pub fn new() -> Self {
-        FrameDecoder {
-            buf: BytesMut::with_capacity(64 * 1024),
-        }
+        FrameDecoder { buf: BytesMut::with_capacity(64 * 1024) }
     }
 
     /// Appends bytes read from the socket.
@@ -84,9 +82,7 @@ pub fn split_fields(payload: &[u8]) -> Vec<String> {
     if body.is_empty() && payload.is_empty() {
         return Vec::new();
     }
-    body.split(|b| *b == 0)
-        .map(|f| String::from_utf8_lossy(f).into_owned())
-        .collect()
+    body.split(|b| *b == 0).map(|f| String::from_utf8_lossy(f).into_owned()).collect()
 }
 
 #[cfg(test)]

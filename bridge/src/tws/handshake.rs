@@ -21,9 +21,7 @@ pub fn parse_server_hello(fields: &[String]) -> Option<(i32, String)> {
     match fields {
         [v, t, ..] => {
             let v: i32 = v.parse().ok()?;
-            (MIN_CLIENT_VERSION..=MAX_CLIENT_VERSION)
-                .contains(&v)
-                .then(|| (v, t.clone()))
+            (MIN_CLIENT_VERSION..=MAX_CLIENT_VERSION).contains(&v).then(|| (v, t.clone()))
         }
         _ => None,
     }

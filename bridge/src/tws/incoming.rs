@@ -97,13 +97,7 @@ pub fn decode(version: i32, fields: &[String]) -> DResult<Incoming> {
     let m = match msg_id {
         id::MANAGED_ACCTS => {
             r.skip(1)?;
-            Incoming::ManagedAccounts(
-                r.str()?
-                    .split(',')
-                    .filter(|a| !a.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-            )
+            Incoming::ManagedAccounts(r.str()?.split(',').filter(|a| !a.is_empty()).map(str::to_owned).collect())
         }
         id::NEXT_VALID_ID => {
             r.skip(1)?;
@@ -116,23 +110,10 @@ pub fn decode(version: i32, fields: &[String]) -> DResult<Incoming> {
             let req_id = r.int()?;
             let code = r.int()?;
             let message = r.string()?;
-            let advanced_order_reject_json = if version >= v::ADVANCED_ORDER_REJECT {
-                r.string()?
-            } else {
-                String::new()
-            };
-            let error_time = if version >= v::ERROR_TIME {
-                r.opt_int()?
-            } else {
-                None
-            };
-            Incoming::Error(TwsError {
-                req_id,
-                code,
-                message,
-                advanced_order_reject_json,
-                error_time,
-            })
+            let advanced_order_reject_json =
+                if version >= v::ADVANCED_ORDER_REJECT { r.string()? } else { String::new() };
+            let error_time = if version >= v::ERROR_TIME { r.opt_int()? } else { None };
+            Incoming::Error(TwsError { req_id, code, message, advanced_order_reject_json, error_time })
         }
         id::ORDER_STATUS => Incoming::OrderStatus(OrderStatus {
             order_id: r.int()?,
@@ -160,11 +141,7 @@ pub fn decode(version: i32, fields: &[String]) -> DResult<Incoming> {
         }
         id::COMPLETED_ORDERS_END => Incoming::CompletedOrdersEnd,
         id::EXECUTION_DATA => {
-            let mut e = Execution {
-                req_id: r.int()?,
-                order_id: r.int()?,
-                ..Execution::default()
-            };
+            let mut e = Execution { req_id: r.int()?, order_id: r.int()?, ..Execution::default() };
             contract_11(&mut Io::Read(&mut r), &mut e.contract)?;
             e.exec_id = r.string()?;
             e.time = r.string()?;
@@ -205,21 +182,12 @@ pub fn decode(version: i32, fields: &[String]) -> DResult<Incoming> {
         }
         id::ACCOUNT_VALUE => {
             r.skip(1)?;
-            Incoming::AccountValue {
-                key: r.string()?,
-                value: r.string()?,
-                currency: r.string()?,
-                account: r.string()?,
-            }
+            Incoming::AccountValue { key: r.string()?, value: r.string()?, currency: r.string()?, account: r.string()? }
         }
         id::PORTFOLIO_VALUE => {
             r.skip(1)?;
-            let mut c = Contract {
-                con_id: r.int()?,
-                symbol: r.string()?,
-                sec_type: r.string()?,
-                ..Contract::default()
-            };
+            let mut c =
+                Contract { con_id: r.int()?, symbol: r.string()?, sec_type: r.string()?, ..Contract::default() };
             c.last_trade_date = r.string()?;
             c.strike = r.opt_f64()?;
             c.right = r.string()?;
@@ -252,12 +220,7 @@ pub fn decode(version: i32, fields: &[String]) -> DResult<Incoming> {
             let account = r.string()?;
             let mut c = Contract::default();
             contract_11(&mut Io::Read(&mut r), &mut c)?;
-            Incoming::Position(Box::new(PositionItem {
-                account,
-                contract: c,
-                position: r.f64()?,
-                avg_cost: r.f64()?,
-            }))
+            Incoming::Position(Box::new(PositionItem { account, contract: c, position: r.f64()?, avg_cost: r.f64()? }))
         }
         id::POSITION_END => Incoming::PositionEnd,
         id::TICK_PRICE => {
@@ -272,34 +235,19 @@ pub fn decode(version: i32, fields: &[String]) -> DResult<Incoming> {
         }
         id::TICK_SIZE => {
             r.skip(1)?;
-            Incoming::TickSize {
-                req_id: r.int()?,
-                tick_type: r.int()?,
-                size: r.f64()?,
-            }
+            Incoming::TickSize { req_id: r.int()?, tick_type: r.int()?, size: r.f64()? }
         }
         id::TICK_STRING => {
             r.skip(1)?;
-            Incoming::TickString {
-                req_id: r.int()?,
-                tick_type: r.int()?,
-                value: r.string()?,
-            }
+            Incoming::TickString { req_id: r.int()?, tick_type: r.int()?, value: r.string()? }
         }
         id::TICK_GENERIC => {
             r.skip(1)?;
-            Incoming::TickGeneric {
-                req_id: r.int()?,
-                tick_type: r.int()?,
-                value: r.f64()?,
-            }
+            Incoming::TickGeneric { req_id: r.int()?, tick_type: r.int()?, value: r.f64()? }
         }
         id::MARKET_DATA_TYPE => {
             r.skip(1)?;
-            Incoming::MarketDataType {
-                req_id: r.int()?,
-                data_type: r.int()?,
-            }
+            Incoming::MarketDataType { req_id: r.int()?, data_type: r.int()? }
         }
         id::CURRENT_TIME => {
             r.skip(1)?;
@@ -351,8 +299,7 @@ impl Incoming {
             Incoming::OpenOrder(b) => {
                 let (mut o, mut st) = (b.0.clone(), b.1.clone());
                 w.int(id::OPEN_ORDER);
-                order_walk::open_order(&mut Io::Write(&mut w), version, &mut o, &mut st)
-                    .expect("writing cannot fail");
+                order_walk::open_order(&mut Io::Write(&mut w), version, &mut o, &mut st).expect("writing cannot fail");
             }
             Incoming::OpenOrderEnd => {
                 w.int(id::OPEN_ORDER_END).int(1);
@@ -404,18 +351,8 @@ impl Incoming {
                     .opt_f64(c.yield_)
                     .int(c.yield_redemption_date);
             }
-            Incoming::AccountValue {
-                key,
-                value,
-                currency,
-                account,
-            } => {
-                w.int(id::ACCOUNT_VALUE)
-                    .int(2)
-                    .str(key)
-                    .str(value)
-                    .str(currency)
-                    .str(account);
+            Incoming::AccountValue { key, value, currency, account } => {
+                w.int(id::ACCOUNT_VALUE).int(2).str(key).str(value).str(currency).str(account);
             }
             Incoming::Portfolio(p) => {
                 let c = &p.contract;
@@ -455,59 +392,20 @@ impl Incoming {
             Incoming::PositionEnd => {
                 w.int(id::POSITION_END).int(1);
             }
-            Incoming::TickPrice {
-                req_id,
-                tick_type,
-                price,
-                size,
-                attr_mask,
-            } => {
-                w.int(id::TICK_PRICE)
-                    .int(6)
-                    .int(*req_id)
-                    .int(*tick_type)
-                    .f64(*price)
-                    .opt_f64(*size)
-                    .int(*attr_mask);
+            Incoming::TickPrice { req_id, tick_type, price, size, attr_mask } => {
+                w.int(id::TICK_PRICE).int(6).int(*req_id).int(*tick_type).f64(*price).opt_f64(*size).int(*attr_mask);
             }
-            Incoming::TickSize {
-                req_id,
-                tick_type,
-                size,
-            } => {
-                w.int(id::TICK_SIZE)
-                    .int(6)
-                    .int(*req_id)
-                    .int(*tick_type)
-                    .f64(*size);
+            Incoming::TickSize { req_id, tick_type, size } => {
+                w.int(id::TICK_SIZE).int(6).int(*req_id).int(*tick_type).f64(*size);
             }
-            Incoming::TickString {
-                req_id,
-                tick_type,
-                value,
-            } => {
-                w.int(id::TICK_STRING)
-                    .int(6)
-                    .int(*req_id)
-                    .int(*tick_type)
-                    .str(value);
+            Incoming::TickString { req_id, tick_type, value } => {
+                w.int(id::TICK_STRING).int(6).int(*req_id).int(*tick_type).str(value);
             }
-            Incoming::TickGeneric {
-                req_id,
-                tick_type,
-                value,
-            } => {
-                w.int(id::TICK_GENERIC)
-                    .int(6)
-                    .int(*req_id)
-                    .int(*tick_type)
-                    .f64(*value);
+            Incoming::TickGeneric { req_id, tick_type, value } => {
+                w.int(id::TICK_GENERIC).int(6).int(*req_id).int(*tick_type).f64(*value);
             }
             Incoming::MarketDataType { req_id, data_type } => {
-                w.int(id::MARKET_DATA_TYPE)
-                    .int(1)
-                    .int(*req_id)
-                    .int(*data_type);
+                w.int(id::MARKET_DATA_TYPE).int(1).int(*req_id).int(*data_type);
             }
             Incoming::CurrentTime(t) => {
                 w.int(id::CURRENT_TIME).int(1).int(*t);

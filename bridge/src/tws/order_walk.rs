@@ -225,11 +225,7 @@ fn delta_neutral_contract_and_algo(io: &mut Io, o: &mut Order) -> DResult<()> {
     let mut present = o.delta_neutral_contract.is_some();
     io.b(&mut present)?;
     if present {
-        let mut raw: Vec<String> = o
-            .delta_neutral_contract
-            .clone()
-            .map(Vec::from)
-            .unwrap_or_default();
+        let mut raw: Vec<String> = o.delta_neutral_contract.clone().map(Vec::from).unwrap_or_default();
         io.raw(&mut raw, 3)?;
         if io.reading() {
             let [a, b, c]: [String; 3] = raw.try_into().unwrap_or_default();
@@ -259,10 +255,7 @@ fn peg_bench_and_conditions(io: &mut Io, o: &mut Order) -> DResult<()> {
         let at = io.position();
         let mut kind = cond.first().cloned().unwrap_or_default();
         io.s(&mut kind)?;
-        let len = condition_len(&kind).ok_or(DecodeError::Unknown {
-            at,
-            what: "order condition type",
-        })?;
+        let len = condition_len(&kind).ok_or(DecodeError::Unknown { at, what: "order condition type" })?;
         let mut rest: Vec<String> = cond.iter().skip(1).cloned().collect();
         io.raw(&mut rest, len)?;
         if io.reading() {
@@ -370,12 +363,7 @@ pub fn open_order(io: &mut Io, version: i32, o: &mut Order, st: &mut OrderState)
 }
 
 /// The completedOrder body after the message id.
-pub fn completed_order(
-    io: &mut Io,
-    version: i32,
-    o: &mut Order,
-    st: &mut OrderState,
-) -> DResult<()> {
+pub fn completed_order(io: &mut Io, version: i32, o: &mut Order, st: &mut OrderState) -> DResult<()> {
     contract_11(io, &mut o.contract)?;
     io.s(&mut o.action)?;
     io.f(&mut o.total_quantity)?;

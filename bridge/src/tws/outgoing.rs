@@ -135,14 +135,8 @@ impl Request {
     pub fn encode(&self, version: i32) -> Vec<u8> {
         let mut w = FieldWriter::new();
         match self {
-            Request::StartApi {
-                client_id,
-                optional_capabilities,
-            } => {
-                w.int(id::START_API)
-                    .int(2)
-                    .int(*client_id)
-                    .str(optional_capabilities);
+            Request::StartApi { client_id, optional_capabilities } => {
+                w.int(id::START_API).int(2).int(*client_id).str(optional_capabilities);
             }
             Request::ReqIds { num_ids } => {
                 w.int(id::REQ_IDS).int(1).int(*num_ids);
@@ -175,38 +169,22 @@ impl Request {
                     .str(&f.side);
             }
             Request::ReqAccountUpdates { subscribe, account } => {
-                w.int(id::REQ_ACCOUNT_UPDATES)
-                    .int(2)
-                    .bool(*subscribe)
-                    .str(account);
+                w.int(id::REQ_ACCOUNT_UPDATES).int(2).bool(*subscribe).str(account);
             }
             Request::ReqPositions => {
                 w.int(id::REQ_POSITIONS).int(1);
             }
-            Request::ReqMktData {
-                req_id,
-                contract,
-                generic_ticks,
-                snapshot,
-            } => {
+            Request::ReqMktData { req_id, contract, generic_ticks, snapshot } => {
                 w.int(id::REQ_MKT_DATA).int(11).int(*req_id);
                 contract_12(&mut w, contract);
                 // no delta-neutral contract; generic ticks; snapshot; regulatory
                 // snapshot; options
-                w.bool(false)
-                    .str(generic_ticks)
-                    .bool(*snapshot)
-                    .bool(false)
-                    .str("");
+                w.bool(false).str(generic_ticks).bool(*snapshot).bool(false).str("");
             }
             Request::CancelMktData { req_id } => {
                 w.int(id::CANCEL_MKT_DATA).int(2).int(*req_id);
             }
-            Request::PlaceOrder {
-                order_id,
-                contract,
-                ticket: t,
-            } => {
+            Request::PlaceOrder { order_id, contract, ticket: t } => {
                 encode_place_order(&mut w, version, *order_id, contract, t);
             }
             Request::CancelOrder { order_id } => {
@@ -231,15 +209,8 @@ impl Request {
             id::START_API => {
                 r.skip(1)?;
                 let client_id = r.int()?;
-                let optional_capabilities = if r.remaining() > 0 {
-                    r.string()?
-                } else {
-                    String::new()
-                };
-                Request::StartApi {
-                    client_id,
-                    optional_capabilities,
-                }
+                let optional_capabilities = if r.remaining() > 0 { r.string()? } else { String::new() };
+                Request::StartApi { client_id, optional_capabilities }
             }
             id::REQ_IDS => {
                 r.skip(1)?;
@@ -248,15 +219,11 @@ impl Request {
             id::REQ_CURRENT_TIME => Request::ReqCurrentTime,
             id::REQ_AUTO_OPEN_ORDERS => {
                 r.skip(1)?;
-                Request::ReqAutoOpenOrders {
-                    auto_bind: r.bool()?,
-                }
+                Request::ReqAutoOpenOrders { auto_bind: r.bool()? }
             }
             id::REQ_ALL_OPEN_ORDERS => Request::ReqAllOpenOrders,
             id::REQ_OPEN_ORDERS => Request::ReqOpenOrders,
-            id::REQ_COMPLETED_ORDERS => Request::ReqCompletedOrders {
-                api_only: r.bool()?,
-            },
+            id::REQ_COMPLETED_ORDERS => Request::ReqCompletedOrders { api_only: r.bool()? },
             id::REQ_EXECUTIONS => {
                 r.skip(1)?;
                 let req_id = r.int()?;
@@ -273,22 +240,14 @@ impl Request {
             }
             id::REQ_ACCOUNT_UPDATES => {
                 r.skip(1)?;
-                Request::ReqAccountUpdates {
-                    subscribe: r.bool()?,
-                    account: r.string()?,
-                }
+                Request::ReqAccountUpdates { subscribe: r.bool()?, account: r.string()? }
             }
             id::REQ_POSITIONS => Request::ReqPositions,
             id::REQ_MKT_DATA => {
                 r.skip(1)?;
                 let req_id = r.int()?;
                 let contract = read_contract_12(&mut r)?;
-                Request::ReqMktData {
-                    req_id,
-                    contract,
-                    generic_ticks: String::new(),
-                    snapshot: false,
-                }
+                Request::ReqMktData { req_id, contract, generic_ticks: String::new(), snapshot: false }
             }
             id::CANCEL_MKT_DATA => {
                 r.skip(1)?;
@@ -336,36 +295,14 @@ impl Request {
 
 /// placeOrder for a plain (non-combo, unconditional) order, every field in the order
 /// the server expects at `version`.
-fn encode_place_order(
-    w: &mut FieldWriter,
-    version: i32,
-    order_id: i64,
-    c: &Contract,
-    t: &OrderTicket,
-) {
+fn encode_place_order(w: &mut FieldWriter, version: i32, order_id: i64, c: &Contract, t: &OrderTicket) {
     w.int(id::PLACE_ORDER).int(order_id);
     contract_12(w, c);
     w.str("").str(""); // secIdType, secId
-    w.str(&t.action)
-        .f64(t.total_quantity)
-        .str(&t.order_type)
-        .opt_f64(t.lmt_price)
-        .opt_f64(t.aux_price);
-    w.str(&t.tif)
-        .str("")
-        .str(&t.account)
-        .str("")
-        .int(0)
-        .str(&t.order_ref)
-        .bool(t.transmit);
+    w.str(&t.action).f64(t.total_quantity).str(&t.order_type).opt_f64(t.lmt_price).opt_f64(t.aux_price);
+    w.str(&t.tif).str("").str(&t.account).str("").int(0).str(&t.order_ref).bool(t.transmit);
     // parentId, blockOrder, sweepToFill, displaySize, triggerMethod, outsideRth, hidden
-    w.int(0)
-        .bool(false)
-        .bool(false)
-        .int(0)
-        .int(0)
-        .bool(false)
-        .bool(false);
+    w.int(0).bool(false).bool(false).int(0).int(0).bool(false).bool(false);
     // deprecated sharesAllocation, discretionaryAmt, goodAfterTime, goodTillDate,
     // faGroup, faMethod, faPercentage
     w.str("").f64(0.0).str("").str("").str("").str("").str("");
@@ -377,35 +314,12 @@ fn encode_place_order(
     // nbboPriceCap, auctionStrategy, startingPrice, stockRefPrice, delta,
     // stockRangeLower, stockRangeUpper, overridePercentageConstraints, volatility,
     // volatilityType, deltaNeutralOrderType, deltaNeutralAuxPrice
-    w.str("")
-        .int(0)
-        .str("")
-        .int(-1)
-        .int(0)
-        .str("")
-        .str("")
-        .bool(false)
-        .str("")
-        .str("");
-    w.bool(false)
-        .bool(false)
-        .str("")
-        .int(0)
-        .str("")
-        .str("")
-        .str("")
-        .str("")
-        .str("");
+    w.str("").int(0).str("").int(-1).int(0).str("").str("").bool(false).str("").str("");
+    w.bool(false).bool(false).str("").int(0).str("").str("").str("").str("").str("");
     w.bool(false).str("").str("").str("").str("");
     // continuousUpdate, referencePriceType, trailStopPrice, trailingPercent,
     // scaleInitLevelSize, scaleSubsLevelSize, scalePriceIncrement
-    w.bool(false)
-        .str("")
-        .str("")
-        .str("")
-        .str("")
-        .str("")
-        .str("");
+    w.bool(false).str("").str("").str("").str("").str("").str("");
     // scaleTable, activeStartTime, activeStopTime, hedgeType
     w.str("").str("").str("").str("");
     // optOutSmartRouting, clearingAccount, clearingIntent, notHeld
@@ -413,37 +327,15 @@ fn encode_place_order(
     // no delta-neutral contract, no algo strategy
     w.bool(false).str("");
     // algoId, whatIf, orderMiscOptions, solicited, randomizeSize, randomizePrice
-    w.str("")
-        .bool(false)
-        .str("")
-        .bool(false)
-        .bool(false)
-        .bool(false);
+    w.str("").bool(false).str("").bool(false).bool(false).bool(false);
     w.int(0); // no conditions
               // adjustedOrderType, triggerPrice, lmtPriceOffset, adjustedStopPrice,
               // adjustedStopLimitPrice, adjustedTrailingAmount, adjustableTrailingUnit,
               // extOperator, softDollarTier name and value, cashQty, four MiFID II fields,
               // dontUseAutoPriceForHedge, isOmsContainer, discretionaryUpToLimitPrice,
               // usePriceMgmtAlgo
-    w.str("")
-        .str("")
-        .str("")
-        .str("")
-        .str("")
-        .str("")
-        .int(0)
-        .str("")
-        .str("")
-        .str("")
-        .str("");
-    w.str("")
-        .str("")
-        .str("")
-        .str("")
-        .bool(false)
-        .bool(false)
-        .bool(false)
-        .str("");
+    w.str("").str("").str("").str("").str("").str("").int(0).str("").str("").str("").str("");
+    w.str("").str("").str("").str("").bool(false).bool(false).bool(false).str("");
     if version >= v::DURATION {
         w.str("");
     }

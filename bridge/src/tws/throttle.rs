@@ -14,19 +14,12 @@ pub struct Throttle {
 
 impl Throttle {
     pub fn new(max_per_sec: usize) -> Self {
-        Throttle {
-            max_per_sec: max_per_sec.max(1),
-            sent: VecDeque::new(),
-        }
+        Throttle { max_per_sec: max_per_sec.max(1), sent: VecDeque::new() }
     }
 
     /// How long to wait before sending at `now`; zero when a send may go at once.
     pub fn delay(&mut self, now: Instant) -> Duration {
-        while self
-            .sent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
-        {
+        while self.sent.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
             self.sent.pop_front();
         }
         if self.sent.len() < self.max_per_sec {
@@ -55,10 +48,7 @@ mod tests {
             t.record(t0);
         }
         assert_eq!(t.delay(t0), Duration::from_secs(1));
-        assert_eq!(
-            t.delay(t0 + Duration::from_millis(400)),
-            Duration::from_millis(600)
-        );
+        assert_eq!(t.delay(t0 + Duration::from_millis(400)), Duration::from_millis(600));
         assert_eq!(t.delay(t0 + Duration::from_secs(1)), Duration::ZERO);
     }
 }

@@ -26,13 +26,6 @@ impl StampedEvent {
         let (epoch, seq) = (epoch.to_owned(), seq);
         let account = frame.account().map(str::to_owned);
         let json: Frame = frame.to_json().into();
-        Some(Arc::new(StampedEvent {
-            frame,
-            kind,
-            epoch,
-            seq,
-            account,
-            json,
-        }))
+        Some(Arc::new(StampedEvent { frame, kind, epoch, seq, account, json }))
     }
 }

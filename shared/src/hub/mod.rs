@@ -35,9 +35,8 @@ pub use token_bucket::TokenBucket;
 
 use crate::auth::{AuthError, Claims, Role, TokenVerifier};
 use crate::protocol::{
-    format_timestamp, AccountState, ClientMessage, CloseCode, Connection, ErrorFrame, MessageType,
-    OrderData, OrdersResponse, Pong, ResumeResult, ServerFrame, Snapshot, Subscription,
-    Unsubscription,
+    format_timestamp, AccountState, ClientMessage, CloseCode, Connection, ErrorFrame, MessageType, OrderData,
+    OrdersResponse, Pong, ResumeResult, ServerFrame, Snapshot, Subscription, Unsubscription,
 };
 
 /// A connection's id, chosen by the driver and unique among its live connections.
@@ -75,11 +74,7 @@ pub enum Output {
     /// Send a transport-level ping to the client.
     Ping(ConnId),
     /// Send `frames`, then close with `code`; the hub has forgotten the client.
-    Close {
-        id: ConnId,
-        code: CloseCode,
-        frames: Vec<Frame>,
-    },
+    Close { id: ConnId, code: CloseCode, frames: Vec<Frame> },
 }
 
 /// Counters for `/metrics`.
@@ -190,19 +185,12 @@ impl Hub {
     /// A client connected. With auth required and no pre-verified claims, it must send
     /// `auth` within the deadline; otherwise it is greeted at once.
     pub fn connect(&mut self, id: ConnId, info: ConnectInfo, now: Now) {
-        let client_id = info
-            .client_id
-            .filter(|c| !c.is_empty() && c.len() <= 128)
-            .unwrap_or_else(|| {
-                self.generated_ids += 1;
-                format!("client_{}_{}", now.unix_us / 1000, self.generated_ids)
-            });
+        let client_id = info.client_id.filter(|c| !c.is_empty() && c.len() <= 128).unwrap_or_else(|| {
+            self.generated_ids += 1;
+            format!("client_{}_{}", now.unix_us / 1000, self.generated_ids)
+        });
         if self.clients.len() >= self.cfg.max_clients {
-            self.out.push_back(Output::Close {
-                id,
-                code: CloseCode::ConnectionLimit,
-                frames: vec![],
-            });
+            self.out.push_back(Output::Close { id, code: CloseCode::ConnectionLimit, frames: vec![] });
             return;
         }
         let session = Session {
@@ -228,13 +216,7 @@ impl Hub {
 
     /// Checks role, tenant and per-subject limits for freshly verified claims.
     fn admit(&mut self, id: ConnId, claims: Claims, now: Now) {
-        if claims.role != Role::Client
-            || self
-                .cfg
-                .tenant
-                .as_ref()
-                .is_some_and(|t| *t != claims.tenant)
-        {
+        if claims.role != Role::Client || self.cfg.tenant.as_ref().is_some_and(|t| *t != claims.tenant) {
             self.close(id, CloseCode::Forbidden, now);
             return;
         }
@@ -292,11 +274,7 @@ impl Hub {
         };
         self.release_subject(&s);
         self.stats.clients_closed += 1;
-        let frames = if code == CloseCode::SlowConsumer {
-            vec![]
-        } else {
-            s.queue.drain(..).collect()
-        };
+        let frames = if code == CloseCode::SlowConsumer { vec![] } else { s.queue.drain(..).collect() };
         self.out.push_back(Output::Close { id, code, frames });
     }
 
@@ -315,9 +293,7 @@ impl Hub {
         let Some(s) = self.clients.get_mut(&id) else {
             return false;
         };
-        if s.queue.len() >= self.cfg.max_queue_frames
-            || s.queue_bytes + frame.len() > self.cfg.max_queue_bytes
-        {
+        if s.queue.len() >= self.cfg.max_queue_frames || s.queue_bytes + frame.len() > self.cfg.max_queue_bytes {
             self.stats.slow_consumers_closed += 1;
             self.close(id, CloseCode::SlowConsumer, now);
             return false;
@@ -414,16 +390,10 @@ impl Hub {
                 self.handle_auth(id, &token, now)
             }
             _ if !ready => self.close(id, CloseCode::AuthRequired, now),
-            ClientMessage::Subscribe { message_types } => {
-                self.handle_subscribe(id, &message_types, now)
-            }
-            ClientMessage::Unsubscribe { message_types } => {
-                self.handle_unsubscribe(id, &message_types, now)
-            }
+            ClientMessage::Subscribe { message_types } => self.handle_subscribe(id, &message_types, now),
+            ClientMessage::Unsubscribe { message_types } => self.handle_unsubscribe(id, &message_types, now),
             ClientMessage::Ping {} => {
-                let f = ServerFrame::Pong(Pong {
-                    timestamp: self.stamp(now),
-                });
+                let f = ServerFrame::Pong(Pong { timestamp: self.stamp(now) });
                 self.reply(id, &f, now);
             }
             ClientMessage::GetOrders {} => self.handle_get_orders(id, now),
@@ -439,12 +409,7 @@ impl Hub {
     fn handle_auth(&mut self, id: ConnId, token: &str, now: Now) {
         let Some(verifier) = self.verifier.clone() else {
             // Endpoints without auth have nothing to check a token against.
-            self.reply_error(
-                id,
-                "auth is not enabled on this endpoint".into(),
-                Some("AUTH_DISABLED"),
-                now,
-            );
+            self.reply_error(id, "auth is not enabled on this endpoint".into(), Some("AUTH_DISABLED"), now);
             return;
         };
         let claims = match verifier.verify(token, now.unix_secs()) {
@@ -463,16 +428,11 @@ impl Hub {
             }
             Some(old) => {
                 // Refresh: same identity, new expiry and possibly narrower scope.
-                if old.sub != claims.sub
-                    || old.tenant != claims.tenant
-                    || claims.role != Role::Client
-                {
+                if old.sub != claims.sub || old.tenant != claims.tenant || claims.role != Role::Client {
                     return self.close(id, CloseCode::Forbidden, now);
                 }
-                let allowed: u8 = MessageType::ALL
-                    .into_iter()
-                    .filter(|t| claims.allows_type(*t))
-                    .fold(0, |m, t| m | t.bit());
+                let allowed: u8 =
+                    MessageType::ALL.into_iter().filter(|t| claims.allows_type(*t)).fold(0, |m, t| m | t.bit());
                 s.subs &= allowed;
                 s.claims = Some(claims);
             }
@@ -491,9 +451,7 @@ impl Hub {
                 None => unknown.push(n.chars().take(64).collect::<String>()),
                 Some(t) if !s.may_see(t, None) => forbidden.push(t.as_str()),
                 Some(t) => {
-                    if !s.subscribed(t)
-                        && (s.subs.count_ones() as usize) >= self.cfg.max_subscriptions
-                    {
+                    if !s.subscribed(t) && (s.subs.count_ones() as usize) >= self.cfg.max_subscriptions {
                         over_limit = true;
                     } else {
                         s.subs |= t.bit();
@@ -519,12 +477,7 @@ impl Hub {
             );
         }
         if over_limit {
-            self.reply_error(
-                id,
-                "subscription limit reached".into(),
-                Some("SUBSCRIPTION_LIMIT"),
-                now,
-            );
+            self.reply_error(id, "subscription limit reached".into(), Some("SUBSCRIPTION_LIMIT"), now);
         }
         let f = ServerFrame::Subscription(Subscription {
             status: "success".into(),
@@ -553,13 +506,8 @@ impl Hub {
         let Some(s) = self.clients.get(&id) else {
             return;
         };
-        let data = self
-            .orders
-            .rows()
-            .into_iter()
-            .filter(|o| s.may_see_account(o.account.as_deref()))
-            .cloned()
-            .collect();
+        let data =
+            self.orders.rows().into_iter().filter(|o| s.may_see_account(o.account.as_deref())).cloned().collect();
         let accounts = self
             .accounts
             .values()
@@ -587,9 +535,7 @@ impl Hub {
                 Some(events) => {
                     frames.extend(
                         events
-                            .filter(|e| {
-                                s.subscribed(e.kind) && s.may_see(e.kind, e.account.as_deref())
-                            })
+                            .filter(|e| s.subscribed(e.kind) && s.may_see(e.kind, e.account.as_deref()))
                             .map(|e| e.json.clone()),
                     );
                     true
@@ -634,10 +580,7 @@ impl Hub {
             self.orders.upsert(o);
         }
         if let ServerFrame::AccountUpdate(a) = &ev.frame {
-            self.accounts
-                .entry(a.data.account.clone())
-                .or_default()
-                .merge(&a.data);
+            self.accounts.entry(a.data.account.clone()).or_default().merge(&a.data);
             if let Some(acc) = self.accounts.get_mut(&a.data.account) {
                 acc.account = a.data.account.clone();
             }
@@ -646,9 +589,7 @@ impl Hub {
         let recipients: Vec<ConnId> = self
             .clients
             .iter()
-            .filter(|(_, s)| {
-                s.ready && s.subscribed(ev.kind) && s.may_see(ev.kind, ev.account.as_deref())
-            })
+            .filter(|(_, s)| s.ready && s.subscribed(ev.kind) && s.may_see(ev.kind, ev.account.as_deref()))
             .map(|(id, _)| *id)
             .collect();
         for id in recipients {
@@ -670,11 +611,7 @@ impl Hub {
         self.epoch = snap.epoch.clone();
         self.seq = snap.seq;
         self.orders.replace(&snap.orders);
-        self.accounts = snap
-            .accounts
-            .iter()
-            .map(|a| (a.account.clone(), a.clone()))
-            .collect();
+        self.accounts = snap.accounts.iter().map(|a| (a.account.clone(), a.clone())).collect();
         self.source_connected = snap.source_connected;
         if new_epoch {
             let frame: Frame = ServerFrame::Resume(ResumeResult {
@@ -686,12 +623,8 @@ impl Hub {
             })
             .to_json()
             .into();
-            let aware: Vec<ConnId> = self
-                .clients
-                .iter()
-                .filter(|(_, s)| s.ready && s.aware)
-                .map(|(id, _)| *id)
-                .collect();
+            let aware: Vec<ConnId> =
+                self.clients.iter().filter(|(_, s)| s.ready && s.aware).map(|(id, _)| *id).collect();
             for id in aware {
                 self.enqueue(id, frame.clone(), now);
             }

@@ -15,11 +15,7 @@ pub struct OrderTable {
 
 impl OrderTable {
     pub fn new(cap: usize) -> Self {
-        OrderTable {
-            rows: HashMap::new(),
-            counter: 0,
-            cap: cap.max(1),
-        }
+        OrderTable { rows: HashMap::new(), counter: 0, cap: cap.max(1) }
     }
 
     /// Records the latest state of one order.
@@ -28,11 +24,7 @@ impl OrderTable {
         let key = order.key();
         // A first sighting under (clientId, orderId) is superseded once permId arrives.
         if order.perm_id.is_some_and(|p| p != 0) {
-            let provisional = OrderData {
-                perm_id: None,
-                ..order.clone()
-            }
-            .key();
+            let provisional = OrderData { perm_id: None, ..order.clone() }.key();
             self.rows.remove(&provisional);
         }
         self.rows.insert(key, (self.counter, order.as_row()));

@@ -14,10 +14,7 @@ pub struct ReplayRing {
 
 impl ReplayRing {
     pub fn new(capacity: usize) -> Self {
-        ReplayRing {
-            events: VecDeque::new(),
-            capacity: capacity.max(1),
-        }
+        ReplayRing { events: VecDeque::new(), capacity: capacity.max(1) }
     }
 
     /// Appends the event that follows the last one; callers clear the ring on a gap.

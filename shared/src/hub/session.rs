@@ -35,11 +35,7 @@ impl Session {
 
     /// Subscribed types, in the seed's order, as wire names.
     pub fn subscribed_names(&self) -> Vec<String> {
-        MessageType::ALL
-            .into_iter()
-            .filter(|t| self.subscribed(*t))
-            .map(|t| t.as_str().to_owned())
-            .collect()
+        MessageType::ALL.into_iter().filter(|t| self.subscribed(*t)).map(|t| t.as_str().to_owned()).collect()
     }
 
     /// May this client see an event of type `t` about `account`?

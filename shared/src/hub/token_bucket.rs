@@ -12,12 +12,7 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     pub fn new(burst: u32, rate_per_sec: u32, now_ms: u64) -> Self {
-        TokenBucket {
-            burst,
-            rate_per_sec,
-            milli_tokens: u64::from(burst) * 1000,
-            last_ms: now_ms,
-        }
+        TokenBucket { burst, rate_per_sec, milli_tokens: u64::from(burst) * 1000, last_ms: now_ms }
     }
 
     /// Takes one token; false when the bucket is empty.

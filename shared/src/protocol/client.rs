@@ -49,26 +49,15 @@ impl std::fmt::Display for ParseError {
     }
 }
 
-const KNOWN: [&str; 6] = [
-    "subscribe",
-    "unsubscribe",
-    "ping",
-    "get_orders",
-    "auth",
-    "resume",
-];
+const KNOWN: [&str; 6] = ["subscribe", "unsubscribe", "ping", "get_orders", "auth", "resume"];
 
 impl ClientMessage {
     /// Parses one text frame. serde_json's recursion limit bounds nesting, and callers
     /// bound the frame size before calling this.
     pub fn parse(text: &str) -> Result<ClientMessage, ParseError> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|_| ParseError::InvalidJson)?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|_| ParseError::InvalidJson)?;
         let obj = value.as_object().ok_or(ParseError::NotAnObject)?;
-        let ty = obj
-            .get("type")
-            .and_then(|t| t.as_str())
-            .ok_or(ParseError::MissingType)?;
+        let ty = obj.get("type").and_then(|t| t.as_str()).ok_or(ParseError::MissingType)?;
         let Some(known) = KNOWN.iter().find(|k| **k == ty) else {
             return Err(ParseError::UnknownType(ty.to_owned()));
         };
@@ -82,31 +71,16 @@ mod tests {
 
     #[test]
     fn parses_and_rejects() {
-        assert_eq!(
-            ClientMessage::parse(r#"{"type":"ping","x":1}"#),
-            Ok(ClientMessage::Ping {})
-        );
+        assert_eq!(ClientMessage::parse(r#"{"type":"ping","x":1}"#), Ok(ClientMessage::Ping {}));
         assert_eq!(
             ClientMessage::parse(r#"{"type":"resume","epoch":"e1","since":7}"#),
-            Ok(ClientMessage::Resume {
-                epoch: "e1".into(),
-                since: 7
-            })
+            Ok(ClientMessage::Resume { epoch: "e1".into(), since: 7 })
         );
         assert_eq!(ClientMessage::parse("{"), Err(ParseError::InvalidJson));
         assert_eq!(ClientMessage::parse("[1]"), Err(ParseError::NotAnObject));
-        assert_eq!(
-            ClientMessage::parse(r#"{"a":1}"#),
-            Err(ParseError::MissingType)
-        );
-        assert_eq!(
-            ClientMessage::parse(r#"{"type":"nope"}"#),
-            Err(ParseError::UnknownType("nope".into()))
-        );
-        assert_eq!(
-            ClientMessage::parse(r#"{"type":"subscribe"}"#),
-            Err(ParseError::InvalidFields("subscribe"))
-        );
+        assert_eq!(ClientMessage::parse(r#"{"a":1}"#), Err(ParseError::MissingType));
+        assert_eq!(ClientMessage::parse(r#"{"type":"nope"}"#), Err(ParseError::UnknownType("nope".into())));
+        assert_eq!(ClientMessage::parse(r#"{"type":"subscribe"}"#), Err(ParseError::InvalidFields("subscribe")));
         let deep = "[".repeat(10_000);
         assert_eq!(ClientMessage::parse(&deep), Err(ParseError::InvalidJson));
     }

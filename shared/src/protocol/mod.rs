@@ -21,8 +21,8 @@ pub use message_type::MessageType;
 pub use num::Num;
 pub use order::{AccountState, Execution, OrderData, Position};
 pub use server::{
-    AccountUpdate, Connection, ErrorFrame, MarketData, McpOrder, OrderNotification, OrderUpdate,
-    OrdersResponse, Pong, Quote, ResumeResult, ServerFrame, Subscription, Unsubscription,
+    AccountUpdate, Connection, ErrorFrame, MarketData, McpOrder, OrderNotification, OrderUpdate, OrdersResponse, Pong,
+    Quote, ResumeResult, ServerFrame, Subscription, Unsubscription,
 };
 pub use timestamp::format_timestamp;
 pub use uplink::{BridgeFrame, RelayFrame, Snapshot};

@@ -48,10 +48,7 @@ mod tests {
         assert_eq!(serde_json::to_string(&Num(100.0)).unwrap(), "100");
         assert_eq!(serde_json::to_string(&Num(0.0)).unwrap(), "0");
         assert_eq!(serde_json::to_string(&Num(150.25)).unwrap(), "150.25");
-        assert_eq!(
-            serde_json::to_string(&Num(f64::MAX)).unwrap(),
-            "1.7976931348623157e+308"
-        );
+        assert_eq!(serde_json::to_string(&Num(f64::MAX)).unwrap(), "1.7976931348623157e+308");
         assert_eq!(serde_json::to_string(&Num(f64::NAN)).unwrap(), "null");
     }
 }

@@ -71,10 +71,7 @@ impl OrderData {
 
     /// True once TWS will send nothing more for this order.
     pub fn is_terminal(&self) -> bool {
-        matches!(
-            self.status.as_str(),
-            "Filled" | "Cancelled" | "ApiCancelled" | "Inactive"
-        )
+        matches!(self.status.as_str(), "Filled" | "Cancelled" | "ApiCancelled" | "Inactive")
     }
 }
 
@@ -130,11 +127,7 @@ impl AccountState {
             self.values.insert(k.clone(), v.clone());
         }
         for p in &change.positions {
-            match self
-                .positions
-                .iter_mut()
-                .find(|q| q.con_id == p.con_id && q.symbol == p.symbol)
-            {
+            match self.positions.iter_mut().find(|q| q.con_id == p.con_id && q.symbol == p.symbol) {
                 Some(q) => *q = p.clone(),
                 None => self.positions.push(p.clone()),
             }

@@ -14,12 +14,7 @@ pub fn format_timestamp(unix_micros: i64, utc_offset_secs: i32) -> String {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}", sod / 3600, (sod / 60) % 60, sod % 60)
 }
 
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -42,14 +37,8 @@ mod tests {
     #[test]
     fn formats_like_the_seed() {
         // 2023-03-15T10:30:45.123456 UTC
-        assert_eq!(
-            format_timestamp(1_678_876_245_123_456, 0),
-            "2023-03-15T10:30:45.123456"
-        );
+        assert_eq!(format_timestamp(1_678_876_245_123_456, 0), "2023-03-15T10:30:45.123456");
         assert_eq!(format_timestamp(0, 3600), "1970-01-01T01:00:00.000000");
-        assert_eq!(
-            format_timestamp(951_782_400_000_000, 0),
-            "2000-02-29T00:00:00.000000"
-        );
+        assert_eq!(format_timestamp(951_782_400_000_000, 0), "2000-02-29T00:00:00.000000");
     }
 }

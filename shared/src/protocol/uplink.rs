@@ -16,12 +16,7 @@ use super::{AccountState, OrderData, ServerFrame};
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BridgeFrame {
     /// First frame: who we are and where our stream stands.
-    Hello {
-        token: String,
-        epoch: String,
-        seq: u64,
-        version: String,
-    },
+    Hello { token: String, epoch: String, seq: u64, version: String },
     /// The full order and account state, consistent with `seq` of `epoch`.
     Snapshot(Snapshot),
     /// One event, already stamped with `seq` and `epoch`.
@@ -35,11 +30,7 @@ pub enum BridgeFrame {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RelayFrame {
     /// Accepted; `seq` is the highest seq the relay holds for `epoch` (0 if none).
-    Welcome {
-        tenant: String,
-        epoch: String,
-        seq: u64,
-    },
+    Welcome { tenant: String, epoch: String, seq: u64 },
     /// Everything up to `seq` of `epoch` is stored.
     Ack { epoch: String, seq: u64 },
 }
