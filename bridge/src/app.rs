@@ -14,11 +14,27 @@ use tracing::info;
 use crate::clock;
 use crate::notify::{AgentRules, Notifier, NotifierConfig};
 use crate::sequencer::Sequencer;
-use crate::server::{run_hub_timers, Endpoint, Hubs, Policy, SharedHub, Status};
+use crate::server::{
+    run_hub_timers, stop_signal, ConnLimiter, Endpoint, Hubs, LimitConfig, OriginPolicy, Policy, SharedHub, Status,
+};
 use crate::tws::driver::{self, DriverConfig, LinkEvent};
+use crate::uplink::{Uplink, UplinkConfig};
+use ibws_shared::auth::TokenVerifier;
+use ibws_shared::hub::Now;
+use ibws_shared::protocol::ServerFrame;
+
+/// The bridge's optional remote endpoint: TLS, JWT, exact origins, limits.
+#[derive(Clone)]
+pub struct RemoteConfig {
+    pub listen: SocketAddr,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub verifier: Arc<dyn TokenVerifier>,
+    pub allowed_origins: Vec<String>,
+    pub limits: LimitConfig,
+}
 
 /// Everything `ibws bridge` (and the demo) runs with.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct BridgeConfig {
     pub tws: String,
     pub client_id: i64,
@@ -30,6 +46,8 @@ pub struct BridgeConfig {
     pub allowed_origins: Vec<String>,
     pub insecure_bind: bool,
     pub hub: HubConfig,
+    pub remote: Option<RemoteConfig>,
+    pub uplink: Option<UplinkConfig>,
 }
 
 impl Default for BridgeConfig {
@@ -45,6 +63,8 @@ impl Default for BridgeConfig {
             allowed_origins: vec![],
             insecure_bind: false,
             hub: HubConfig::default(),
+            remote: None,
+            uplink: None,
         }
     }
 }
@@ -52,13 +72,18 @@ impl Default for BridgeConfig {
 /// A running bridge.
 pub struct Bridge {
     pub addr: SocketAddr,
+    /// The remote endpoint's address, when one is configured.
+    pub remote_addr: Option<SocketAddr>,
     pub hub: SharedHub,
     pub status: Arc<Status>,
+    pub uplink: Option<Uplink>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Drop for Bridge {
     fn drop(&mut self) {
+        self.stop.send_replace(true);
         for t in &self.tasks {
             t.abort();
         }
@@ -66,16 +91,22 @@ impl Drop for Bridge {
 }
 
 impl Bridge {
-    /// Binds the endpoint and starts the pipeline. Refuses a non-loopback address
-    /// unless `insecure_bind` is set: without TLS and auth, anyone who can reach the
-    /// port could read the account.
+    /// Binds the endpoints and starts the pipeline. Refuses a non-loopback local
+    /// address unless `insecure_bind` is set (without TLS and auth, anyone who can reach
+    /// the port could read the account), and a non-loopback remote endpoint without TLS.
     pub async fn start(cfg: BridgeConfig) -> Result<Bridge, String> {
         if !cfg.listen.ip().is_loopback() && !cfg.insecure_bind {
             return Err(format!(
                 "refusing to serve {} without TLS and authentication: anyone who can reach it could read your orders. \
-                 Bind a loopback address, or pass --insecure-bind if you really mean it",
+                 Bind a loopback address and use --remote-listen with TLS and JWT for remote access, \
+                 or pass --insecure-bind if you really mean it",
                 cfg.listen
             ));
+        }
+        if let Some(r) = &cfg.remote {
+            if r.tls.is_none() && !r.listen.ip().is_loopback() && !cfg.insecure_bind {
+                return Err(format!("refusing to serve {} without TLS: pass --tls-cert and --tls-key", r.listen));
+            }
         }
         let listener =
             TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
@@ -83,17 +114,51 @@ impl Bridge {
         let epoch = Sequencer::new_epoch();
         let mut hub_cfg = cfg.hub.clone();
         hub_cfg.utc_offset_secs = clock::utc_offset_secs();
-        let hub = SharedHub::new(Hub::new(hub_cfg.clone(), None, epoch.clone()));
+        let verifier = cfg.remote.as_ref().map(|r| r.verifier.clone());
+        let hub = SharedHub::new(Hub::new(hub_cfg.clone(), verifier, epoch.clone()));
         let status = Arc::new(Status { tws_connected: false.into(), tws_addr: cfg.tws.clone() });
+        let (stop, stop_rx) = stop_signal();
         let endpoint = Endpoint {
             hubs: Hubs::Single(hub.clone()),
             policy: Arc::new(Policy::local(cfg.allowed_origins.clone(), hub_cfg.max_frame_bytes)),
             status: status.clone(),
             tls: None,
             bridges: None,
+            stop: stop_rx.clone(),
         };
         let mut tasks =
             vec![tokio::spawn(endpoint.serve(listener)), tokio::spawn(run_hub_timers(Hubs::Single(hub.clone())))];
+        info!(%addr, "local endpoint listening: ws://{addr}/websocket/ws");
+
+        let mut remote_addr = None;
+        if let Some(r) = &cfg.remote {
+            let l = TcpListener::bind(r.listen).await.map_err(|e| format!("cannot listen on {}: {e}", r.listen))?;
+            let a = l.local_addr().map_err(|e| e.to_string())?;
+            let ep = Endpoint {
+                hubs: Hubs::Single(hub.clone()),
+                policy: Arc::new(Policy {
+                    auth: Some(r.verifier.clone()),
+                    origins: OriginPolicy::remote(r.allowed_origins.clone()),
+                    limits: ConnLimiter::new(r.limits.clone()),
+                    max_frame: hub_cfg.max_frame_bytes,
+                    auth_deadline: Duration::from_millis(hub_cfg.auth_deadline_ms),
+                }),
+                status: status.clone(),
+                tls: r.tls.clone().map(tokio_rustls::TlsAcceptor::from),
+                bridges: None,
+                stop: stop_rx.clone(),
+            };
+            tasks.push(tokio::spawn(ep.serve(l)));
+            let scheme = if r.tls.is_some() { "wss" } else { "ws" };
+            info!(addr = %a, "remote endpoint listening: {scheme}://{a}/websocket/ws (JWT required)");
+            remote_addr = Some(a);
+        }
+
+        let uplink = cfg.uplink.clone().map(|u| {
+            let (up, task) = Uplink::spawn(u, hub.clone());
+            tasks.push(task);
+            up
+        });
 
         let (tx, rx) = mpsc::channel(65_536);
         let dcfg = DriverConfig {
@@ -110,9 +175,9 @@ impl Bridge {
             watch: cfg.watch.clone(),
             utc_offset_secs: hub_cfg.utc_offset_secs,
         });
-        tasks.push(tokio::spawn(pipeline(rx, driver, notifier, Sequencer::new(epoch), hub.clone(), status.clone())));
-        info!(%addr, "local endpoint listening: ws://{addr}/websocket/ws");
-        Ok(Bridge { addr, hub, status, tasks })
+        let out = Outputs { hub: hub.clone(), uplink: uplink.clone(), status: status.clone() };
+        tasks.push(tokio::spawn(pipeline(rx, driver, notifier, Sequencer::new(epoch), out)));
+        Ok(Bridge { addr, remote_addr, hub, status, uplink, tasks, stop })
     }
 
     /// Closes every client with "server restarting" (they reconnect and resume).
@@ -122,17 +187,48 @@ impl Bridge {
     }
 }
 
+/// Where the pipeline's events go.
+struct Outputs {
+    hub: SharedHub,
+    uplink: Option<Uplink>,
+    status: Arc<Status>,
+}
+
+impl Outputs {
+    fn source(&self, up: bool) {
+        self.status.tws_connected.store(up, Ordering::Relaxed);
+        self.hub.with(|h| h.set_source_connected(up));
+        if let Some(u) = &self.uplink {
+            u.set_source(up);
+        }
+    }
+
+    /// Stamps frames, publishes them to the local hub and queues them for the relay.
+    fn publish(&self, seq: &mut Sequencer, frames: Vec<ServerFrame>, now: Now) {
+        if frames.is_empty() {
+            return;
+        }
+        let events: Vec<_> = frames.into_iter().filter_map(|f| seq.stamp(f)).collect();
+        self.hub.with(|h| {
+            for ev in &events {
+                h.publish(ev.clone(), now);
+            }
+        });
+        if let Some(u) = &self.uplink {
+            u.push(&events);
+        }
+    }
+}
+
 async fn pipeline(
     mut rx: mpsc::Receiver<LinkEvent>,
     _driver: driver::DriverHandle,
     mut notifier: Notifier,
     mut seq: Sequencer,
-    hub: SharedHub,
-    status: Arc<Status>,
+    out: Outputs,
 ) {
     loop {
-        let deadline = notifier.next_deadline();
-        let ev = match deadline {
+        let ev = match notifier.next_deadline() {
             Some(d) => {
                 let wait = Duration::from_millis(d.saturating_sub(clock::now().mono_ms));
                 tokio::select! {
@@ -140,7 +236,7 @@ async fn pipeline(
                     _ = tokio::time::sleep(wait) => {
                         let now = clock::now();
                         let frames = notifier.poll(now);
-                        publish(&hub, &mut seq, frames, now);
+                        out.publish(&mut seq, frames, now);
                         continue;
                     }
                 }
@@ -150,36 +246,13 @@ async fn pipeline(
         let Some(ev) = ev else { return };
         let now = clock::now();
         match &ev {
-            LinkEvent::Connected { .. } => {
-                status.tws_connected.store(true, Ordering::Relaxed);
-                hub.with(|h| h.set_source_connected(true));
-            }
-            LinkEvent::Disconnected { .. } => {
-                status.tws_connected.store(false, Ordering::Relaxed);
-                hub.with(|h| h.set_source_connected(false));
-            }
+            LinkEvent::Connected { .. } => out.source(true),
+            LinkEvent::Disconnected { .. } => out.source(false),
             _ => {}
         }
         let frames = notifier.on_link(&ev, now);
-        publish(&hub, &mut seq, frames, now);
+        out.publish(&mut seq, frames, now);
     }
-}
-
-fn publish(
-    hub: &SharedHub,
-    seq: &mut Sequencer,
-    frames: Vec<ibws_shared::protocol::ServerFrame>,
-    now: ibws_shared::hub::Now,
-) {
-    if frames.is_empty() {
-        return;
-    }
-    let events: Vec<_> = frames.into_iter().filter_map(|f| seq.stamp(f)).collect();
-    hub.with(|h| {
-        for ev in events {
-            h.publish(ev, now);
-        }
-    });
 }
 
 /// `ibws demo`: a simulator with a random order flow and a bridge on top of it.

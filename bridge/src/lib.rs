@@ -3,9 +3,12 @@
 
 pub mod app;
 pub mod clock;
+pub mod keys;
 pub mod notify;
+pub mod relay;
 pub mod sequencer;
 pub mod server;
 pub mod sim;
 pub mod tls;
 pub mod tws;
+pub mod uplink;

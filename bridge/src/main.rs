@@ -11,9 +11,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use ibws_bridge::app::{Bridge, BridgeConfig, Demo};
+use ibws_bridge::app::{Bridge, BridgeConfig, Demo, RemoteConfig};
 use ibws_bridge::notify::AgentRules;
 use ibws_bridge::sim::{SimConfig, Simulator, AGENT_CLIENT_ID};
+use ibws_bridge::uplink::UplinkConfig;
 use serde::Deserialize;
 use tracing::{error, info};
 
@@ -42,6 +43,114 @@ enum Command {
     Bridge(BridgeArgs),
     /// Run a simulated TWS, for trying any TWS client without an IB account.
     Sim(SimArgs),
+    /// Host streams for bridges that dial in, and serve them to authenticated clients
+    /// anywhere over TLS.
+    Relay(RelayArgs),
+    /// Make JWT keys and tokens, for users without their own token service.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Args, Default, Clone)]
+struct JwtArgs {
+    /// File with the HS256 secret (at least 32 bytes)
+    #[arg(long, env = "IBWS_JWT_SECRET_FILE")]
+    jwt_secret_file: Option<PathBuf>,
+    /// PEM public key (Ed25519, P-256 or RSA: the algorithm follows the key)
+    #[arg(long, env = "IBWS_JWT_PUBLIC_KEY")]
+    jwt_public_key: Option<PathBuf>,
+    /// Required `iss` claim [default: ibws]
+    #[arg(long, env = "IBWS_JWT_ISSUER")]
+    issuer: Option<String>,
+    /// Required `aud` claim [default: ibws]
+    #[arg(long, env = "IBWS_JWT_AUDIENCE")]
+    audience: Option<String>,
+}
+
+impl JwtArgs {
+    fn configured(&self) -> bool {
+        self.jwt_secret_file.is_some() || self.jwt_public_key.is_some()
+    }
+
+    fn verifier(&self) -> Result<std::sync::Arc<dyn ibws_shared::auth::TokenVerifier>, String> {
+        ibws_bridge::keys::verifier(
+            self.jwt_secret_file.as_deref(),
+            self.jwt_public_key.as_deref(),
+            self.issuer.as_deref().unwrap_or("ibws"),
+            self.audience.as_deref().unwrap_or("ibws"),
+        )
+    }
+}
+
+#[derive(Args)]
+struct RelayArgs {
+    /// Address to listen on
+    #[arg(long, env = "IBWS_RELAY_LISTEN", default_value = "0.0.0.0:8443")]
+    listen: SocketAddr,
+    /// PEM certificate chain
+    #[arg(long, env = "IBWS_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key
+    #[arg(long, env = "IBWS_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    jwt: JwtArgs,
+    /// Browser origins allowed (exact, comma-separated); other browser pages are refused
+    #[arg(long, env = "IBWS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
+    /// Connections in total
+    #[arg(long, env = "IBWS_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
+    /// Connections per client IP
+    #[arg(long, env = "IBWS_MAX_PER_IP", default_value_t = 64)]
+    max_per_ip: usize,
+    /// Connections per token subject
+    #[arg(long, env = "IBWS_MAX_PER_SUBJECT", default_value_t = 100)]
+    max_per_subject: usize,
+    /// Serve plain ws:// on a non-loopback address (behind a TLS-terminating proxy)
+    #[arg(long)]
+    insecure: bool,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Generate a signing key: an Ed25519 or ES256 key pair (PREFIX.key, PREFIX.pub) or
+    /// a random HS256 secret (PREFIX.secret). Private files are created 0600.
+    Keygen {
+        #[arg(long, value_enum, default_value_t = ibws_bridge::keys::KeyKind::Ed25519)]
+        kind: ibws_bridge::keys::KeyKind,
+        /// Path prefix of the files to write
+        #[arg(long, default_value = "ibws-jwt")]
+        out: PathBuf,
+    },
+    /// Issue a token (printed to stdout).
+    Issue {
+        /// Private key or secret file from `keygen`
+        #[arg(long)]
+        key: PathBuf,
+        /// Subject: who the token is for
+        #[arg(long)]
+        sub: String,
+        /// The bridge stream the token reads (client) or publishes (bridge)
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// `client` or `bridge`
+        #[arg(long, default_value = "client")]
+        role: String,
+        /// Message types allowed, comma-separated [default: all]
+        #[arg(long, value_delimiter = ',')]
+        scope: Vec<String>,
+        /// IB accounts visible, comma-separated [default: all]
+        #[arg(long, value_delimiter = ',')]
+        accounts: Vec<String>,
+        /// Lifetime (30m, 1h, 7d)
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        #[arg(long, default_value = "ibws")]
+        issuer: String,
+        #[arg(long, default_value = "ibws")]
+        audience: String,
+    },
 }
 
 #[derive(Args)]
@@ -96,6 +205,29 @@ struct BridgeArgs {
     /// Serve a non-loopback address without TLS and auth (dangerous)
     #[arg(long, env = "IBWS_INSECURE_BIND")]
     insecure_bind: bool,
+    /// Also serve remote clients here (JWT required; TLS required unless loopback)
+    #[arg(long, env = "IBWS_REMOTE_LISTEN")]
+    remote_listen: Option<SocketAddr>,
+    /// PEM certificate chain for the remote endpoint
+    #[arg(long, env = "IBWS_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for the remote endpoint
+    #[arg(long, env = "IBWS_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    jwt: JwtArgs,
+    /// Browser origins allowed on the remote endpoint (exact, comma-separated)
+    #[arg(long, env = "IBWS_REMOTE_ALLOWED_ORIGINS", value_delimiter = ',')]
+    remote_allowed_origins: Vec<String>,
+    /// Forward events to a relay: wss://host:8443/bridge/ws
+    #[arg(long, env = "IBWS_RELAY")]
+    relay: Option<String>,
+    /// File holding the bridge's token for the relay (role bridge)
+    #[arg(long, env = "IBWS_RELAY_TOKEN_FILE")]
+    relay_token_file: Option<PathBuf>,
+    /// PEM CA certificate for a relay with its own CA [default: public roots]
+    #[arg(long, env = "IBWS_CA")]
+    ca: Option<PathBuf>,
 }
 
 /// The same options, from a TOML file.
@@ -112,6 +244,17 @@ struct FileConfig {
     market_max_per_sec: Option<u32>,
     allowed_origins: Option<Vec<String>>,
     insecure_bind: Option<bool>,
+}
+
+fn tls_from(
+    cert: Option<&std::path::Path>,
+    key: Option<&std::path::Path>,
+) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>, String> {
+    match (cert, key) {
+        (Some(c), Some(k)) => ibws_bridge::tls::server_config_from_files(c, k).map(Some),
+        (None, None) => Ok(None),
+        _ => Err("--tls-cert and --tls-key go together".into()),
+    }
 }
 
 impl BridgeArgs {
@@ -144,6 +287,41 @@ impl BridgeArgs {
             allowed_origins: self.allowed_origins.or(file.allowed_origins).unwrap_or_default(),
             insecure_bind: self.insecure_bind || file.insecure_bind.unwrap_or(false),
             hub: d.hub,
+            remote: match self.remote_listen {
+                None => None,
+                Some(listen) => Some(RemoteConfig {
+                    listen,
+                    tls: tls_from(self.tls_cert.as_deref(), self.tls_key.as_deref())?,
+                    verifier: self.jwt.verifier()?,
+                    allowed_origins: self.remote_allowed_origins.clone(),
+                    limits: Default::default(),
+                }),
+            },
+            uplink: match (&self.relay, &self.relay_token_file) {
+                (None, _) => None,
+                (Some(_), None) => return Err("--relay needs --relay-token-file".into()),
+                (Some(url), Some(tf)) => {
+                    let token =
+                        std::fs::read_to_string(tf).map_err(|e| format!("cannot read {}: {e}", tf.display()))?;
+                    let ca = match &self.ca {
+                        Some(p) => Some(std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?),
+                        None => None,
+                    };
+                    if !url.starts_with("wss://")
+                        && !url.starts_with("ws://127.0.0.1")
+                        && !url.starts_with("ws://localhost")
+                    {
+                        return Err("--relay must be a wss:// URL (plain ws:// only to loopback)".into());
+                    }
+                    Some(UplinkConfig {
+                        url: url.clone(),
+                        token: token.trim().to_owned(),
+                        tls: ibws_bridge::tls::client_config(ca.as_deref())?,
+                        buffer_cap: 100_000,
+                        backoff: Default::default(),
+                    })
+                }
+            },
         })
     }
 }
@@ -185,6 +363,94 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn run_relay(a: RelayArgs) -> ExitCode {
+    let result = async {
+        if !a.jwt.configured() {
+            return Err("the relay needs a JWT key: --jwt-secret-file or --jwt-public-key".to_owned());
+        }
+        let cfg = ibws_bridge::relay::RelayConfig {
+            listen: a.listen,
+            tls: tls_from(a.tls_cert.as_deref(), a.tls_key.as_deref())?,
+            verifier: a.jwt.verifier()?,
+            allowed_origins: a.allowed_origins.clone(),
+            limits: ibws_bridge::server::LimitConfig {
+                max_connections: a.max_connections,
+                max_per_ip: a.max_per_ip,
+                ..Default::default()
+            },
+            hub: ibws_shared::hub::HubConfig {
+                require_auth: true,
+                max_clients_per_subject: a.max_per_subject,
+                ..Default::default()
+            },
+            insecure: a.insecure,
+        };
+        ibws_bridge::relay::Relay::start(cfg).await
+    }
+    .await;
+    match result {
+        Ok(relay) => {
+            println!("ibws relay on {}: clients at /websocket/ws, bridges at /bridge/ws", relay.addr);
+            shutdown_signal().await;
+            relay.shutdown().await;
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn token(t: TokenCommand) -> ExitCode {
+    let r = match t {
+        TokenCommand::Keygen { kind, out } => ibws_bridge::keys::keygen(kind, &out).map(|paths| {
+            for p in paths {
+                println!("wrote {}", p.display());
+            }
+        }),
+        TokenCommand::Issue { key, sub, tenant, role, scope, accounts, ttl, issuer, audience } => (|| {
+            let role = match role.as_str() {
+                "client" => ibws_shared::auth::Role::Client,
+                "bridge" => ibws_shared::auth::Role::Bridge,
+                other => return Err(format!("unknown role {other:?} (client or bridge)")),
+            };
+            for t in &scope {
+                if t != "*" && ibws_shared::protocol::MessageType::parse(t).is_none() {
+                    return Err(format!("unknown message type {t:?} in --scope"));
+                }
+            }
+            let ttl = ibws_bridge::keys::parse_ttl(&ttl)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_err(|e| e.to_string())?
+                .as_secs();
+            let claims = ibws_shared::auth::Claims {
+                sub,
+                role,
+                tenant,
+                scope,
+                accounts,
+                exp: now + ttl,
+                nbf: None,
+                iat: Some(now),
+                iss: issuer,
+                aud: audience,
+            };
+            let token = ibws_shared::auth::mint(&claims, &ibws_bridge::keys::signer(&key)?)?;
+            println!("{token}");
+            Ok(())
+        })(),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn run_bridge(cfg: BridgeConfig, until: Option<Duration>) -> ExitCode {
@@ -250,6 +516,8 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Relay(a) => run_relay(a).await,
+        Command::Token(t) => token(t),
         Command::Demo(a) => {
             let listen = a.listen.unwrap_or_else(|| BridgeConfig::default().listen);
             let demo = match Demo::start(listen, a.seed, Some(Duration::from_millis(a.flow_ms.max(10)))).await {

@@ -123,3 +123,77 @@ impl Client {
         }
     }
 }
+
+/// Test key material: an Ed25519 key pair, PEM.
+pub struct TestKeys {
+    pub private_pem: String,
+    pub public_pem: String,
+}
+
+impl TestKeys {
+    pub fn ed25519() -> TestKeys {
+        let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("keygen");
+        TestKeys { private_pem: kp.serialize_pem(), public_pem: kp.public_key_pem() }
+    }
+
+    pub fn verifier(&self) -> std::sync::Arc<dyn ibws_shared::auth::TokenVerifier> {
+        std::sync::Arc::new(
+            ibws_shared::auth::JwtVerifier::new(
+                ibws_shared::auth::VerifyKey::Ed25519Pem(self.public_pem.clone().into_bytes()),
+                "ibws",
+                "ibws",
+                30,
+            )
+            .expect("verifier"),
+        )
+    }
+
+    /// A valid token for `role` and `tenant`, with optional scope.
+    pub fn token(&self, sub: &str, role: ibws_shared::auth::Role, tenant: &str, scope: &[&str]) -> String {
+        self.token_with(|c| {
+            c.sub = sub.into();
+            c.role = role;
+            c.tenant = tenant.into();
+            c.scope = scope.iter().map(|s| s.to_string()).collect();
+        })
+    }
+
+    /// A token from default claims changed by `f`.
+    pub fn token_with(&self, f: impl FnOnce(&mut ibws_shared::auth::Claims)) -> String {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let mut c = ibws_shared::auth::Claims {
+            sub: "tester".into(),
+            role: ibws_shared::auth::Role::Client,
+            tenant: "desk1".into(),
+            scope: vec![],
+            accounts: vec![],
+            exp: now + 3600,
+            nbf: None,
+            iat: Some(now),
+            iss: "ibws".into(),
+            aud: "ibws".into(),
+        };
+        f(&mut c);
+        ibws_shared::auth::mint(&c, &ibws_shared::auth::SignKey::Ed25519Pem(self.private_pem.clone().into_bytes()))
+            .expect("mint")
+    }
+}
+
+impl Client {
+    /// Connects over TLS trusting `ca_pem`, with extra request headers.
+    pub async fn connect_tls(url: &str, ca_pem: &str, headers: &[(&str, &str)]) -> Result<Client, String> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = url.into_client_request().map_err(|e| e.to_string())?;
+        for (k, v) in headers {
+            let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| e.to_string())?;
+            req.headers_mut().insert(name, v.parse().map_err(|_| "bad header value".to_owned())?);
+        }
+        let tls = ibws_bridge::tls::client_config(Some(ca_pem.as_bytes()))?;
+        let connector = Some(tokio_tungstenite::Connector::Rustls(tls));
+        let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(req, None, true, connector)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Client { ws })
+    }
+}

@@ -27,6 +27,7 @@ use ibws_shared::hub::ConnectInfo;
 use ibws_shared::protocol::{ClientMessage, CloseCode};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -85,6 +86,21 @@ pub struct Endpoint {
     pub status: Arc<Status>,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub bridges: Option<BridgeHandler>,
+    /// Flips to true when the owner stops: every connection is dropped at once.
+    pub stop: watch::Receiver<bool>,
+}
+
+/// Creates the stop signal for an [`Endpoint`]; send `true` to stop it.
+pub fn stop_signal() -> (watch::Sender<bool>, watch::Receiver<bool>) {
+    watch::channel(false)
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow_and_update() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 fn is_token_param(k: &str) -> bool {
@@ -94,26 +110,25 @@ fn is_token_param(k: &str) -> bool {
 impl Endpoint {
     /// Accepts connections until the listener fails.
     pub async fn serve(self, listener: TcpListener) {
+        let stop = self.stop.clone();
+        tokio::select! {
+            _ = self.accept_loop(listener) => {}
+            _ = stopped(stop) => {}
+        }
+    }
+
+    async fn accept_loop(self, listener: TcpListener) {
         loop {
             match listener.accept().await {
                 Ok((tcp, peer)) => {
                     let _ = tcp.set_nodelay(true);
                     let ep = self.clone();
+                    let stop = self.stop.clone();
                     tokio::spawn(async move {
-                        let stream: BoxedIo = match &ep.tls {
-                            Some(acceptor) => {
-                                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                                    Ok(Ok(s)) => Box::new(s),
-                                    Ok(Err(e)) => {
-                                        debug!(%peer, error = %e, "TLS handshake failed");
-                                        return;
-                                    }
-                                    Err(_) => return,
-                                }
-                            }
-                            None => Box::new(tcp),
-                        };
-                        ep.handle(stream, peer).await
+                        tokio::select! {
+                            _ = ep.connection(tcp, peer) => {}
+                            _ = stopped(stop) => {}
+                        }
                     });
                 }
                 Err(e) => {
@@ -122,6 +137,21 @@ impl Endpoint {
                 }
             }
         }
+    }
+
+    async fn connection(&self, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+        let stream: BoxedIo = match &self.tls {
+            Some(acceptor) => match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => Box::new(s),
+                Ok(Err(e)) => {
+                    debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            },
+            None => Box::new(tcp),
+        };
+        self.handle(stream, peer).await
     }
 
     async fn handle(&self, mut stream: BoxedIo, peer: SocketAddr) {

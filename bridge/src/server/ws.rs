@@ -62,6 +62,9 @@ where
     let (id, notify, control) = hub.register();
     hub.with(|h| h.connect(id, info, clock::now()));
     let writer = tokio::spawn(write_loop(sink, hub.clone(), id, notify, control));
+    // If this future is dropped (the server is stopping), the guard still forgets the
+    // connection and stops its writer, so the socket closes.
+    let mut cleanup = Cleanup { hub: hub.clone(), id, writer: Some(writer), done: false };
 
     while let Some(msg) = source.next().await {
         let now = clock::now();
@@ -83,9 +86,30 @@ where
         }
     }
     hub.unregister(id);
+    cleanup.done = true;
     // Let the writer send a pending close frame, then stop it.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
+    if let Some(w) = cleanup.writer.as_mut() {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), w).await;
+    }
     drop(guard);
+}
+
+struct Cleanup {
+    hub: SharedHub,
+    id: u64,
+    writer: Option<tokio::task::JoinHandle<()>>,
+    done: bool,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if !self.done {
+            self.hub.unregister(self.id);
+        }
+        if let Some(w) = self.writer.take() {
+            w.abort();
+        }
+    }
 }
 
 async fn write_loop<K>(

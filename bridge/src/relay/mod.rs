@@ -1,0 +1,96 @@
+//! The native relay (`ibws relay`): hosts one hub per tenant for bridges that dial in
+//! (`/bridge/ws`) and serves their streams to authenticated clients anywhere
+//! (`/websocket/ws`), over TLS.
+
+mod ingest;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ibws_shared::auth::TokenVerifier;
+use ibws_shared::hub::HubConfig;
+use ibws_shared::protocol::CloseCode;
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::server::{
+    run_hub_timers, stop_signal, ConnLimiter, Endpoint, Hubs, LimitConfig, OriginPolicy, Policy, Status, TenantMap,
+};
+
+pub struct RelayConfig {
+    pub listen: SocketAddr,
+    /// `None` only with `insecure`; any non-loopback address requires TLS.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub verifier: Arc<dyn TokenVerifier>,
+    pub allowed_origins: Vec<String>,
+    pub limits: LimitConfig,
+    pub hub: HubConfig,
+    /// Allow plain `ws://` on a non-loopback address (for a TLS-terminating proxy).
+    pub insecure: bool,
+}
+
+/// A running relay.
+pub struct Relay {
+    pub addr: SocketAddr,
+    pub tenants: TenantMap,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Drop for Relay {
+    /// Stopping the relay drops every connection at once, as a crash would.
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Relay {
+    pub async fn start(cfg: RelayConfig) -> Result<Relay, String> {
+        if cfg.tls.is_none() && !cfg.listen.ip().is_loopback() && !cfg.insecure {
+            return Err(format!("refusing to serve {} without TLS: pass --tls-cert and --tls-key", cfg.listen));
+        }
+        let listener =
+            TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let hub_cfg = HubConfig { utc_offset_secs: crate::clock::utc_offset_secs(), ..cfg.hub.clone() };
+        let tenants = TenantMap::new(hub_cfg.clone(), Some(cfg.verifier.clone()));
+        let owners = Arc::new(ingest::Owners::default());
+        let auth_deadline = Duration::from_millis(hub_cfg.auth_deadline_ms);
+        let (t2, v2) = (tenants.clone(), cfg.verifier.clone());
+        let (stop, stop_rx) = stop_signal();
+        let endpoint = Endpoint {
+            hubs: Hubs::Tenants(tenants.clone()),
+            policy: Arc::new(Policy {
+                auth: Some(cfg.verifier.clone()),
+                origins: OriginPolicy::remote(cfg.allowed_origins.clone()),
+                limits: ConnLimiter::new(cfg.limits.clone()),
+                max_frame: hub_cfg.max_frame_bytes,
+                auth_deadline,
+            }),
+            status: Arc::new(Status::default()),
+            tls: cfg.tls.clone().map(tokio_rustls::TlsAcceptor::from),
+            bridges: Some(Arc::new(move |ws, ip| {
+                Box::pin(ingest::run(ws, ip, t2.clone(), v2.clone(), owners.clone(), auth_deadline))
+            })),
+            stop: stop_rx,
+        };
+        let tasks =
+            vec![tokio::spawn(endpoint.serve(listener)), tokio::spawn(run_hub_timers(Hubs::Tenants(tenants.clone())))];
+        let scheme = if cfg.tls.is_some() { "wss" } else { "ws" };
+        info!(%addr, "relay listening: clients {scheme}://{addr}/websocket/ws, bridges {scheme}://{addr}/bridge/ws");
+        Ok(Relay { addr, tenants, tasks, stop })
+    }
+
+    /// Closes every client with "server restarting".
+    pub async fn shutdown(&self) {
+        let now = crate::clock::now();
+        for (_, h) in self.tenants.all() {
+            h.with(|h| h.close_all(CloseCode::ServerRestarting, now));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}

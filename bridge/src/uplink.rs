@@ -1,0 +1,246 @@
+//! The bridge's uplink to a relay: it dials out (so a bridge behind NAT is reachable),
+//! authenticates with a `bridge`-role token, and delivers every event at least once.
+//!
+//! Events wait in a bounded buffer until the relay acknowledges them. On every
+//! (re)connect the relay's `welcome` says the highest seq it holds; if the buffer still
+//! reaches back to it, the missing events are resent (the relay drops any duplicates
+//! by seq) and the relay's replay ring stays whole; then the bridge sends its snapshot.
+//! If the buffer overflowed while the relay was away, the gap cannot be filled: the
+//! snapshot moves the relay's stream past it and clears its replay ring, so a client
+//! that resumes across the gap is told `recovered: false` and takes a fresh snapshot,
+//! never a silent hole.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use ibws_shared::backoff::Backoff;
+use ibws_shared::hub::StampedEvent;
+use ibws_shared::protocol::{BridgeFrame, RelayFrame};
+use tokio::sync::{watch, Notify};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::Connector;
+use tracing::{info, warn};
+
+use crate::server::SharedHub;
+
+#[derive(Clone)]
+pub struct UplinkConfig {
+    /// `wss://relay.example:8443/bridge/ws`
+    pub url: String,
+    pub token: String,
+    pub tls: Arc<rustls::ClientConfig>,
+    /// Unacknowledged events kept for resending.
+    pub buffer_cap: usize,
+    pub backoff: Backoff,
+}
+
+struct Buffer {
+    events: VecDeque<Arc<StampedEvent>>,
+    cap: usize,
+    dropped: u64,
+}
+
+/// Handle to a running uplink.
+#[derive(Clone)]
+pub struct Uplink {
+    buf: Arc<Mutex<Buffer>>,
+    more: Arc<Notify>,
+    source: Arc<watch::Sender<bool>>,
+    cut: Arc<Notify>,
+    connected: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Uplink {
+    /// Starts dialing the relay.
+    pub fn spawn(cfg: UplinkConfig, hub: SharedHub) -> (Uplink, tokio::task::JoinHandle<()>) {
+        let up = Uplink {
+            buf: Arc::new(Mutex::new(Buffer { events: VecDeque::new(), cap: cfg.buffer_cap.max(1), dropped: 0 })),
+            more: Arc::new(Notify::new()),
+            source: Arc::new(watch::channel(false).0),
+            cut: Arc::new(Notify::new()),
+            connected: Arc::new(false.into()),
+        };
+        let task = tokio::spawn(run(cfg, hub, up.clone()));
+        (up, task)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Buffer> {
+        self.buf.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues events for the relay (called by the pipeline after the local hub).
+    pub fn push(&self, events: &[Arc<StampedEvent>]) {
+        let mut b = self.lock();
+        for e in events {
+            if b.events.len() == b.cap {
+                b.events.pop_front();
+                b.dropped += 1;
+            }
+            b.events.push_back(e.clone());
+        }
+        drop(b);
+        self.more.notify_one();
+    }
+
+    /// The TWS link went up or down.
+    pub fn set_source(&self, up: bool) {
+        self.source.send_replace(up);
+    }
+
+    /// Chaos hook: drops the current relay connection (the uplink reconnects).
+    pub fn cut(&self) {
+        self.cut.notify_one();
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Events waiting for an acknowledgement, and events lost to overflow so far.
+    pub fn backlog(&self) -> (usize, u64) {
+        let b = self.lock();
+        (b.events.len(), b.dropped)
+    }
+
+    fn ack(&self, seq: u64) {
+        let mut b = self.lock();
+        while b.events.front().is_some_and(|e| e.seq <= seq) {
+            b.events.pop_front();
+        }
+    }
+
+    /// Buffered events with `after < seq <= upto`, and whether they start right after
+    /// `after` (no gap).
+    fn range(&self, after: u64, upto: u64) -> (Vec<Arc<StampedEvent>>, bool) {
+        let b = self.lock();
+        let v: Vec<_> = b.events.iter().filter(|e| e.seq > after && e.seq <= upto).cloned().collect();
+        let contiguous = after >= upto || v.first().is_some_and(|e| e.seq == after + 1);
+        (v, contiguous)
+    }
+}
+
+fn publish_text(ev: &StampedEvent) -> Message {
+    // The event is already serialized; wrap it without parsing it again.
+    Message::Text(format!("{{\"type\":\"publish\",\"event\":{}}}", ev.json).into())
+}
+
+fn frame_text(f: &BridgeFrame) -> Message {
+    Message::Text(serde_json::to_string(f).expect("bridge frames serialize").into())
+}
+
+async fn run(cfg: UplinkConfig, hub: SharedHub, up: Uplink) {
+    let mut attempt = 0u32;
+    loop {
+        match session(&cfg, &hub, &up, &mut attempt).await {
+            Ok(()) => return,
+            Err(e) => {
+                up.connected.store(false, std::sync::atomic::Ordering::Relaxed);
+                let delay = Duration::from_millis(cfg.backoff.delay_ms(attempt, rand::random::<f64>()));
+                warn!(error = %e, delay_ms = delay.as_millis() as u64, "relay uplink down; reconnecting");
+                attempt = attempt.saturating_add(1);
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+async fn session(cfg: &UplinkConfig, hub: &SharedHub, up: &Uplink, attempt: &mut u32) -> Result<(), String> {
+    let wscfg = WebSocketConfig::default().max_message_size(Some(64 << 20)).max_frame_size(Some(64 << 20));
+    let connect = tokio_tungstenite::connect_async_tls_with_config(
+        cfg.url.as_str(),
+        Some(wscfg),
+        true,
+        Some(Connector::Rustls(cfg.tls.clone())),
+    );
+    let (mut ws, _) = tokio::time::timeout(Duration::from_secs(10), connect)
+        .await
+        .map_err(|_| "connect timed out".to_owned())?
+        .map_err(|e| format!("connect: {e}"))?;
+    let (epoch, head) = hub.with(|h| (h.position().0.to_owned(), h.position().1));
+    let hello = BridgeFrame::Hello {
+        token: cfg.token.clone(),
+        epoch: epoch.clone(),
+        seq: head,
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
+    ws.send(frame_text(&hello)).await.map_err(|e| e.to_string())?;
+    let welcome = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => return serde_json::from_str::<RelayFrame>(t.as_str()).ok(),
+                Some(Ok(Message::Close(f))) => {
+                    warn!(code = ?f.as_ref().map(|f| u16::from(f.code)), "relay refused the bridge");
+                    return None;
+                }
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten();
+    let Some(RelayFrame::Welcome { tenant, epoch: r_epoch, seq: r_seq }) = welcome else {
+        return Err("no welcome from the relay".into());
+    };
+    *attempt = 0;
+    up.connected.store(true, std::sync::atomic::Ordering::Relaxed);
+
+    // A consistent view: the snapshot at seq S, the events up to S first when they fill
+    // the relay's gap exactly, then the snapshot, then everything after S.
+    let snap = hub.with(|h| h.snapshot());
+    let s = snap.seq;
+    let mut resent = 0;
+    if r_epoch == epoch && r_seq <= s {
+        let (missing, contiguous) = up.range(r_seq, s);
+        if contiguous {
+            for e in &missing {
+                ws.feed(publish_text(e)).await.map_err(|e| e.to_string())?;
+            }
+            resent = missing.len();
+        }
+    }
+    ws.feed(frame_text(&BridgeFrame::Snapshot(snap))).await.map_err(|e| e.to_string())?;
+    ws.flush().await.map_err(|e| e.to_string())?;
+    info!(%tenant, relay_seq = r_seq, bridge_seq = s, resent, "relay uplink connected");
+    let mut last_sent = s;
+    let mut source = up.source.subscribe();
+    let connected = *source.borrow_and_update();
+    ws.send(frame_text(&BridgeFrame::Source { connected })).await.map_err(|e| e.to_string())?;
+    loop {
+        let (pending, _) = up.range(last_sent, u64::MAX);
+        if !pending.is_empty() {
+            for e in &pending {
+                ws.feed(publish_text(e)).await.map_err(|e| e.to_string())?;
+            }
+            ws.flush().await.map_err(|e| e.to_string())?;
+            last_sent = pending.last().map(|e| e.seq).unwrap_or(last_sent);
+        }
+        tokio::select! {
+            _ = up.more.notified() => {}
+            msg = ws.next() => match msg {
+                Some(Ok(Message::Text(t))) => {
+                    if let Ok(RelayFrame::Ack { epoch: e, seq }) = serde_json::from_str::<RelayFrame>(t.as_str()) {
+                        if e == epoch {
+                            up.ack(seq);
+                        }
+                    }
+                }
+                Some(Ok(Message::Close(f))) => return Err(format!("relay closed the uplink ({:?})", f.map(|f| u16::from(f.code)))),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.to_string()),
+                None => return Err("relay closed the uplink".into()),
+            },
+            r = source.changed() => {
+                if r.is_ok() {
+                    let connected = *source.borrow_and_update();
+                    ws.send(frame_text(&BridgeFrame::Source { connected })).await.map_err(|e| e.to_string())?;
+                }
+            }
+            _ = up.cut.notified() => return Err("uplink cut".into()),
+        }
+    }
+}
