@@ -40,7 +40,7 @@ enum Command {
     /// endpoint. Open the printed URL; no IB account needed.
     Demo(DemoArgs),
     /// Bridge a real TWS or IB Gateway to the local WebSocket endpoint.
-    Bridge(BridgeArgs),
+    Bridge(Box<BridgeArgs>),
     /// Run a simulated TWS, for trying any TWS client without an IB account.
     Sim(SimArgs),
     /// Host streams for bridges that dial in, and serve them to authenticated clients
@@ -509,7 +509,7 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::Bridge(a) => match a.resolve() {
+        Command::Bridge(a) => match (*a).resolve() {
             Ok(cfg) => run_bridge(cfg, None).await,
             Err(e) => {
                 eprintln!("error: {e}");

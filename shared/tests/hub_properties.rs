@@ -89,9 +89,15 @@ impl World {
         let (old_epoch, old_seq) = (m.epoch.clone(), m.seq);
         self.hub.connect(id, ConnectInfo { client_id: Some(format!("c{c}")), claims: None }, self.now);
         let all: Vec<&str> = MessageType::ALL.iter().map(|t| t.as_str()).collect();
-        let sub = serde_json::json!({"type": "subscribe", "message_types": all}).to_string();
-        self.hub.on_text(id, &sub, self.now);
-        {
+        // odd reconnects resume atomically within subscribe, even ones subscribe then
+        // resume as two frames (nothing is published between them here)
+        if self.models[c as usize].gen % 2 == 1 {
+            let sub =
+                serde_json::json!({"type": "subscribe", "message_types": all, "epoch": old_epoch, "since": old_seq});
+            self.hub.on_text(id, &sub.to_string(), self.now);
+        } else {
+            let sub = serde_json::json!({"type": "subscribe", "message_types": all}).to_string();
+            self.hub.on_text(id, &sub, self.now);
             let r = serde_json::json!({"type": "resume", "epoch": old_epoch, "since": old_seq}).to_string();
             self.hub.on_text(id, &r, self.now);
         }

@@ -197,3 +197,10 @@ impl Client {
         Ok(Client { ws })
     }
 }
+
+impl Client {
+    /// Sends a JSON frame; false when the socket is gone.
+    pub async fn try_send(&mut self, v: Value) -> bool {
+        self.ws.send(Message::Text(v.to_string().into())).await.is_ok()
+    }
+}

@@ -60,6 +60,7 @@ struct Inner {
     generation: watch::Sender<u64>,
     accepting: AtomicBool,
     client_ids: Mutex<HashSet<i64>>,
+    flow_on: AtomicBool,
     connection_time: Mutex<String>,
     addr: SocketAddr,
 }
@@ -86,6 +87,7 @@ impl Simulator {
             generation: watch::channel(0).0,
             accepting: AtomicBool::new(true),
             client_ids: Mutex::new(HashSet::new()),
+            flow_on: AtomicBool::new(true),
             connection_time: Mutex::new(ib_time(unix_now())),
             addr,
             cfg,
@@ -118,11 +120,18 @@ impl Simulator {
                 let mut t = tokio::time::interval(every);
                 loop {
                     t.tick().await;
-                    s.apply(|e| e.random_step());
+                    if s.inner.flow_on.load(Ordering::SeqCst) {
+                        s.apply(|e| e.random_step());
+                    }
                 }
             });
         }
         Ok(sim)
+    }
+
+    /// Pauses or resumes the random order flow.
+    pub fn set_flow(&self, on: bool) {
+        self.inner.flow_on.store(on, Ordering::SeqCst);
     }
 
     pub fn addr(&self) -> SocketAddr {

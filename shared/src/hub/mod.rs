@@ -228,6 +228,8 @@ impl Hub {
         self.per_subject.insert(claims.sub.clone(), n + 1);
         if let Some(s) = self.clients.get_mut(&id) {
             s.claims = Some(claims);
+            // A client that authenticates speaks ibws's protocol.
+            s.aware = true;
         }
         self.greet(id, now);
     }
@@ -390,7 +392,15 @@ impl Hub {
                 self.handle_auth(id, &token, now)
             }
             _ if !ready => self.close(id, CloseCode::AuthRequired, now),
-            ClientMessage::Subscribe { message_types } => self.handle_subscribe(id, &message_types, now),
+            ClientMessage::Subscribe { message_types, epoch, since } => {
+                self.handle_subscribe(id, &message_types, now);
+                if let (Some(epoch), Some(since)) = (epoch, since) {
+                    if let Some(s) = self.clients.get_mut(&id) {
+                        s.aware = true;
+                    }
+                    self.handle_resume(id, &epoch, since, now);
+                }
+            }
             ClientMessage::Unsubscribe { message_types } => self.handle_unsubscribe(id, &message_types, now),
             ClientMessage::Ping {} => {
                 let f = ServerFrame::Pong(Pong { timestamp: self.stamp(now) });
@@ -567,6 +577,9 @@ impl Hub {
         if ev.epoch != self.epoch {
             self.epoch = ev.epoch.clone();
             self.ring.clear();
+            // announce at the position just before this event
+            self.seq = ev.seq.saturating_sub(1);
+            self.announce_epoch(now);
         } else if ev.seq <= self.seq {
             self.stats.duplicates_dropped += 1;
             return false;
@@ -614,20 +627,25 @@ impl Hub {
         self.accounts = snap.accounts.iter().map(|a| (a.account.clone(), a.clone())).collect();
         self.source_connected = snap.source_connected;
         if new_epoch {
-            let frame: Frame = ServerFrame::Resume(ResumeResult {
-                recovered: false,
-                epoch: self.epoch.clone(),
-                seq: self.seq,
-                replayed: 0,
-                timestamp: self.stamp(now),
-            })
-            .to_json()
-            .into();
-            let aware: Vec<ConnId> =
-                self.clients.iter().filter(|(_, s)| s.ready && s.aware).map(|(id, _)| *id).collect();
-            for id in aware {
-                self.enqueue(id, frame.clone(), now);
-            }
+            self.announce_epoch(now);
+        }
+    }
+
+    /// Tells clients that speak our protocol that the stream restarted: an unsolicited
+    /// `resume` with `recovered: false`, so they take a fresh snapshot now.
+    fn announce_epoch(&mut self, now: Now) {
+        let frame: Frame = ServerFrame::Resume(ResumeResult {
+            recovered: false,
+            epoch: self.epoch.clone(),
+            seq: self.seq,
+            replayed: 0,
+            timestamp: self.stamp(now),
+        })
+        .to_json()
+        .into();
+        let aware: Vec<ConnId> = self.clients.iter().filter(|(_, s)| s.ready && s.aware).map(|(id, _)| *id).collect();
+        for id in aware {
+            self.enqueue(id, frame.clone(), now);
         }
     }
 

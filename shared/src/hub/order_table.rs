@@ -18,16 +18,25 @@ impl OrderTable {
         OrderTable { rows: HashMap::new(), counter: 0, cap: cap.max(1) }
     }
 
-    /// Records the latest state of one order.
+    /// Records the latest state of one order. Fields an event leaves out (the
+    /// seed's `order_notification` carries no fill columns) keep their known values.
     pub fn upsert(&mut self, order: &OrderData) {
         self.counter += 1;
         let key = order.key();
+        let mut merged = order.clone();
         // A first sighting under (clientId, orderId) is superseded once permId arrives.
+        let provisional = OrderData { perm_id: None, ..order.clone() }.key();
+        let known = self.rows.get(&key).or_else(|| self.rows.get(&provisional)).map(|(_, o)| o.clone());
+        if let Some(old) = known {
+            merged.filled = merged.filled.or(old.filled);
+            merged.remaining = merged.remaining.or(old.remaining);
+            merged.avg_fill_price = merged.avg_fill_price.or(old.avg_fill_price);
+            merged.last_fill_price = merged.last_fill_price.or(old.last_fill_price);
+        }
         if order.perm_id.is_some_and(|p| p != 0) {
-            let provisional = OrderData { perm_id: None, ..order.clone() }.key();
             self.rows.remove(&provisional);
         }
-        self.rows.insert(key, (self.counter, order.as_row()));
+        self.rows.insert(key, (self.counter, merged.as_row()));
         if self.rows.len() > self.cap {
             self.evict_one();
         }
@@ -67,5 +76,33 @@ impl OrderTable {
 
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Num;
+
+    #[test]
+    fn notifications_do_not_erase_fills() {
+        let mut t = OrderTable::new(10);
+        let fill = OrderData {
+            order_id: 1,
+            symbol: "AAPL".into(),
+            quantity: Num(100.0),
+            status: "Submitted".into(),
+            filled: Some(Num(40.0)),
+            remaining: Some(Num(60.0)),
+            avg_fill_price: Some(Num(10.0)),
+            perm_id: Some(9),
+            ..Default::default()
+        };
+        t.upsert(&fill);
+        let cancel =
+            OrderData { status: "Cancelled".into(), filled: None, remaining: None, avg_fill_price: None, ..fill };
+        t.upsert(&cancel);
+        let row = t.rows()[0].clone();
+        assert_eq!((row.status.as_str(), row.filled, row.remaining), ("Cancelled", Some(Num(40.0)), Some(Num(60.0))));
     }
 }

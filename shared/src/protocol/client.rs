@@ -7,8 +7,16 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
-    /// Adds message types to the client's subscriptions.
-    Subscribe { message_types: Vec<String> },
+    /// Adds message types to the client's subscriptions. With `epoch` and `since`, it
+    /// also resumes, atomically: the missed events of the new subscriptions are replayed
+    /// before any live one, so nothing arrives twice or out of order.
+    Subscribe {
+        message_types: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+    },
     /// Removes message types from the client's subscriptions.
     Unsubscribe { message_types: Vec<String> },
     /// Application-level heartbeat; answered with `pong`.
