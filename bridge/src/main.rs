@@ -49,6 +49,15 @@ enum Command {
     /// Make JWT keys and tokens, for users without their own token service.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Make a private CA and a server certificate for a self-hosted relay (writes
+    /// PREFIX-ca.pem, PREFIX-cert.pem, PREFIX-key.pem); bridges trust it with --ca.
+    Cert {
+        /// DNS names (or IP addresses) the certificate is for, comma-separated
+        #[arg(long, value_delimiter = ',', required = true)]
+        names: Vec<String>,
+        #[arg(long, default_value = "relay")]
+        out: String,
+    },
 }
 
 #[derive(Args, Default, Clone)]
@@ -518,6 +527,24 @@ async fn main() -> ExitCode {
         },
         Command::Relay(a) => run_relay(a).await,
         Command::Token(t) => token(t),
+        Command::Cert { names, out } => {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let r = ibws_bridge::tls::self_signed(&names).and_then(|(ca, cert, key)| {
+                std::fs::write(format!("{out}-ca.pem"), ca).map_err(|e| e.to_string())?;
+                std::fs::write(format!("{out}-cert.pem"), cert).map_err(|e| e.to_string())?;
+                ibws_bridge::keys::write_private(std::path::Path::new(&format!("{out}-key.pem")), key.as_bytes())
+            });
+            match r {
+                Ok(()) => {
+                    println!("wrote {out}-ca.pem {out}-cert.pem {out}-key.pem");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Demo(a) => {
             let listen = a.listen.unwrap_or_else(|| BridgeConfig::default().listen);
             let demo = match Demo::start(listen, a.seed, Some(Duration::from_millis(a.flow_ms.max(10)))).await {
