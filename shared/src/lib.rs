@@ -11,8 +11,15 @@
 //! - [`hub`]: the sans-IO fan-out state machine (subscriptions, order table, replay,
 //!   heartbeats, limits, slow consumers).
 //! - [`auth`]: JWT verification and minting with a fixed algorithm allowlist.
+//! - [`close_code`] and [`backoff`]: what a client does when a connection ends; these
+//!   two have no dependencies, so the browser client uses them without pulling in
+//!   serde (features `protocol`, `hub`, `auth` are on by default).
 
+#[cfg(feature = "auth")]
 pub mod auth;
 pub mod backoff;
+pub mod close_code;
+#[cfg(feature = "hub")]
 pub mod hub;
+#[cfg(feature = "protocol")]
 pub mod protocol;

@@ -65,10 +65,10 @@ async fn run(clients: usize, rounds: usize) {
                 .await
                 .unwrap();
             loop {
-                if let Some(Ok(Message::Text(t))) = ws.next().await {
-                    if t.contains("\"subscription\"") {
-                        break;
-                    }
+                match ws.next().await {
+                    Some(Ok(Message::Text(t))) if t.contains("\"subscription\"") => break,
+                    Some(Ok(_)) => {}
+                    other => panic!("connection ended before subscribing: {other:?}"),
                 }
             }
             ready.wait().await;

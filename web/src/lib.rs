@@ -1,6 +1,6 @@
 //! The browser client for ibws.
 //!
-//! Not built yet (issue 7). The typed frames it will use live in
-//! `ibws_shared::protocol` and are re-exported here.
+//! [`core`] holds all of the client's behaviour without I/O; the wasm driver (built for
+//! `wasm32-unknown-unknown`) puts it on the browser's WebSocket and timers.
 
-pub use ibws_shared::protocol;
+pub mod core;

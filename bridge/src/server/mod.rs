@@ -57,12 +57,19 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The seed-compatible local endpoint: no auth, loopback origins.
+    /// The seed-compatible local endpoint: no auth, loopback origins. Every local
+    /// client shares one address, so the per-address limits are the total ones.
     pub fn local(allowed_origins: Vec<String>, max_frame: usize) -> Policy {
+        let total = LimitConfig::default().max_connections;
         Policy {
             auth: None,
             origins: OriginPolicy::local(allowed_origins),
-            limits: ConnLimiter::new(LimitConfig::default()),
+            limits: ConnLimiter::new(LimitConfig {
+                max_connections: total,
+                max_per_ip: total,
+                handshake_burst: 1_000,
+                handshakes_per_sec: 500,
+            }),
             max_frame,
             auth_deadline: Duration::from_secs(5),
         }

@@ -7,7 +7,6 @@
 //! working unchanged.
 
 mod client;
-mod close_code;
 mod message_type;
 mod num;
 mod order;
@@ -15,8 +14,8 @@ mod server;
 mod timestamp;
 mod uplink;
 
+pub use crate::close_code::CloseCode;
 pub use client::{ClientMessage, ParseError};
-pub use close_code::CloseCode;
 pub use message_type::MessageType;
 pub use num::Num;
 pub use order::{AccountState, Execution, OrderData, Position};

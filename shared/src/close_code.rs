@@ -1,4 +1,5 @@
-//! WebSocket close codes and what a client should do about each.
+//! WebSocket close codes and what a client should do about each (also re-exported as
+//! `protocol::CloseCode`).
 //!
 //! | code | name | client action |
 //! |------|------|---------------|
