@@ -204,3 +204,22 @@ impl Client {
         self.ws.send(Message::Text(v.to_string().into())).await.is_ok()
     }
 }
+
+/// `tests/browser` with its npm packages installed (`npm ci`, once).
+pub fn browser_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = repo_root().join("tests/browser");
+        if !dir.join("node_modules/playwright-core").exists() {
+            let ok = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            assert!(ok, "npm ci in tests/browser failed");
+        }
+        dir
+    })
+    .clone()
+}

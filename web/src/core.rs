@@ -6,7 +6,7 @@
 //! The driver ([`crate::client`]) feeds it socket events, frame summaries (type, seq,
 //! epoch, recovered) and the time, and carries out the [`Effect`]s it returns.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 use ibws_shared::backoff::Backoff;
 use ibws_shared::close_code::CloseCode;
@@ -113,7 +113,12 @@ pub fn json_str(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if (c as u32) < 0x20 => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(HEX[(c as usize >> 4) & 15] as char);
+                out.push(HEX[c as usize & 15] as char);
+            }
             c => out.push(c),
         }
     }
@@ -123,14 +128,65 @@ pub fn json_str(s: &str) -> String {
 
 fn types_json<'a>(types: impl Iterator<Item = &'a String>) -> String {
     let v: Vec<String> = types.map(|t| json_str(t)).collect();
-    format!("[{}]", v.join(","))
+    let mut s = String::from("[");
+    s.push_str(&v.join(","));
+    s.push(']');
+    s
+}
+
+/// Decimal digits of `n`, without the formatting machinery (it is large in wasm).
+fn digits(mut n: u64) -> String {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf[i..].iter().map(|&b| b as char).collect()
+}
+
+fn dedup(v: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(v.len());
+    for s in v {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+fn auth_frame(token: &str) -> String {
+    let mut s = String::from("{\"type\":\"auth\",\"token\":");
+    s.push_str(&json_str(token));
+    s.push('}');
+    s
+}
+
+fn subscribe_frame(kind: &str, types: String, resume: Option<(&str, u64)>) -> String {
+    let mut s = String::from("{\"type\":\"");
+    s.push_str(kind);
+    s.push_str("\",\"message_types\":");
+    s.push_str(&types);
+    if let Some((e, since)) = resume {
+        s.push_str(",\"epoch\":");
+        s.push_str(&json_str(e));
+        s.push_str(",\"since\":");
+        s.push_str(&digits(since));
+    }
+    s.push('}');
+    s
 }
 
 #[derive(Debug)]
 pub struct ClientCore {
     cfg: Config,
     state: State,
-    subs: BTreeSet<String>,
+    /// Desired subscriptions, in the order first asked for (a small set).
+    subs: Vec<String>,
     pos: Option<(String, u64)>,
     token: Option<String>,
     token_exp_ms: Option<u64>,
@@ -153,7 +209,7 @@ impl ClientCore {
         ClientCore {
             cfg,
             state: State::Closed,
-            subs: subs.into_iter().collect(),
+            subs: dedup(subs),
             pos: None,
             token_exp_ms: token.as_deref().and_then(jwt_exp_ms),
             token,
@@ -224,7 +280,7 @@ impl ClientCore {
             State::Open => {
                 // in-band refresh
                 let t = self.token.clone().unwrap_or_default();
-                self.send(format!("{{\"type\":\"auth\",\"token\":{}}}", json_str(&t)), now, &mut out);
+                self.send(auth_frame(&t), now, &mut out);
             }
             _ => {}
         }
@@ -240,17 +296,11 @@ impl ClientCore {
         self.socket_open = true;
         self.last_rx = now;
         if let Some(t) = self.token.clone() {
-            self.send(format!("{{\"type\":\"auth\",\"token\":{}}}", json_str(&t)), now, &mut out);
+            self.send(auth_frame(&t), now, &mut out);
         }
         if !self.subs.is_empty() {
             let types = types_json(self.subs.iter());
-            let text = match &self.pos {
-                Some((e, s)) => format!(
-                    "{{\"type\":\"subscribe\",\"message_types\":{types},\"epoch\":{},\"since\":{s}}}",
-                    json_str(e)
-                ),
-                None => format!("{{\"type\":\"subscribe\",\"message_types\":{types}}}"),
-            };
+            let text = subscribe_frame("subscribe", types, self.pos.as_ref().map(|(e, s)| (e.as_str(), *s)));
             self.send(text, now, &mut out);
             self.pending.push_back((Op::Subscribe, true));
         }
@@ -346,8 +396,7 @@ impl ClientCore {
 
     fn resolve(&mut self, op: Op, out: &mut Vec<Effect>) {
         if let Some(i) = self.pending.iter().position(|(o, _)| *o == op) {
-            let (_, internal) = self.pending.remove(i).expect("index from position");
-            if !internal {
+            if let Some((_, false)) = self.pending.remove(i) {
                 out.push(Effect::Resolve(op));
             }
         }
@@ -397,8 +446,12 @@ impl ClientCore {
             return None;
         }
         let mut out = Vec::new();
-        let text = format!("{{\"type\":\"subscribe\",\"message_types\":{}}}", types_json(types.iter()));
-        self.subs.extend(types);
+        let text = subscribe_frame("subscribe", types_json(types.iter()), None);
+        for t in types {
+            if !self.subs.contains(&t) {
+                self.subs.push(t);
+            }
+        }
         if self.socket_open {
             self.send(text, now, &mut out);
             self.pending.push_back((Op::Subscribe, false));
@@ -414,15 +467,9 @@ impl ClientCore {
             return None;
         }
         let mut out = Vec::new();
-        for t in &types {
-            self.subs.remove(t);
-        }
+        self.subs.retain(|s| !types.contains(s));
         if self.socket_open {
-            self.send(
-                format!("{{\"type\":\"unsubscribe\",\"message_types\":{}}}", types_json(types.iter())),
-                now,
-                &mut out,
-            );
+            self.send(subscribe_frame("unsubscribe", types_json(types.iter()), None), now, &mut out);
             self.pending.push_back((Op::Unsubscribe, false));
         } else {
             out.push(Effect::Resolve(Op::Unsubscribe));

@@ -7,6 +7,7 @@
 //! codes of `ibws_shared::protocol::CloseCode`, so browser clients (which never see an
 //! HTTP status of a failed upgrade) learn why.
 
+mod assets;
 mod http;
 mod limits;
 mod metrics;
@@ -188,7 +189,12 @@ impl Endpoint {
                 let body = metrics::render(&self.hubs, &self.status, &self.policy.limits);
                 http::respond(&mut stream, "200 OK", "text/plain; version=0.0.4", body.as_bytes()).await
             }
-            ("GET", "/") => {
+            ("GET", path) if assets::get(path).is_some() => {
+                let (ctype, body) = assets::get(path).unwrap_or(("text/plain", b""));
+                http::respond(&mut stream, "200 OK", ctype, body).await
+            }
+            ("GET", "/favicon.ico") => http::respond(&mut stream, "204 No Content", "image/x-icon", b"").await,
+            ("GET", "/" | "/status") => {
                 let body = status_page::render(&self.hubs, &self.status);
                 http::respond(&mut stream, "200 OK", "text/html; charset=utf-8", body.as_bytes()).await
             }

@@ -57,7 +57,7 @@ fn render_one(hub: &SharedHub, status: &Status) -> String {
          <style>body{{font:14px system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}}\
          .up{{color:#080}}.down{{color:#b00}}.agent{{background:#eef}}</style></head><body>\
          <h1>ibws bridge</h1><p>TWS {} <b class={}>{}</b> &middot; {} client(s) &middot; stream {} seq {}</p>\
-         <p>WebSocket: <code>ws://&lt;this host&gt;/websocket/ws?client_id=...</code> &middot; <a href=/metrics>metrics</a> &middot; <a href=/healthz>health</a></p>",
+         <p><a href=/>dashboard</a> &middot; WebSocket: <code>ws://&lt;this host&gt;/websocket/ws?client_id=...</code> &middot; <a href=/metrics>metrics</a> &middot; <a href=/healthz>health</a></p>",
         esc(&status.tws_addr),
         if up { "up" } else { "down" },
         if up { "connected" } else { "disconnected" },

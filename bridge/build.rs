@@ -1,0 +1,52 @@
+//! Builds the browser client (`ibws-web`) for wasm32 and generates its JavaScript glue
+//! with wasm-bindgen, so `ibws` can serve the dashboard with no front-end build step.
+//!
+//! The nested cargo uses its own target directory under OUT_DIR (the outer build holds
+//! the main one). When the wasm build is impossible (no wasm32 target, or
+//! `IBWS_SKIP_WEB=1`), empty artifacts are written and `/` serves the plain status
+//! page instead; a cargo warning says why.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    let web_out = out.join("web");
+    std::fs::create_dir_all(&web_out).expect("create OUT_DIR/web");
+    for p in ["../web/src", "../web/Cargo.toml", "../shared/src/backoff.rs", "../shared/src/close_code.rs", "src/server/dashboard"] {
+        println!("cargo:rerun-if-changed={p}");
+    }
+    println!("cargo:rerun-if-env-changed=IBWS_SKIP_WEB");
+    let result = if std::env::var_os("IBWS_SKIP_WEB").is_some() { Err("IBWS_SKIP_WEB is set".to_owned()) } else { build(&out, &web_out) };
+    if let Err(e) = result {
+        println!("cargo:warning=dashboard not built ({e}); `/` serves the plain status page");
+        for f in ["ibws_web.js", "ibws_web_bg.wasm", "ibws_web.d.ts"] {
+            std::fs::write(web_out.join(f), b"").expect("write placeholder");
+        }
+    }
+}
+
+fn build(out: &Path, web_out: &Path) -> Result<(), String> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let target_dir = out.join("web-target");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-p", "ibws-web", "--target", "wasm32-unknown-unknown", "--profile", "web"])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target_dir);
+    // Settings meant for the outer build must not leak into this one.
+    for v in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS", "RUSTC_WORKSPACE_WRAPPER", "CARGO_PRIMARY_PACKAGE"] {
+        cmd.env_remove(v);
+    }
+    let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err("cargo build of ibws-web for wasm32-unknown-unknown failed (is the target installed?)".into());
+    }
+    let wasm = target_dir.join("wasm32-unknown-unknown/web/ibws_web.wasm");
+    let mut b = wasm_bindgen_cli_support::Bindgen::new();
+    b.input_path(&wasm).web(true).map_err(|e| e.to_string())?.typescript(true);
+    b.generate(web_out).map_err(|e| format!("wasm-bindgen: {e}"))?;
+    Ok(())
+}
