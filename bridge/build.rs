@@ -13,11 +13,21 @@ fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     let web_out = out.join("web");
     std::fs::create_dir_all(&web_out).expect("create OUT_DIR/web");
-    for p in ["../web/src", "../web/Cargo.toml", "../shared/src/backoff.rs", "../shared/src/close_code.rs", "src/server/dashboard"] {
+    for p in [
+        "../web/src",
+        "../web/Cargo.toml",
+        "../shared/src/backoff.rs",
+        "../shared/src/close_code.rs",
+        "src/server/dashboard",
+    ] {
         println!("cargo:rerun-if-changed={p}");
     }
     println!("cargo:rerun-if-env-changed=IBWS_SKIP_WEB");
-    let result = if std::env::var_os("IBWS_SKIP_WEB").is_some() { Err("IBWS_SKIP_WEB is set".to_owned()) } else { build(&out, &web_out) };
+    let result = if std::env::var_os("IBWS_SKIP_WEB").is_some() {
+        Err("IBWS_SKIP_WEB is set".to_owned())
+    } else {
+        build(&out, &web_out)
+    };
     if let Err(e) = result {
         println!("cargo:warning=dashboard not built ({e}); `/` serves the plain status page");
         for f in ["ibws_web.js", "ibws_web_bg.wasm", "ibws_web.d.ts"] {
@@ -37,7 +47,17 @@ fn build(out: &Path, web_out: &Path) -> Result<(), String> {
         .arg("--target-dir")
         .arg(&target_dir);
     // Settings meant for the outer build must not leak into this one.
-    for v in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS", "RUSTC_WORKSPACE_WRAPPER", "CARGO_PRIMARY_PACKAGE"] {
+    for v in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_MAKEFLAGS",
+        "MAKEFLAGS",
+        "MFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_PRIMARY_PACKAGE",
+    ] {
         cmd.env_remove(v);
     }
     let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;

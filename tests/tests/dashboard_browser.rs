@@ -22,7 +22,8 @@ async fn dashboard_shows_live_orders_in_chromium() {
         .arg(&shot)
         .kill_on_drop(true)
         .output();
-    let out = tokio::time::timeout(Duration::from_secs(120), out).await.expect("playwright finished").expect("node runs");
+    let out =
+        tokio::time::timeout(Duration::from_secs(120), out).await.expect("playwright finished").expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "dashboard test failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("\"ok\":true"), "{stdout}");

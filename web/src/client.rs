@@ -125,7 +125,12 @@ fn run(rc: &Rc<RefCell<Driver>>, effects: Vec<Effect>, frame: &JsValue) {
                 let cbs = rc.borrow().on_state.clone();
                 let code = code.map(|c| JsValue::from_f64(f64::from(c))).unwrap_or(JsValue::UNDEFINED);
                 for cb in cbs {
-                    let _ = cb.call3(&JsValue::NULL, &JsValue::from_str(state.as_str()), &code, &JsValue::from_str(&reason));
+                    let _ = cb.call3(
+                        &JsValue::NULL,
+                        &JsValue::from_str(state.as_str()),
+                        &code,
+                        &JsValue::from_str(&reason),
+                    );
                 }
             }
             Effect::Deliver => {
@@ -286,7 +291,11 @@ fn open_socket(rc: &Rc<RefCell<Driver>>) {
     d.ws = Some(ws);
 }
 
+/// The strings of a JS array; anything else (undefined, a string, ...) gives none.
 fn string_list(v: &JsValue) -> Vec<String> {
+    if !Array::is_array(v) {
+        return Vec::new();
+    }
     Array::from(v).iter().filter_map(|x| x.as_string()).collect()
 }
 
@@ -295,7 +304,10 @@ impl IbwsClient {
     /// Connects to `url` (`ws://127.0.0.1:8000/websocket/ws` or a relay's `wss://`
     /// URL) and stays connected until `close()`.
     #[wasm_bindgen(unchecked_return_type = "IbwsClient")]
-    pub fn connect(url: &str, #[wasm_bindgen(unchecked_param_type = "ConnectOptions | undefined")] options: JsValue) -> IbwsClient {
+    pub fn connect(
+        url: &str,
+        #[wasm_bindgen(unchecked_param_type = "ConnectOptions | undefined")] options: JsValue,
+    ) -> IbwsClient {
         let opt = |k: &str| if options.is_object() { get(&options, k) } else { JsValue::UNDEFINED };
         let token = opt("token").as_string();
         let get_token = opt("getToken").dyn_into::<Function>().ok();
@@ -346,20 +358,31 @@ impl IbwsClient {
     }
 
     /// Calls `callback(frame)` for every event of `type` (`"*"` for all events).
-    pub fn on(&self, #[wasm_bindgen(unchecked_param_type = "MessageType | \"*\"")] ty: &str, #[wasm_bindgen(unchecked_param_type = "(event: ServerEvent) => void")] callback: Function) {
+    pub fn on(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "MessageType | \"*\"")] ty: &str,
+        #[wasm_bindgen(unchecked_param_type = "(event: ServerEvent) => void")] callback: Function,
+    ) {
         self.inner.borrow_mut().handlers.push((ty.to_owned(), callback));
     }
 
     /// Calls `callback(state, code, reason)` on every connection state change.
     #[wasm_bindgen(js_name = onState)]
-    pub fn on_state(&self, #[wasm_bindgen(unchecked_param_type = "(state: ConnectionState, code?: number, reason?: string) => void")] callback: Function) {
+    pub fn on_state(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(state: ConnectionState, code?: number, reason?: string) => void")]
+        callback: Function,
+    ) {
         self.inner.borrow_mut().on_state.push(callback);
     }
 
     /// Calls `callback(ordersResponse)` with each fresh snapshot: at first connect and
     /// after the server could not replay what was missed.
     #[wasm_bindgen(js_name = onSnapshot)]
-    pub fn on_snapshot(&self, #[wasm_bindgen(unchecked_param_type = "(snapshot: OrdersResponse) => void")] callback: Function) {
+    pub fn on_snapshot(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(snapshot: OrdersResponse) => void")] callback: Function,
+    ) {
         self.inner.borrow_mut().on_snapshot.push(callback);
     }
 
