@@ -62,7 +62,7 @@ fn build(out: &Path, web_out: &Path) -> Result<(), String> {
     }
     let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
-        return Err("cargo build of ibws-web for wasm32-unknown-unknown failed (is the target installed?)".into());
+        return Err("cargo build of ibws-web for wasm32-unknown-unknown failed; `rustup target add wasm32-unknown-unknown` and rebuild to get the dashboard".into());
     }
     let wasm = target_dir.join("wasm32-unknown-unknown/web/ibws_web.wasm");
     let mut b = wasm_bindgen_cli_support::Bindgen::new();
