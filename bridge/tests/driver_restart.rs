@@ -14,18 +14,6 @@ use ibws_shared::hub::Now;
 use ibws_shared::protocol::ServerFrame;
 use tokio::sync::mpsc;
 
-fn lmt(action: &str, qty: f64, price: f64) -> OrderTicket {
-    OrderTicket {
-        action: action.into(),
-        total_quantity: qty,
-        order_type: "LMT".into(),
-        lmt_price: Some(price),
-        tif: "DAY".into(),
-        transmit: true,
-        ..Default::default()
-    }
-}
-
 fn now() -> Now {
     let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
     Now { mono_ms: d.as_millis() as u64, unix_us: d.as_micros() as i64 }
@@ -84,14 +72,14 @@ impl Harness {
 async fn driver_survives_a_tws_restart_without_announcing_orders_twice() {
     let sim =
         Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), ..SimConfig::default() }).await.unwrap();
-    let a = sim.place(0, "AAPL", lmt("BUY", 100.0, 190.0));
-    let b = sim.place(0, "MSFT", lmt("SELL", 200.0, 410.0));
-    let c = sim.place(7, "NVDA", OrderTicket { order_ref: "mcp-1".into(), ..lmt("BUY", 300.0, 120.0) });
+    let a = sim.place(0, "AAPL", OrderTicket::limit("BUY", 100.0, 190.0));
+    let b = sim.place(0, "MSFT", OrderTicket::limit("SELL", 200.0, 410.0));
+    let c = sim.place(7, "NVDA", OrderTicket::limit("BUY", 300.0, 120.0).with_ref("mcp-1"));
     sim.submit(a);
     sim.fill(a, 40.0, 189.9);
     sim.cancel(b);
     // stays working across the restart, so reqAllOpenOrders replays it
-    let e = sim.place(0, "AMZN", lmt("BUY", 100.0, 180.0));
+    let e = sim.place(0, "AMZN", OrderTicket::limit("BUY", 100.0, 180.0));
     sim.submit(e);
 
     let (tx, rx) = mpsc::channel(10_000);
@@ -130,7 +118,7 @@ async fn driver_survives_a_tws_restart_without_announcing_orders_twice() {
     let down = tokio::spawn(async move { restart.restart(Duration::from_millis(800)).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     sim.fill(c, 300.0, 119.5);
-    let d = sim.place(0, "TSLA", lmt("BUY", 100.0, 240.0));
+    let d = sim.place(0, "TSLA", OrderTicket::limit("BUY", 100.0, 240.0));
     down.await.unwrap();
     let restarted = Instant::now();
     let expected = truth(&sim);

@@ -38,18 +38,7 @@ async fn run(clients: usize, rounds: usize) {
     while !bridge.status.tws_connected.load(std::sync::atomic::Ordering::Relaxed) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let perm = sim.place(
-        0,
-        "AAPL",
-        OrderTicket {
-            action: "BUY".into(),
-            total_quantity: 100.0,
-            order_type: "LMT".into(),
-            lmt_price: Some(100.0),
-            transmit: true,
-            ..Default::default()
-        },
-    );
+    let perm = sim.place(0, "AAPL", OrderTicket::limit("BUY", 100.0, 100.0));
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let url = format!("ws://{}/websocket/ws", bridge.addr);

@@ -40,32 +40,15 @@ async def main():
 asyncio.run(main())
 "#;
 
-fn lmt(action: &str, qty: f64, price: f64, order_ref: &str) -> OrderTicket {
-    OrderTicket {
-        action: action.into(),
-        total_quantity: qty,
-        order_type: "LMT".into(),
-        lmt_price: Some(price),
-        tif: "DAY".into(),
-        order_ref: order_ref.into(),
-        transmit: true,
-        ..Default::default()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ib_async_connects_and_sees_the_simulators_orders() {
     let sim =
         Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), ..SimConfig::default() }).await.unwrap();
-    let a = sim.place(0, "AAPL", lmt("BUY", 100.0, 190.5, ""));
+    let a = sim.place(0, "AAPL", OrderTicket::limit("BUY", 100.0, 190.5));
     sim.submit(a);
     sim.fill(a, 40.0, 190.4);
-    let b = sim.place(
-        7,
-        "NVDA",
-        OrderTicket { order_type: "MKT".into(), lmt_price: None, ..lmt("SELL", 300.0, 0.0, "mcp-agent-1") },
-    );
-    let c = sim.place(0, "TSLA", lmt("BUY", 50.0, 240.0, ""));
+    let b = sim.place(7, "NVDA", OrderTicket::market("SELL", 300.0).with_ref("mcp-agent-1"));
+    let c = sim.place(0, "TSLA", OrderTicket::limit("BUY", 50.0, 240.0));
     sim.cancel(c);
 
     let py = python();

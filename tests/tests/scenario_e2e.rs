@@ -13,18 +13,6 @@ use ibws_shared::protocol::CloseCode;
 use ibws_tests::Client;
 use serde_json::{json, Value};
 
-fn lmt(action: &str, qty: f64, price: f64) -> OrderTicket {
-    OrderTicket {
-        action: action.into(),
-        total_quantity: qty,
-        order_type: "LMT".into(),
-        lmt_price: Some(price),
-        tif: "DAY".into(),
-        transmit: true,
-        ..Default::default()
-    }
-}
-
 /// A frame in a compact, comparable form.
 fn compact(v: &Value) -> String {
     let d = &v["data"];
@@ -122,7 +110,7 @@ async fn scripted_day_gives_the_exact_notification_sequence() {
     let mut run = Run { client, seen: vec![], last_seq: 0 };
 
     // create, partial fill, modify, fill
-    let a = sim.place(0, "AAPL", lmt("BUY", 100.0, 190.0));
+    let a = sim.place(0, "AAPL", OrderTicket::limit("BUY", 100.0, 190.0));
     run.expect(&["notify created AAPL 创建", "update AAPL PreSubmitted 0"]).await;
     sim.submit(a);
     run.expect(&["update AAPL Submitted 0"]).await;
@@ -134,26 +122,17 @@ async fn scripted_day_gives_the_exact_notification_sequence() {
     run.expect(&["update AAPL Filled 100 exec", "update AAPL Filled 100 exec+commission"]).await;
 
     // create, cancel
-    let b = sim.place(0, "MSFT", lmt("SELL", 200.0, 410.0));
+    let b = sim.place(0, "MSFT", OrderTicket::limit("SELL", 200.0, 410.0));
     run.expect(&["notify created MSFT 创建", "update MSFT PreSubmitted 0"]).await;
     sim.cancel(b);
     run.expect(&["update MSFT Cancelled 0", "notify cancelled MSFT 取消"]).await;
 
     // an agent order (MCP server with its own client id and orderRef)
-    let c = sim.place(
-        AGENT_CLIENT_ID,
-        "NVDA",
-        OrderTicket {
-            order_type: "MKT".into(),
-            lmt_price: None,
-            order_ref: "mcp-agent-1".into(),
-            ..lmt("BUY", 300.0, 0.0)
-        },
-    );
+    let c = sim.place(AGENT_CLIENT_ID, "NVDA", OrderTicket::market("BUY", 300.0).with_ref("mcp-agent-1"));
     run.expect(&["notify created NVDA 创建", "mcp MCP创建市价单 NVDA MCP", "update NVDA PreSubmitted 0"]).await;
 
     // a rejection
-    let d = sim.place(0, "TSLA", lmt("BUY", 100.0, 240.0));
+    let d = sim.place(0, "TSLA", OrderTicket::limit("BUY", 100.0, 240.0));
     run.expect(&["notify created TSLA 创建", "update TSLA PreSubmitted 0"]).await;
     sim.reject(d, "Insufficient buying power for this order.");
     run.expect(&["error INSUFFICIENT_FUNDS 201", "update TSLA Inactive 0"]).await;

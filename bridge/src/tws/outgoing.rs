@@ -36,6 +36,31 @@ pub struct OrderTicket {
     pub transmit: bool,
 }
 
+impl OrderTicket {
+    /// A transmitted DAY limit order.
+    pub fn limit(action: &str, quantity: f64, price: f64) -> OrderTicket {
+        OrderTicket {
+            action: action.to_owned(),
+            total_quantity: quantity,
+            order_type: "LMT".into(),
+            lmt_price: Some(price),
+            tif: "DAY".into(),
+            transmit: true,
+            ..OrderTicket::default()
+        }
+    }
+
+    /// A transmitted DAY market order.
+    pub fn market(action: &str, quantity: f64) -> OrderTicket {
+        OrderTicket { order_type: "MKT".into(), lmt_price: None, ..OrderTicket::limit(action, quantity, 0.0) }
+    }
+
+    /// The same order with an orderRef (agents tag theirs, e.g. `mcp-...`).
+    pub fn with_ref(self, order_ref: &str) -> OrderTicket {
+        OrderTicket { order_ref: order_ref.to_owned(), ..self }
+    }
+}
+
 /// Filter of reqExecutions.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ExecutionFilter {
