@@ -299,3 +299,40 @@ proptest! {
         while hub.poll_output().is_some() {}
     }
 }
+
+#[test]
+fn stream_and_sessions_survive_a_host_restart() {
+    let cfg = HubConfig::default();
+    let now = Now { mono_ms: 1, unix_us: 1 };
+    let mut a = Hub::new(cfg.clone(), None, "e".into());
+    a.connect(1, ConnectInfo::default(), now);
+    a.on_text(1, r#"{"type":"subscribe","message_types":["order_update"]}"#, now);
+    for seq in 1..=5 {
+        let mut f = ServerFrame::OrderUpdate(OrderUpdate {
+            data: OrderData {
+                order_id: seq as i64,
+                symbol: "AAPL".into(),
+                perm_id: Some(seq as i64),
+                ..Default::default()
+            },
+            timestamp: "t".into(),
+            seq: None,
+            epoch: None,
+        });
+        f.set_position("e", seq);
+        a.publish(StampedEvent::new(f).unwrap(), now);
+    }
+    let stream = serde_json::to_string(&a.stream_state()).unwrap();
+    let session = a.session_state(1).unwrap();
+    let mut b = Hub::new(cfg, None, "other".into());
+    b.restore_stream(serde_json::from_str(&stream).unwrap());
+    b.restore_session(1, session, now);
+    assert_eq!(b.position(), ("e", 5));
+    assert_eq!(b.orders().len(), 5);
+    while b.poll_output().is_some() {}
+    b.on_text(1, r#"{"type":"resume","epoch":"e","since":2}"#, now);
+    let mut frames = Vec::new();
+    b.take_frames(1, &mut frames);
+    let seqs: Vec<u64> = frames.iter().filter_map(|f| serde_json::from_str::<Value>(f).ok()?["seq"].as_u64()).collect();
+    assert_eq!(seqs, vec![3, 4, 5, 5], "replayed 3..=5, then the resume answer at 5");
+}

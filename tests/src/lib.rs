@@ -223,3 +223,98 @@ pub fn browser_dir() -> PathBuf {
     })
     .clone()
 }
+
+/// The edge relay's worker directory with its wasm package built (`pkg/`) and its npm
+/// packages (workerd) installed. `tests/run` builds the package; this builds it too
+/// when missing, with the pinned wasm-bindgen CLI.
+pub fn edge_worker_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = repo_root();
+        let dir = root.join("relay-wasm/worker");
+        if !dir.join("pkg/ibws_relay_wasm_bg.wasm").exists() {
+            let ok = Command::new("bash")
+                .arg(root.join("relay-wasm/build.sh"))
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            assert!(ok, "relay-wasm/build.sh failed (needs the wasm32 target and wasm-bindgen CLI; see tests/run)");
+        }
+        if !dir.join("node_modules/.bin/workerd").exists() {
+            let ok = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            assert!(ok, "npm ci in relay-wasm/worker failed");
+        }
+        dir
+    })
+    .clone()
+}
+
+/// A running `workerd` serving the edge relay; killed on drop.
+pub struct Workerd {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl Workerd {
+    /// Starts workerd on `port` with Durable Object storage in `storage`.
+    pub fn start(port: u16, storage: &Path, secret: &str, allowed_origins: &str) -> Workerd {
+        let dir = edge_worker_dir();
+        let template = std::fs::read_to_string(dir.join("config.capnp.in")).expect("config template");
+        let config = template
+            .replace("@PORT@", &port.to_string())
+            .replace("@STORAGE@", &storage.display().to_string())
+            .replace("@JWT_SECRET@", secret)
+            .replace(
+                "(name = \"ALLOWED_ORIGINS\", text = \"*\")",
+                &format!("(name = \"ALLOWED_ORIGINS\", text = \"{allowed_origins}\")"),
+            );
+        let path = dir.join(format!("config.test-{port}.capnp"));
+        std::fs::write(&path, config).expect("write config");
+        let child = Command::new(dir.join("node_modules/.bin/workerd"))
+            .arg("serve")
+            .arg(&path)
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("workerd starts");
+        // wait until it answers
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Workerd { port, child }
+    }
+
+    /// Kills the process (every Durable Object dies with it; storage stays on disk).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Workerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Client {
+    /// Wraps an already connected stream.
+    pub fn from_stream(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Client {
+        Client { ws }
+    }
+}

@@ -77,6 +77,28 @@ pub enum Output {
     Close { id: ConnId, code: CloseCode, frames: Vec<Frame> },
 }
 
+/// One client's state across a host's hibernation.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SessionState {
+    pub client_id: String,
+    pub claims: Option<Claims>,
+    pub ready: bool,
+    pub aware: bool,
+    pub subs: u8,
+}
+
+/// The stream's state in storable form.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StreamState {
+    pub epoch: String,
+    pub seq: u64,
+    /// The replay ring, oldest first, as wire JSON.
+    pub events: Vec<String>,
+    pub orders: Vec<OrderData>,
+    pub accounts: Vec<AccountState>,
+    pub source_connected: bool,
+}
+
 /// Counters for `/metrics`.
 #[derive(Clone, Debug, Default)]
 pub struct HubStats {
@@ -180,6 +202,84 @@ impl Hub {
         format_timestamp(now.unix_us, self.cfg.utc_offset_secs)
     }
 
+    // ----- hibernation (hosts that sleep, like Durable Objects) -----
+
+    /// What must survive for one client while its host sleeps.
+    pub fn session_state(&self, id: ConnId) -> Option<SessionState> {
+        self.clients.get(&id).map(|s| SessionState {
+            client_id: s.client_id.clone(),
+            claims: s.claims.clone(),
+            ready: s.ready,
+            aware: s.aware,
+            subs: s.subs,
+        })
+    }
+
+    /// Re-creates a client after the host woke up (no greeting: it already had one).
+    pub fn restore_session(&mut self, id: ConnId, st: SessionState, now: Now) {
+        if let Some(c) = &st.claims {
+            *self.per_subject.entry(c.sub.clone()).or_default() += 1;
+        }
+        self.clients.insert(
+            id,
+            Session {
+                client_id: st.client_id,
+                claims: st.claims,
+                ready: st.ready,
+                aware: st.aware,
+                subs: st.subs,
+                last_seen_ms: now.mono_ms,
+                next_ping_ms: now.mono_ms + self.cfg.heartbeat_interval_ms,
+                auth_deadline_ms: now.mono_ms + self.cfg.auth_deadline_ms,
+                bucket: TokenBucket::new(self.cfg.rate_burst, self.cfg.rate_per_sec, now.mono_ms),
+                queue: VecDeque::new(),
+                queue_bytes: 0,
+            },
+        );
+    }
+
+    /// The stream (position, replay ring, tables) in a form a host can store.
+    pub fn stream_state(&self) -> StreamState {
+        StreamState {
+            epoch: self.epoch.clone(),
+            seq: self.seq,
+            events: self.ring.iter().map(|e| e.json.to_string()).collect(),
+            orders: self.orders(),
+            accounts: self.accounts(),
+            source_connected: self.source_connected,
+        }
+    }
+
+    /// Restores a stored stream; events that do not parse are dropped, and the ring
+    /// keeps only a contiguous run ending at `seq`.
+    pub fn restore_stream(&mut self, st: StreamState) {
+        self.epoch = st.epoch;
+        self.seq = st.seq;
+        self.orders.replace(&st.orders);
+        self.accounts = st.accounts.into_iter().map(|a| (a.account.clone(), a)).collect();
+        self.source_connected = st.source_connected;
+        self.ring.clear();
+        let events: Vec<Arc<StampedEvent>> = st
+            .events
+            .iter()
+            .filter_map(|j| serde_json::from_str::<ServerFrame>(j).ok())
+            .filter_map(StampedEvent::new)
+            .filter(|e| e.epoch == self.epoch && e.seq <= self.seq)
+            .collect();
+        let mut expect = self.seq + 1;
+        let mut keep = Vec::new();
+        for e in events.into_iter().rev() {
+            if e.seq + 1 != expect {
+                break;
+            }
+            expect = e.seq;
+            keep.push(e);
+        }
+        for e in keep.into_iter().rev() {
+            self.ring.push(e);
+        }
+    }
+
     // ----- connections -----
 
     /// A client connected. With auth required and no pre-verified claims, it must send
@@ -278,6 +378,11 @@ impl Hub {
         self.stats.clients_closed += 1;
         let frames = if code == CloseCode::SlowConsumer { vec![] } else { s.queue.drain(..).collect() };
         self.out.push_back(Output::Close { id, code, frames });
+    }
+
+    /// Closes one client with `code` (a host refusing it, e.g. a bad token).
+    pub fn close_client(&mut self, id: ConnId, code: CloseCode, now: Now) {
+        self.close(id, code, now);
     }
 
     /// Closes every client with `code` (shutdown).

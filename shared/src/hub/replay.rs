@@ -30,6 +30,11 @@ impl ReplayRing {
         self.events.clear();
     }
 
+    /// The events held, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<StampedEvent>> {
+        self.events.iter()
+    }
+
     pub fn len(&self) -> usize {
         self.events.len()
     }
