@@ -122,6 +122,14 @@ async fn the_same_session_against_the_native_relay() {
     basic_session(IbwsClient::connect(&url, options(&[("token", get(&info, "valid_token"))]))).await;
 }
 
+/// And against the edge relay (the same relay in wasm, in a Durable Object under workerd).
+#[wasm_bindgen_test]
+async fn the_same_session_against_the_edge_relay() {
+    let info = control("/info").await;
+    let url = get(&info, "ws_edge").as_string().expect("the test server runs the edge relay");
+    basic_session(IbwsClient::connect(&url, options(&[("token", get(&info, "valid_token"))]))).await;
+}
+
 async fn basic_session(c: IbwsClient) {
     let log = watch(&c);
     until("open", 5000, || c.state() == "open").await;

@@ -5,13 +5,13 @@
 //! proxies). A small HTTP control API (CORS-open, loopback only) lets the tests:
 //!
 //! - `GET /info`: endpoints (local, proxied, JWT-protected, and a native relay fed by
-//!   the bridge's uplink) and tokens as JSON;
+//!   the bridge's uplink, and the edge relay under `workerd`) and tokens as JSON;
 //! - `GET /restart`: close every client with 4000 (server restarting), keeping the
 //!   stream, so clients must resume with nothing lost;
 //! - `GET /blackhole`: freeze every connection through the proxy.
 //!
 //! Usage: `ibws-test-server [control-address]` (default 127.0.0.1:18787). It prints
-//! `ready <control URL>` when serving, and runs until killed.
+//! `ready <control URL>` when serving, and runs until SIGTERM or Ctrl-C.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -97,6 +97,33 @@ async fn main() {
     let frozen = Arc::new(AtomicU64::new(0));
     tokio::spawn(run_proxy(proxy, bridge.addr, frozen.clone()));
 
+    // the edge relay under workerd, fed by its own simulator and bridge
+    let sim_edge = Simulator::start(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        flow_interval: Some(Duration::from_millis(80)),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator");
+    let edge_storage = std::env::temp_dir().join(format!("ibws-test-server-edge-{}", std::process::id()));
+    std::fs::create_dir_all(&edge_storage).unwrap();
+    let edge_port = ibws_tests::free_port();
+    let workerd = ibws_tests::Workerd::start(edge_port, &edge_storage, std::str::from_utf8(SECRET).unwrap(), "*");
+    let edge_bridge = Bridge::start(BridgeConfig {
+        tws: sim_edge.addr().to_string(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        uplink: Some(UplinkConfig {
+            url: format!("ws://127.0.0.1:{edge_port}/bridge/ws?tenant=default"),
+            token: mint(&Claims { sub: "bridge".into(), role: Role::Bridge, ..claims.clone() }, &SignKey::Hs256(SECRET.to_vec())).unwrap(),
+            tls: ibws_bridge::tls::client_config(None).unwrap(),
+            buffer_cap: 100_000,
+            backoff: Default::default(),
+        }),
+        ..BridgeConfig::default()
+    })
+    .await
+    .expect("edge bridge");
+
     let token = mint(&claims, &SignKey::Hs256(SECRET.to_vec())).unwrap();
     let bad = mint(&claims, &SignKey::Hs256(b"another-secret-0123456789abcdef-xyz".to_vec())).unwrap();
     let info = serde_json::json!({
@@ -104,6 +131,7 @@ async fn main() {
         "ws_proxy": format!("ws://127.0.0.1:{}/websocket/ws", proxy_addr.port()),
         "ws_auth": format!("ws://127.0.0.1:{}/websocket/ws", bridge.remote_addr.unwrap().port()),
         "ws_relay": format!("ws://127.0.0.1:{}/websocket/ws", relay.addr.port()),
+        "ws_edge": format!("ws://127.0.0.1:{edge_port}/websocket/ws?tenant=default"),
         "valid_token": token,
         "invalid_token": bad,
     })
@@ -113,6 +141,7 @@ async fn main() {
     println!("ready http://{}", listener.local_addr().unwrap());
     let bridge = Arc::new(bridge);
     let _relay = relay;
+    let _edge = (workerd, edge_bridge, sim_edge);
     let serve = async {
         loop {
             let Ok((mut s, _)) = listener.accept().await else { continue };
@@ -142,7 +171,15 @@ async fn main() {
             });
         }
     };
-    serve.await;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = serve => {}
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    // dropping the stack stops workerd too
+    drop(_edge);
+    let _ = std::fs::remove_dir_all(&edge_storage);
 }
 
 /// Forwards connections to `to`; connections opened before a blackhole freeze.
