@@ -242,7 +242,7 @@ pub fn edge_worker_dir() -> PathBuf {
         }
         if !dir.join("node_modules/.bin/workerd").exists() {
             let ok = Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund"])
+                .args(["install", "--no-save", "--no-audit", "--no-fund"])
                 .current_dir(&dir)
                 .status()
                 .map(|s| s.success())

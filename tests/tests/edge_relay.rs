@@ -218,10 +218,24 @@ async fn edge_relay_under_workerd() {
         c.send_raw(Message::Text("{not json".into())).await;
         let e = c.recv_until(Duration::from_secs(5), |v| v["type"] == "error").await.unwrap();
         assert_eq!(e["error_code"], "BAD_REQUEST");
+        c.send_raw(Message::Text(format!("{}{}", "[".repeat(5000), "]".repeat(5000)).into())).await;
+        let e = c.recv_until(Duration::from_secs(5), |v| v["type"] == "error").await.unwrap();
+        assert_eq!(e["error_code"], "BAD_REQUEST", "deeply nested JSON");
         for _ in 0..300 {
             c.send_raw(Message::Text(r#"{"type":"ping"}"#.into())).await;
         }
         assert_eq!(c.close_code(Duration::from_secs(5)).await, Some(CloseCode::RateLimited.code()), "flood");
+    }
+    {
+        let mut c = Client::connect(&edge).await;
+        c.send(json!({"type": "auth", "token": valid})).await;
+        c.recv(Duration::from_secs(5)).await.unwrap();
+        c.send_raw(Message::Text(format!("{{\"type\":\"ping\",\"pad\":\"{}\"}}", "x".repeat(70 * 1024)).into())).await;
+        assert_eq!(
+            c.close_code(Duration::from_secs(5)).await,
+            Some(CloseCode::MessageTooBig.code()),
+            "frame over 64 KiB"
+        );
     }
     {
         let scoped = token(Role::Client, "desk1", |c| c.scope = vec!["order_update".into()]);

@@ -114,7 +114,11 @@ async fn main() {
         listen: "127.0.0.1:0".parse().unwrap(),
         uplink: Some(UplinkConfig {
             url: format!("ws://127.0.0.1:{edge_port}/bridge/ws?tenant=default"),
-            token: mint(&Claims { sub: "bridge".into(), role: Role::Bridge, ..claims.clone() }, &SignKey::Hs256(SECRET.to_vec())).unwrap(),
+            token: mint(
+                &Claims { sub: "bridge".into(), role: Role::Bridge, ..claims.clone() },
+                &SignKey::Hs256(SECRET.to_vec()),
+            )
+            .unwrap(),
             tls: ibws_bridge::tls::client_config(None).unwrap(),
             buffer_cap: 100_000,
             backoff: Default::default(),
