@@ -202,6 +202,23 @@ impl Hub {
         format_timestamp(now.unix_us, self.cfg.utc_offset_secs)
     }
 
+    /// A new, unauthenticated, unsubscribed session with its clocks started now.
+    fn fresh_session(&self, client_id: String, now: Now) -> Session {
+        Session {
+            client_id,
+            claims: None,
+            ready: false,
+            aware: false,
+            subs: 0,
+            last_seen_ms: now.mono_ms,
+            next_ping_ms: now.mono_ms + self.cfg.heartbeat_interval_ms,
+            auth_deadline_ms: now.mono_ms + self.cfg.auth_deadline_ms,
+            bucket: TokenBucket::new(self.cfg.rate_burst, self.cfg.rate_per_sec, now.mono_ms),
+            queue: VecDeque::new(),
+            queue_bytes: 0,
+        }
+    }
+
     // ----- hibernation (hosts that sleep, like Durable Objects) -----
 
     /// What must survive for one client while its host sleeps.
@@ -223,17 +240,11 @@ impl Hub {
         self.clients.insert(
             id,
             Session {
-                client_id: st.client_id,
                 claims: st.claims,
                 ready: st.ready,
                 aware: st.aware,
                 subs: st.subs,
-                last_seen_ms: now.mono_ms,
-                next_ping_ms: now.mono_ms + self.cfg.heartbeat_interval_ms,
-                auth_deadline_ms: now.mono_ms + self.cfg.auth_deadline_ms,
-                bucket: TokenBucket::new(self.cfg.rate_burst, self.cfg.rate_per_sec, now.mono_ms),
-                queue: VecDeque::new(),
-                queue_bytes: 0,
+                ..self.fresh_session(st.client_id, now)
             },
         );
     }
@@ -293,19 +304,7 @@ impl Hub {
             self.out.push_back(Output::Close { id, code: CloseCode::ConnectionLimit, frames: vec![] });
             return;
         }
-        let session = Session {
-            client_id,
-            claims: None,
-            ready: false,
-            aware: false,
-            subs: 0,
-            last_seen_ms: now.mono_ms,
-            next_ping_ms: now.mono_ms + self.cfg.heartbeat_interval_ms,
-            auth_deadline_ms: now.mono_ms + self.cfg.auth_deadline_ms,
-            bucket: TokenBucket::new(self.cfg.rate_burst, self.cfg.rate_per_sec, now.mono_ms),
-            queue: VecDeque::new(),
-            queue_bytes: 0,
-        };
+        let session = self.fresh_session(client_id, now);
         self.clients.insert(id, session);
         match info.claims {
             Some(c) => self.admit(id, c, now),
