@@ -62,27 +62,6 @@ pub fn keygen(kind: KeyKind, prefix: &Path) -> Result<Vec<std::path::PathBuf>, S
     }
 }
 
-/// What kind of PEM key this is, by its label and algorithm OID.
-fn pem_kind(pem: &[u8]) -> Result<&'static str, String> {
-    let text = std::str::from_utf8(pem).map_err(|_| "key file is not PEM text".to_owned())?;
-    if text.contains("RSA") {
-        return Ok("rsa");
-    }
-    let b64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
-    let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64.trim())
-        .map_err(|_| "key file is not valid PEM".to_owned())?;
-    let has = |oid: &[u8]| der.windows(oid.len()).any(|w| w == oid);
-    if has(&[0x06, 0x03, 0x2b, 0x65, 0x70]) {
-        Ok("ed25519")
-    } else if has(&[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]) {
-        Ok("ec")
-    } else if has(&[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01]) {
-        Ok("rsa")
-    } else {
-        Err("unsupported key type (use Ed25519, P-256 or RSA)".into())
-    }
-}
-
 fn secret_bytes(raw: &[u8]) -> Vec<u8> {
     let trimmed = String::from_utf8_lossy(raw).trim().to_owned();
     trimmed.into_bytes()
@@ -97,14 +76,7 @@ pub fn verifier(
 ) -> Result<Arc<dyn TokenVerifier>, String> {
     let key = match (secret_file, public_key) {
         (Some(s), None) => VerifyKey::Hs256(secret_bytes(&read(s)?)),
-        (None, Some(p)) => {
-            let pem = read(p)?;
-            match pem_kind(&pem)? {
-                "ed25519" => VerifyKey::Ed25519Pem(pem),
-                "ec" => VerifyKey::Es256Pem(pem),
-                _ => VerifyKey::Rs256Pem(pem),
-            }
-        }
+        (None, Some(p)) => VerifyKey::from_public_pem(&read(p)?)?,
         (Some(_), Some(_)) => return Err("give either --jwt-secret-file or --jwt-public-key, not both".into()),
         (None, None) => return Err("a JWT key is required: --jwt-secret-file or --jwt-public-key".into()),
     };
@@ -121,11 +93,7 @@ pub fn signer(path: &Path) -> Result<SignKey, String> {
         }
         return Ok(SignKey::Hs256(s));
     }
-    Ok(match pem_kind(&raw)? {
-        "ed25519" => SignKey::Ed25519Pem(raw),
-        "ec" => SignKey::Es256Pem(raw),
-        _ => SignKey::Rs256Pem(raw),
-    })
+    SignKey::from_private_pem(&raw)
 }
 
 /// Parses `30s`, `15m`, `1h`, `7d` (or plain seconds).
@@ -139,4 +107,39 @@ pub fn parse_ttl(s: &str) -> Result<u64, String> {
         _ => (s, 1),
     };
     num.parse::<u64>().map(|n| n * mult).map_err(|_| format!("bad duration {s:?} (use e.g. 30m, 1h, 7d)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ibws_shared::auth::{mint, Claims, Role};
+
+    #[test]
+    fn generated_keys_sign_and_verify_with_the_algorithm_of_their_type() {
+        let dir = std::env::temp_dir().join(format!("ibws-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (kind, name) in [(KeyKind::Ed25519, "ed"), (KeyKind::Es256, "es"), (KeyKind::Hs256, "hs")] {
+            let paths = keygen(kind, &dir.join(name)).unwrap();
+            let claims = Claims {
+                sub: "a".into(),
+                role: Role::Client,
+                tenant: "t".into(),
+                scope: vec![],
+                accounts: vec![],
+                exp: 4_000_000_000,
+                nbf: None,
+                iat: None,
+                iss: "ibws".into(),
+                aud: "ibws".into(),
+            };
+            let token = mint(&claims, &signer(&paths[0]).unwrap()).unwrap();
+            let v = match kind {
+                KeyKind::Hs256 => verifier(Some(&paths[0]), None, "ibws", "ibws").unwrap(),
+                _ => verifier(None, Some(&paths[1]), "ibws", "ibws").unwrap(),
+            };
+            assert_eq!(v.verify(&token, 1_000).unwrap().sub, "a", "{name}");
+        }
+        assert!(keygen(KeyKind::Hs256, &dir.join("hs")).is_err(), "never overwrites a key");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

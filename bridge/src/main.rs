@@ -96,12 +96,8 @@ struct RelayArgs {
     /// Address to listen on
     #[arg(long, env = "IBWS_RELAY_LISTEN", default_value = "0.0.0.0:8443")]
     listen: SocketAddr,
-    /// PEM certificate chain
-    #[arg(long, env = "IBWS_TLS_CERT")]
-    tls_cert: Option<PathBuf>,
-    /// PEM private key
-    #[arg(long, env = "IBWS_TLS_KEY")]
-    tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    tls: TlsArgs,
     #[command(flatten)]
     jwt: JwtArgs,
     /// Browser origins allowed (exact, comma-separated); other browser pages are refused
@@ -217,12 +213,8 @@ struct BridgeArgs {
     /// Also serve remote clients here (JWT required; TLS required unless loopback)
     #[arg(long, env = "IBWS_REMOTE_LISTEN")]
     remote_listen: Option<SocketAddr>,
-    /// PEM certificate chain for the remote endpoint
-    #[arg(long, env = "IBWS_TLS_CERT")]
-    tls_cert: Option<PathBuf>,
-    /// PEM private key for the remote endpoint
-    #[arg(long, env = "IBWS_TLS_KEY")]
-    tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    tls: TlsArgs,
     #[command(flatten)]
     jwt: JwtArgs,
     /// Browser origins allowed on the remote endpoint (exact, comma-separated)
@@ -255,14 +247,24 @@ struct FileConfig {
     insecure_bind: Option<bool>,
 }
 
-fn tls_from(
-    cert: Option<&std::path::Path>,
-    key: Option<&std::path::Path>,
-) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>, String> {
-    match (cert, key) {
-        (Some(c), Some(k)) => ibws_bridge::tls::server_config_from_files(c, k).map(Some),
-        (None, None) => Ok(None),
-        _ => Err("--tls-cert and --tls-key go together".into()),
+/// The TLS options of every listener that serves remote clients.
+#[derive(Args, Default, Clone)]
+struct TlsArgs {
+    /// PEM certificate chain (remote listeners)
+    #[arg(long, env = "IBWS_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key (remote listeners)
+    #[arg(long, env = "IBWS_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn server_config(&self) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(c), Some(k)) => ibws_bridge::tls::server_config_from_files(c, k).map(Some),
+            (None, None) => Ok(None),
+            _ => Err("--tls-cert and --tls-key go together".into()),
+        }
     }
 }
 
@@ -300,7 +302,7 @@ impl BridgeArgs {
                 None => None,
                 Some(listen) => Some(RemoteConfig {
                     listen,
-                    tls: tls_from(self.tls_cert.as_deref(), self.tls_key.as_deref())?,
+                    tls: self.tls.server_config()?,
                     verifier: self.jwt.verifier()?,
                     allowed_origins: self.remote_allowed_origins.clone(),
                     limits: Default::default(),
@@ -381,7 +383,7 @@ async fn run_relay(a: RelayArgs) -> ExitCode {
         }
         let cfg = ibws_bridge::relay::RelayConfig {
             listen: a.listen,
-            tls: tls_from(a.tls_cert.as_deref(), a.tls_key.as_deref())?,
+            tls: a.tls.server_config()?,
             verifier: a.jwt.verifier()?,
             allowed_origins: a.allowed_origins.clone(),
             limits: ibws_bridge::server::LimitConfig {

@@ -116,7 +116,9 @@ impl Uplink {
     /// `after` (no gap).
     fn range(&self, after: u64, upto: u64) -> (Vec<Arc<StampedEvent>>, bool) {
         let b = self.lock();
-        let v: Vec<_> = b.events.iter().filter(|e| e.seq > after && e.seq <= upto).cloned().collect();
+        // seqs are increasing in the buffer: find the start without scanning it all
+        let start = b.events.partition_point(|e| e.seq <= after);
+        let v: Vec<_> = b.events.range(start..).take_while(|e| e.seq <= upto).cloned().collect();
         let contiguous = after >= upto || v.first().is_some_and(|e| e.seq == after + 1);
         (v, contiguous)
     }

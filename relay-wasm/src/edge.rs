@@ -16,7 +16,7 @@ pub struct EdgeConfig {
     /// HS256 secret, or...
     #[serde(default)]
     pub jwt_secret: Option<String>,
-    /// ...a PEM public key (Ed25519, P-256 or RSA by its header).
+    /// ...a PEM public key (Ed25519, P-256 or RSA; the algorithm follows the key).
     #[serde(default)]
     pub jwt_public_key: Option<String>,
     #[serde(default = "ibws")]
@@ -64,16 +64,7 @@ impl EdgeRelay {
     pub fn new(cfg: EdgeConfig) -> Result<EdgeRelay, String> {
         let key = match (&cfg.jwt_secret, &cfg.jwt_public_key) {
             (Some(s), None) => VerifyKey::Hs256(s.trim().as_bytes().to_vec()),
-            (None, Some(p)) if p.contains("RSA") => VerifyKey::Rs256Pem(p.as_bytes().to_vec()),
-            (None, Some(p)) => {
-                // Ed25519 SPKI keys are 44 bytes of DER, far shorter than P-256's 91.
-                let b64: String = p.lines().filter(|l| !l.starts_with("-----")).collect();
-                if b64.trim().len() < 80 {
-                    VerifyKey::Ed25519Pem(p.as_bytes().to_vec())
-                } else {
-                    VerifyKey::Es256Pem(p.as_bytes().to_vec())
-                }
-            }
+            (None, Some(p)) => VerifyKey::from_public_pem(p.as_bytes())?,
             _ => return Err("configure exactly one of jwt_secret and jwt_public_key".into()),
         };
         let verifier: Arc<dyn TokenVerifier> = Arc::new(JwtVerifier::new(key, &cfg.issuer, &cfg.audience, 30)?);

@@ -103,6 +103,22 @@ pub enum VerifyKey {
     Rs256Pem(Vec<u8>),
 }
 
+impl VerifyKey {
+    /// A PEM public key, its algorithm taken from the key's own type (Ed25519 ->
+    /// EdDSA, EC -> ES256, RSA -> RS256), never from a token.
+    pub fn from_public_pem(pem: &[u8]) -> Result<VerifyKey, String> {
+        if DecodingKey::from_ed_pem(pem).is_ok() {
+            Ok(VerifyKey::Ed25519Pem(pem.to_vec()))
+        } else if DecodingKey::from_ec_pem(pem).is_ok() {
+            Ok(VerifyKey::Es256Pem(pem.to_vec()))
+        } else if DecodingKey::from_rsa_pem(pem).is_ok() {
+            Ok(VerifyKey::Rs256Pem(pem.to_vec()))
+        } else {
+            Err("not a PEM public key of a supported type (Ed25519, P-256, RSA)".into())
+        }
+    }
+}
+
 /// A JWT verifier bound to one key and so to one algorithm.
 pub struct JwtVerifier {
     key: DecodingKey,
@@ -169,6 +185,21 @@ pub enum SignKey {
     Ed25519Pem(Vec<u8>),
     Es256Pem(Vec<u8>),
     Rs256Pem(Vec<u8>),
+}
+
+impl SignKey {
+    /// A PEM private key, its algorithm taken from the key's own type.
+    pub fn from_private_pem(pem: &[u8]) -> Result<SignKey, String> {
+        if EncodingKey::from_ed_pem(pem).is_ok() {
+            Ok(SignKey::Ed25519Pem(pem.to_vec()))
+        } else if EncodingKey::from_ec_pem(pem).is_ok() {
+            Ok(SignKey::Es256Pem(pem.to_vec()))
+        } else if EncodingKey::from_rsa_pem(pem).is_ok() {
+            Ok(SignKey::Rs256Pem(pem.to_vec()))
+        } else {
+            Err("not a PEM private key of a supported type (Ed25519, P-256, RSA)".into())
+        }
+    }
 }
 
 /// Signs `claims` (used by `ibws token issue` and by the tests).

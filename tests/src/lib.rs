@@ -124,28 +124,36 @@ impl Client {
     }
 }
 
-/// Test key material: an Ed25519 key pair, PEM.
+/// Test key material: an Ed25519 key pair (PEM), or an HS256 secret.
 pub struct TestKeys {
     pub private_pem: String,
     pub public_pem: String,
+    secret: Option<Vec<u8>>,
 }
 
 impl TestKeys {
     pub fn ed25519() -> TestKeys {
         let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("keygen");
-        TestKeys { private_pem: kp.serialize_pem(), public_pem: kp.public_key_pem() }
+        TestKeys { private_pem: kp.serialize_pem(), public_pem: kp.public_key_pem(), secret: None }
+    }
+
+    pub fn hs256(secret: &str) -> TestKeys {
+        TestKeys { private_pem: String::new(), public_pem: String::new(), secret: Some(secret.as_bytes().to_vec()) }
+    }
+
+    fn sign_key(&self) -> ibws_shared::auth::SignKey {
+        match &self.secret {
+            Some(s) => ibws_shared::auth::SignKey::Hs256(s.clone()),
+            None => ibws_shared::auth::SignKey::Ed25519Pem(self.private_pem.clone().into_bytes()),
+        }
     }
 
     pub fn verifier(&self) -> std::sync::Arc<dyn ibws_shared::auth::TokenVerifier> {
-        std::sync::Arc::new(
-            ibws_shared::auth::JwtVerifier::new(
-                ibws_shared::auth::VerifyKey::Ed25519Pem(self.public_pem.clone().into_bytes()),
-                "ibws",
-                "ibws",
-                30,
-            )
-            .expect("verifier"),
-        )
+        let key = match &self.secret {
+            Some(s) => ibws_shared::auth::VerifyKey::Hs256(s.clone()),
+            None => ibws_shared::auth::VerifyKey::Ed25519Pem(self.public_pem.clone().into_bytes()),
+        };
+        std::sync::Arc::new(ibws_shared::auth::JwtVerifier::new(key, "ibws", "ibws", 30).expect("verifier"))
     }
 
     /// A valid token for `role` and `tenant`, with optional scope.
@@ -174,8 +182,7 @@ impl TestKeys {
             aud: "ibws".into(),
         };
         f(&mut c);
-        ibws_shared::auth::mint(&c, &ibws_shared::auth::SignKey::Ed25519Pem(self.private_pem.clone().into_bytes()))
-            .expect("mint")
+        ibws_shared::auth::mint(&c, &self.sign_key()).expect("mint")
     }
 }
 

@@ -11,32 +11,22 @@ use ibws_bridge::app::{Bridge, BridgeConfig};
 use ibws_bridge::relay::{Relay, RelayConfig};
 use ibws_bridge::sim::{SimConfig, Simulator};
 use ibws_bridge::uplink::UplinkConfig;
-use ibws_shared::auth::{mint, Claims, JwtVerifier, Role, SignKey, VerifyKey};
+use ibws_shared::auth::{Claims, Role};
 use ibws_shared::backoff::Backoff;
 use ibws_shared::hub::HubConfig;
 use ibws_shared::protocol::CloseCode;
-use ibws_tests::{free_port, Client, Workerd};
+use ibws_tests::{free_port, Client, TestKeys, Workerd};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
 const SECRET: &str = "edge-test-secret-0123456789abcdef0123";
 
 fn token(role: Role, tenant: &str, f: impl FnOnce(&mut Claims)) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let mut c = Claims {
-        sub: "tester".into(),
-        role,
-        tenant: tenant.into(),
-        scope: vec![],
-        accounts: vec![],
-        exp: now + 3600,
-        nbf: None,
-        iat: Some(now),
-        iss: "ibws".into(),
-        aud: "ibws".into(),
-    };
-    f(&mut c);
-    mint(&c, &SignKey::Hs256(SECRET.as_bytes().to_vec())).unwrap()
+    TestKeys::hs256(SECRET).token_with(|c| {
+        c.role = role;
+        c.tenant = tenant.into();
+        f(c);
+    })
 }
 
 async fn bridge_to(sim: &Simulator, url: String) -> Bridge {
@@ -133,9 +123,7 @@ async fn edge_relay_under_workerd() {
     let relay = Relay::start(RelayConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         tls: None,
-        verifier: std::sync::Arc::new(
-            JwtVerifier::new(VerifyKey::Hs256(SECRET.as_bytes().to_vec()), "ibws", "ibws", 30).unwrap(),
-        ),
+        verifier: TestKeys::hs256(SECRET).verifier(),
         allowed_origins: vec![],
         limits: Default::default(),
         hub: HubConfig { require_auth: true, ..HubConfig::default() },

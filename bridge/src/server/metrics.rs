@@ -15,7 +15,7 @@ pub fn render(hubs: &Hubs, status: &Status, limits: &ConnLimiter) -> String {
         hub.with(|h| {
             clients += h.client_count();
             seq = seq.max(h.position().1);
-            orders += h.orders().len();
+            orders += h.order_count();
             let st = h.stats();
             for (a, b) in stats.events_by_type.iter_mut().zip(st.events_by_type) {
                 *a += b;

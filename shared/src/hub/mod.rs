@@ -178,6 +178,11 @@ impl Hub {
         self.orders.rows().into_iter().cloned().collect()
     }
 
+    /// How many orders the table holds (without copying them).
+    pub fn order_count(&self) -> usize {
+        self.orders.len()
+    }
+
     pub fn accounts(&self) -> Vec<AccountState> {
         self.accounts.values().cloned().collect()
     }
