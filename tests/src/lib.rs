@@ -66,6 +66,16 @@ pub fn python() -> PathBuf {
     .clone()
 }
 
+/// What [`Client::next_frame`] saw.
+#[derive(Debug)]
+pub enum Next {
+    Frame(Value),
+    /// Nothing arrived within the timeout; the socket may still be open.
+    Silent,
+    /// The socket closed (with the close code, if the server sent one) or failed.
+    Closed(Option<u16>),
+}
+
 /// A WebSocket client speaking JSON.
 pub struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -94,6 +104,24 @@ impl Client {
                 }
                 Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
                 _ => return None,
+            }
+        }
+    }
+
+    /// The next JSON frame, telling silence apart from a closed socket. Unlike
+    /// [`Client::recv`] followed by [`Client::close_code`], it never reads a frame only
+    /// to throw it away.
+    pub async fn next_frame(&mut self, timeout: Duration) -> Next {
+        loop {
+            match tokio::time::timeout(timeout, self.ws.next()).await {
+                Err(_) => return Next::Silent,
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    return Next::Frame(serde_json::from_str(t.as_str()).expect("server sends JSON"))
+                }
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => continue,
+                Ok(Some(Ok(Message::Close(f)))) => return Next::Closed(f.map(|f| f.code.into())),
+                Ok(Some(Ok(Message::Binary(_)))) => panic!("server sent a binary frame"),
+                Ok(Some(Err(_)) | None) => return Next::Closed(None),
             }
         }
     }

@@ -17,7 +17,7 @@ use ibws_bridge::uplink::UplinkConfig;
 use ibws_shared::auth::Role;
 use ibws_shared::backoff::Backoff;
 use ibws_shared::hub::HubConfig;
-use ibws_tests::{Client, TestKeys};
+use ibws_tests::{Client, Next, TestKeys};
 use serde_json::{json, Value};
 
 const CLIENTS: usize = 100;
@@ -95,31 +95,32 @@ async fn client(
         }
         let mut awaiting_snapshot = pos.is_none();
         loop {
-            let Some(v) = c.recv(Duration::from_millis(500)).await else {
-                if stop.load(Ordering::SeqCst)
-                    && pos.as_ref().is_some_and(|p| p.1 == head.load(Ordering::SeqCst))
-                    && !awaiting_snapshot
-                {
-                    if !c.try_send(json!({"type": "get_orders"})).await {
+            let v = match c.next_frame(Duration::from_millis(500)).await {
+                Next::Frame(v) => v,
+                Next::Closed(_) => break,
+                Next::Silent => {
+                    if stop.load(Ordering::SeqCst)
+                        && pos.as_ref().is_some_and(|p| p.1 == head.load(Ordering::SeqCst))
+                        && !awaiting_snapshot
+                    {
+                        if !c.try_send(json!({"type": "get_orders"})).await {
+                            break;
+                        }
+                        let o = c
+                            .recv_until(Duration::from_secs(5), |v| v["type"] == "orders_response")
+                            .await
+                            .expect("final snapshot");
+                        assert_eq!(o["seq"].as_u64(), pos.as_ref().map(|p| p.1), "final snapshot at the head");
+                        r.final_table = table(&o["data"]);
+                        r.last = pos.unwrap();
+                        return r;
+                    }
+                    // Silence alone does not mean a dead socket; probe it.
+                    if !c.try_send(json!({"type": "ping"})).await {
                         break;
                     }
-                    let o = c
-                        .recv_until(Duration::from_secs(5), |v| v["type"] == "orders_response")
-                        .await
-                        .expect("final snapshot");
-                    assert_eq!(o["seq"].as_u64(), pos.as_ref().map(|p| p.1), "final snapshot at the head");
-                    r.final_table = table(&o["data"]);
-                    r.last = pos.unwrap();
-                    return r;
+                    continue;
                 }
-                if c.close_code(Duration::from_millis(1)).await.is_some() {
-                    break;
-                }
-                // Silence alone does not mean a dead socket; probe it.
-                if !c.try_send(json!({"type": "ping"})).await {
-                    break;
-                }
-                continue;
             };
             match v["type"].as_str().unwrap_or("") {
                 "orders_response" => {
