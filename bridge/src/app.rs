@@ -116,7 +116,11 @@ impl Bridge {
         hub_cfg.utc_offset_secs = clock::utc_offset_secs();
         let verifier = cfg.remote.as_ref().map(|r| r.verifier.clone());
         let hub = SharedHub::new(Hub::new(hub_cfg.clone(), verifier, epoch.clone()));
-        let status = Arc::new(Status { tws_connected: false.into(), tws_addr: cfg.tws.clone() });
+        let status = Arc::new(Status {
+            tws_connected: false.into(),
+            tws_addr: cfg.tws.clone(),
+            uplink: cfg.uplink.as_ref().map(|_| Arc::default()),
+        });
         let (stop, stop_rx) = stop_signal();
         let endpoint = Endpoint {
             hubs: Hubs::Single(hub.clone()),
@@ -154,8 +158,8 @@ impl Bridge {
             remote_addr = Some(a);
         }
 
-        let uplink = cfg.uplink.clone().map(|u| {
-            let (up, task) = Uplink::spawn(u, hub.clone());
+        let uplink = cfg.uplink.clone().zip(status.uplink.clone()).map(|(u, stats)| {
+            let (up, task) = Uplink::spawn(u, hub.clone(), stats);
             tasks.push(task);
             up
         });

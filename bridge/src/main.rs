@@ -112,6 +112,12 @@ struct RelayArgs {
     /// Connections per token subject
     #[arg(long, env = "IBWS_MAX_PER_SUBJECT", default_value_t = 100)]
     max_per_subject: usize,
+    /// WebSocket handshakes one IP may make at once (burst), before the rate applies
+    #[arg(long, env = "IBWS_HANDSHAKE_BURST", default_value_t = 32)]
+    handshake_burst: u32,
+    /// WebSocket handshakes per IP per second, after the burst
+    #[arg(long, env = "IBWS_HANDSHAKES_PER_SEC", default_value_t = 16)]
+    handshakes_per_sec: u32,
     /// Serve plain ws:// on a non-loopback address (behind a TLS-terminating proxy)
     #[arg(long)]
     insecure: bool,
@@ -389,7 +395,8 @@ async fn run_relay(a: RelayArgs) -> ExitCode {
             limits: ibws_bridge::server::LimitConfig {
                 max_connections: a.max_connections,
                 max_per_ip: a.max_per_ip,
-                ..Default::default()
+                handshake_burst: a.handshake_burst,
+                handshakes_per_sec: a.handshakes_per_sec,
             },
             hub: ibws_shared::hub::HubConfig {
                 require_auth: true,

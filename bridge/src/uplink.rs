@@ -9,8 +9,15 @@
 //! snapshot moves the relay's stream past it and clears its replay ring, so a client
 //! that resumes across the gap is told `recovered: false` and takes a fresh snapshot,
 //! never a silent hole.
+//!
+//! An `ack` promises the relay holds the event (in memory for the native relay, in
+//! Durable Object storage for the edge relay). A relay that later welcomes the bridge
+//! in the same epoch below what it acknowledged has broken that promise; the uplink
+//! logs it and counts it (`ibws_uplink_ack_regressions_total`), and the chaos harness
+//! fails on it.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +29,7 @@ use tokio::sync::{watch, Notify};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::Connector;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::server::SharedHub;
 
@@ -41,6 +48,22 @@ struct Buffer {
     events: VecDeque<Arc<StampedEvent>>,
     cap: usize,
     dropped: u64,
+    /// The highest position the relay acknowledged, across connections.
+    acked: Option<(String, u64)>,
+}
+
+/// The uplink's counters, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct UplinkStats {
+    pub connected: AtomicBool,
+    /// The highest seq the relay acknowledged (in the bridge's current epoch).
+    pub acked_seq: AtomicU64,
+    pub connects: AtomicU64,
+    /// Events sent again after a reconnect to fill the relay's gap.
+    pub resent: AtomicU64,
+    /// Times a relay welcomed the bridge below a seq it had acknowledged in the same
+    /// epoch: it lost events it promised to hold.
+    pub ack_regressions: AtomicU64,
 }
 
 /// Handle to a running uplink.
@@ -50,18 +73,19 @@ pub struct Uplink {
     more: Arc<Notify>,
     source: Arc<watch::Sender<bool>>,
     cut: Arc<Notify>,
-    connected: Arc<std::sync::atomic::AtomicBool>,
+    stats: Arc<UplinkStats>,
 }
 
 impl Uplink {
     /// Starts dialing the relay.
-    pub fn spawn(cfg: UplinkConfig, hub: SharedHub) -> (Uplink, tokio::task::JoinHandle<()>) {
+    pub fn spawn(cfg: UplinkConfig, hub: SharedHub, stats: Arc<UplinkStats>) -> (Uplink, tokio::task::JoinHandle<()>) {
+        let buf = Buffer { events: VecDeque::new(), cap: cfg.buffer_cap.max(1), dropped: 0, acked: None };
         let up = Uplink {
-            buf: Arc::new(Mutex::new(Buffer { events: VecDeque::new(), cap: cfg.buffer_cap.max(1), dropped: 0 })),
+            buf: Arc::new(Mutex::new(buf)),
             more: Arc::new(Notify::new()),
             source: Arc::new(watch::channel(false).0),
             cut: Arc::new(Notify::new()),
-            connected: Arc::new(false.into()),
+            stats,
         };
         let task = tokio::spawn(run(cfg, hub, up.clone()));
         (up, task)
@@ -96,7 +120,11 @@ impl Uplink {
     }
 
     pub fn is_connected(&self) -> bool {
-        self.connected.load(std::sync::atomic::Ordering::Relaxed)
+        self.stats.connected.load(Ordering::Relaxed)
+    }
+
+    pub fn stats(&self) -> &UplinkStats {
+        &self.stats
     }
 
     /// Events waiting for an acknowledgement, and events lost to overflow so far.
@@ -105,10 +133,24 @@ impl Uplink {
         (b.events.len(), b.dropped)
     }
 
-    fn ack(&self, seq: u64) {
+    fn ack(&self, epoch: &str, seq: u64) {
         let mut b = self.lock();
         while b.events.front().is_some_and(|e| e.seq <= seq) {
             b.events.pop_front();
+        }
+        if b.acked.as_ref().is_none_or(|(e, s)| e != epoch || *s < seq) {
+            b.acked = Some((epoch.to_owned(), seq));
+            self.stats.acked_seq.store(seq, Ordering::Relaxed);
+        }
+    }
+
+    /// Checks a relay's `welcome` against what it acknowledged before; true when it
+    /// holds less than it promised.
+    fn welcome_regressed(&self, epoch: &str, seq: u64) -> Option<u64> {
+        let b = self.lock();
+        match &b.acked {
+            Some((e, acked)) if e == epoch && seq < *acked => Some(*acked),
+            _ => None,
         }
     }
 
@@ -139,7 +181,7 @@ async fn run(cfg: UplinkConfig, hub: SharedHub, up: Uplink) {
         match session(&cfg, &hub, &up, &mut attempt).await {
             Ok(()) => return,
             Err(e) => {
-                up.connected.store(false, std::sync::atomic::Ordering::Relaxed);
+                up.stats.connected.store(false, Ordering::Relaxed);
                 let delay = Duration::from_millis(cfg.backoff.delay_ms(attempt, rand::random::<f64>()));
                 warn!(error = %e, delay_ms = delay.as_millis() as u64, "relay uplink down; reconnecting");
                 attempt = attempt.saturating_add(1);
@@ -189,7 +231,12 @@ async fn session(cfg: &UplinkConfig, hub: &SharedHub, up: &Uplink, attempt: &mut
         return Err("no welcome from the relay".into());
     };
     *attempt = 0;
-    up.connected.store(true, std::sync::atomic::Ordering::Relaxed);
+    up.stats.connected.store(true, Ordering::Relaxed);
+    up.stats.connects.fetch_add(1, Ordering::Relaxed);
+    if let Some(acked) = up.welcome_regressed(&r_epoch, r_seq) {
+        up.stats.ack_regressions.fetch_add(1, Ordering::Relaxed);
+        error!(%tenant, relay_seq = r_seq, acked, "the relay lost events it had acknowledged as stored");
+    }
 
     // A consistent view: the snapshot at seq S, the events up to S first when they fill
     // the relay's gap exactly, then the snapshot, then everything after S.
@@ -203,6 +250,7 @@ async fn session(cfg: &UplinkConfig, hub: &SharedHub, up: &Uplink, attempt: &mut
                 ws.feed(publish_text(e)).await.map_err(|e| e.to_string())?;
             }
             resent = missing.len();
+            up.stats.resent.fetch_add(resent as u64, Ordering::Relaxed);
         }
     }
     ws.feed(frame_text(&BridgeFrame::Snapshot(snap))).await.map_err(|e| e.to_string())?;
@@ -227,7 +275,7 @@ async fn session(cfg: &UplinkConfig, hub: &SharedHub, up: &Uplink, attempt: &mut
                 Some(Ok(Message::Text(t))) => {
                     if let Ok(RelayFrame::Ack { epoch: e, seq }) = serde_json::from_str::<RelayFrame>(t.as_str()) {
                         if e == epoch {
-                            up.ack(seq);
+                            up.ack(&e, seq);
                         }
                     }
                 }

@@ -125,15 +125,29 @@ export class Tenant {
         return;
       }
       const r = JSON.parse(this.relay.bridgeText(msg, now));
-      if (r.reply) ws.send(r.reply);
       if (r.close) {
+        if (r.reply) ws.send(r.reply);
         ws.close(r.close, "refused");
         this.relay.bridgeClosed();
-      } else if (!a.authed) {
+        this.flush();
+        return;
+      }
+      if (!a.authed) {
         a.authed = true;
         ws.serializeAttachment(a);
       }
-      await this.state.storage.put("stream", this.relay.streamState());
+      // An ack promises the event is stored: write first, acknowledge after. A failed
+      // write acknowledges nothing and drops the bridge, which reconnects and resends.
+      try {
+        await this.state.storage.put("stream", this.relay.streamState());
+      } catch (e) {
+        console.error(`tenant stream not stored: ${e && e.name}`);
+        ws.close(4000, "storage write failed");
+        this.relay.bridgeClosed();
+        this.flush();
+        return;
+      }
+      if (r.reply) ws.send(r.reply);
     } else if (typeof msg === "string") {
       this.relay.clientText(a.id, msg, now);
       this.saveSession(ws, a);

@@ -3,6 +3,8 @@
 //! ib_async, Node), the seed document's client examples verbatim, and a WebSocket test
 //! client.
 
+pub mod chaos;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -298,6 +300,11 @@ pub struct Workerd {
 impl Workerd {
     /// Starts workerd on `port` with Durable Object storage in `storage`.
     pub fn start(port: u16, storage: &Path, secret: &str, allowed_origins: &str) -> Workerd {
+        Workerd::start_logged(port, storage, secret, allowed_origins, None)
+    }
+
+    /// Like [`Workerd::start`], appending workerd's stderr to `log` instead of ours.
+    pub fn start_logged(port: u16, storage: &Path, secret: &str, allowed_origins: &str, log: Option<&Path>) -> Workerd {
         let dir = edge_worker_dir();
         let template = std::fs::read_to_string(dir.join("config.capnp.in")).expect("config template");
         let config = template
@@ -315,7 +322,15 @@ impl Workerd {
             .arg(&path)
             .current_dir(&dir)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
+            .stderr(match log {
+                Some(p) => std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map(std::process::Stdio::from)
+                    .expect("open workerd log"),
+                None => std::process::Stdio::inherit(),
+            })
             .spawn()
             .expect("workerd starts");
         // wait until it answers

@@ -49,5 +49,13 @@ pub fn render(hubs: &Hubs, status: &Status, limits: &ConnLimiter) -> String {
     );
     let _ =
         writeln!(s, "# HELP ibws_orders Orders in the order table.\n# TYPE ibws_orders gauge\nibws_orders {orders}");
+    if let Some(u) = &status.uplink {
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let _ = writeln!(s, "# HELP ibws_uplink_connected 1 when the uplink to the relay is up.\n# TYPE ibws_uplink_connected gauge\nibws_uplink_connected {}", u8::from(u.connected.load(Ordering::Relaxed)));
+        let _ = writeln!(s, "# HELP ibws_uplink_acked_seq Highest seq the relay acknowledged as stored.\n# TYPE ibws_uplink_acked_seq gauge\nibws_uplink_acked_seq {}", get(&u.acked_seq));
+        let _ = writeln!(s, "# HELP ibws_uplink_connects_total Uplink connections the relay welcomed.\n# TYPE ibws_uplink_connects_total counter\nibws_uplink_connects_total {}", get(&u.connects));
+        let _ = writeln!(s, "# HELP ibws_uplink_resent_total Events resent to fill a relay's gap after a reconnect.\n# TYPE ibws_uplink_resent_total counter\nibws_uplink_resent_total {}", get(&u.resent));
+        let _ = writeln!(s, "# HELP ibws_uplink_ack_regressions_total Times a relay held less than it had acknowledged.\n# TYPE ibws_uplink_ack_regressions_total counter\nibws_uplink_ack_regressions_total {}", get(&u.ack_regressions));
+    }
     s
 }

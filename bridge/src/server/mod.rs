@@ -44,6 +44,8 @@ pub use tenants::{Hubs, TenantMap};
 pub struct Status {
     pub tws_connected: AtomicBool,
     pub tws_addr: String,
+    /// The bridge's uplink to a relay, when it has one.
+    pub uplink: Option<Arc<crate::uplink::UplinkStats>>,
 }
 
 /// How an endpoint treats connections.
