@@ -4,6 +4,7 @@
 //! client.
 
 pub mod chaos;
+pub mod fuzz_targets;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -88,6 +88,32 @@ pub enum HeadError {
     Closed,
 }
 
+/// Parses a request head from the bytes received so far: `Ok(None)` while it is
+/// incomplete (and still under [`MAX_HEAD`]). Pure, so it is fuzzed on its own.
+pub fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(_)) => {
+            let target = req.path.unwrap_or("/");
+            let (path, query) = target.split_once('?').unwrap_or((target, ""));
+            Ok(Some(RequestHead {
+                method: req.method.unwrap_or("").to_owned(),
+                path: path.to_owned(),
+                query: query.to_owned(),
+                headers: req
+                    .headers
+                    .iter()
+                    .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+                    .collect(),
+            }))
+        }
+        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => Ok(None),
+        Ok(httparse::Status::Partial) => Err(HeadError::TooLarge),
+        Err(_) => Err(HeadError::Malformed),
+    }
+}
+
 /// Reads one request head. Bytes after the head are not expected (clients wait for our
 /// answer before sending more) and are discarded.
 pub async fn read_head<S: AsyncRead + Unpin>(s: &mut S, timeout: Duration) -> Result<RequestHead, HeadError> {
@@ -100,26 +126,8 @@ pub async fn read_head<S: AsyncRead + Unpin>(s: &mut S, timeout: Duration) -> Re
                 return Err(HeadError::Closed);
             }
             buf.extend_from_slice(&chunk[..n]);
-            let mut headers = [httparse::EMPTY_HEADER; 64];
-            let mut req = httparse::Request::new(&mut headers);
-            match req.parse(&buf) {
-                Ok(httparse::Status::Complete(_)) => {
-                    let target = req.path.unwrap_or("/");
-                    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-                    return Ok(RequestHead {
-                        method: req.method.unwrap_or("").to_owned(),
-                        path: path.to_owned(),
-                        query: query.to_owned(),
-                        headers: req
-                            .headers
-                            .iter()
-                            .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
-                            .collect(),
-                    });
-                }
-                Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => continue,
-                Ok(httparse::Status::Partial) => return Err(HeadError::TooLarge),
-                Err(_) => return Err(HeadError::Malformed),
+            if let Some(head) = parse_head(&buf)? {
+                return Ok(head);
             }
         }
     };

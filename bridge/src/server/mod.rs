@@ -8,7 +8,7 @@
 //! HTTP status of a failed upgrade) learn why.
 
 mod assets;
-mod http;
+pub mod http;
 mod limits;
 mod metrics;
 mod origin;

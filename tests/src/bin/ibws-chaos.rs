@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use ibws_tests::chaos::{self, ChaosConfig, RelayKind};
+use ibws_tests::chaos::{self, ChaosConfig, Fault, RelayKind};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Relays {
@@ -30,6 +30,10 @@ struct Args {
     /// Fault cycles per relay (each fault kind in turn)
     #[arg(long, default_value_t = 50)]
     cycles: usize,
+    /// Faults to cycle through (default: all): relay_kill9, uplink_cut, bridge_kill9,
+    /// tws_restart, connectivity_1100, client_drop, client_stall
+    #[arg(long, value_delimiter = ',')]
+    faults: Vec<String>,
     /// Concurrent clients
     #[arg(long, default_value_t = 50)]
     clients: usize,
@@ -62,8 +66,24 @@ async fn main() -> ExitCode {
     let a = Args::parse();
     let ibws = a.ibws.clone().unwrap_or_else(chaos::default_ibws_bin);
     if !ibws.exists() {
-        eprintln!("error: {} not found; build it (cargo build --release -p ibws-bridge) or pass --ibws", ibws.display());
+        eprintln!(
+            "error: {} not found; build it (cargo build --release -p ibws-bridge) or pass --ibws",
+            ibws.display()
+        );
         return ExitCode::FAILURE;
+    }
+    let mut faults = Vec::new();
+    for f in &a.faults {
+        match Fault::parse(f) {
+            Some(f) => faults.push(f),
+            None => {
+                eprintln!("error: unknown fault {f:?}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if faults.is_empty() {
+        faults = Fault::ALL.to_vec();
     }
     let kinds: &[RelayKind] = match a.relay {
         Relays::Native => &[RelayKind::Native],
@@ -76,6 +96,7 @@ async fn main() -> ExitCode {
         let cfg = ChaosConfig {
             relay: kind,
             cycles: a.cycles,
+            faults: faults.clone(),
             clients: a.clients,
             flow: Duration::from_millis(if kind == RelayKind::Edge { a.edge_flow_ms } else { a.flow_ms }),
             flow_per_cycle: Duration::from_secs_f64(a.flow_secs),
@@ -84,7 +105,13 @@ async fn main() -> ExitCode {
             work_dir: a.work_dir.join(kind.name()),
             seed: a.seed,
         };
-        eprintln!("chaos: {} relay, {} cycles, {} clients; logs in {}", kind.name(), a.cycles, a.clients, cfg.work_dir.display());
+        eprintln!(
+            "chaos: {} relay, {} cycles, {} clients; logs in {}",
+            kind.name(),
+            a.cycles,
+            a.clients,
+            cfg.work_dir.display()
+        );
         let report = chaos::run(cfg).await;
         for f in &report.failures {
             eprintln!("  failed: {f}");

@@ -277,6 +277,7 @@ fn trace(f: impl FnOnce() -> String) {
 
 /// A few random milliseconds, for reconnect jitter.
 pub fn rand_ms(max: u64) -> u64 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     u64::from(nanos) % max.max(1)
 }

@@ -79,6 +79,10 @@ impl Fault {
         Fault::ClientStall,
     ];
 
+    pub fn parse(name: &str) -> Option<Fault> {
+        Fault::ALL.into_iter().find(|f| f.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Fault::RelayKill => "relay_kill9",
@@ -97,6 +101,8 @@ impl Fault {
 pub struct ChaosConfig {
     pub relay: RelayKind,
     pub cycles: usize,
+    /// The faults to cycle through, in turn (default: [`Fault::ALL`]).
+    pub faults: Vec<Fault>,
     pub clients: usize,
     /// Interval of the simulator's random order flow.
     pub flow: Duration,
@@ -292,8 +298,10 @@ fn add(total: &mut ClientStats, s: &ClientStats) {
 }
 
 /// Runs the harness. Progress goes to stderr, one line per cycle.
-pub async fn run(cfg: ChaosConfig) -> ChaosReport {
+pub async fn run(mut cfg: ChaosConfig) -> ChaosReport {
     std::fs::create_dir_all(&cfg.work_dir).expect("work dir");
+    // workerd runs in the worker's directory: every path handed to it is absolute
+    cfg.work_dir = cfg.work_dir.canonicalize().expect("work dir");
     let keys_secret = format!("chaos-{:016x}{:016x}", rand_u64(), rand_u64());
     let keys = TestKeys::hs256(&keys_secret);
     let secret_file = cfg.work_dir.join("jwt.secret");
@@ -372,12 +380,14 @@ pub async fn run(cfg: ChaosConfig) -> ChaosReport {
     if cfg.relay == RelayKind::Native {
         bridge_args.extend([s("--ca"), ca_file.display().to_string()]);
     }
-    let setup = Setup { cfg: cfg.clone(), relay_port, bridge_port, relay_args, bridge_args, secret: keys_secret, storage };
+    let setup =
+        Setup { cfg: cfg.clone(), relay_port, bridge_port, relay_args, bridge_args, secret: keys_secret, storage };
     let mut relay = Some(setup.start_relay());
     let mut bridge = setup.start_bridge();
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let target = Target { url: client_url, ca_pem: client_ca, token: keys.token("chaos-client", Role::Client, "desk1", &[]) };
+    let target =
+        Target { url: client_url, ca_pem: client_ca, token: keys.token("chaos-client", Role::Client, "desk1", &[]) };
     let clients: Vec<ClientHandle> = (0..cfg.clients).map(|_| client::spawn(target.clone(), stop_rx.clone())).collect();
 
     let mut report = ChaosReport { relay: cfg.relay.name(), ..ChaosReport::default() };
@@ -385,7 +395,7 @@ pub async fn run(cfg: ChaosConfig) -> ChaosReport {
     let started = Instant::now();
     // Cycle 0 is the start itself: everyone converges before the first fault.
     for cycle in 0..=cfg.cycles {
-        let fault = (cycle > 0).then(|| Fault::ALL[(cycle - 1) % Fault::ALL.len()]);
+        let fault = (cycle > 0 && !cfg.faults.is_empty()).then(|| cfg.faults[(cycle - 1) % cfg.faults.len()]);
         let t0 = Instant::now();
         sim.set_flow(true);
         tokio::time::sleep(cfg.flow_per_cycle / 2).await;
@@ -463,6 +473,9 @@ pub async fn run(cfg: ChaosConfig) -> ChaosReport {
         if cycle > 0 {
             report.cycles += 1;
         }
+        if !report.failures.is_empty() {
+            break; // the state is unknown from here; the logs tell the rest
+        }
     }
     stop_tx.send_replace(true);
     for c in &clients {
@@ -528,12 +541,7 @@ async fn converge(
                         .take(3)
                         .map(|(k, x)| format!("perm {k}: truth {x:?} client {:?}", t.get(k)))
                         .collect();
-                    example = format!(
-                        "client {i}: {} rows vs {} in truth; {}",
-                        t.len(),
-                        truth.len(),
-                        diff.join("; ")
-                    );
+                    example = format!("client {i}: {} rows vs {} in truth; {}", t.len(), truth.len(), diff.join("; "));
                 }
             }
         }

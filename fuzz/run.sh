@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Fuzzes every ibws fuzz target for N seconds each (default 600) with cargo-fuzz on
+# the nightly toolchain, after seeding the corpora from ../shared/tws-captures and the
+# protocol's own examples. Prints one line per target (executions, corpus size,
+# crashes). A crashing input is copied to fuzz/regressions/<target>/, which the stable
+# test suite replays (tests/tests/fuzz_regressions.rs): commit it with the fix.
+#
+#   bash fuzz/run.sh            # 10 minutes per target
+#   bash fuzz/run.sh 20         # a 20-second smoke per target
+#   bash fuzz/run.sh 600 jwt_verify http_head
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-600}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(tws_frames client_message bridge_frame jwt_verify http_head)
+
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal >&2
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked >&2
+cargo build -q -p ibws-tests --bin ibws-fuzz-seeds
+target/debug/ibws-fuzz-seeds fuzz/corpus
+export IBWS_SKIP_WEB=1 # the fuzz build does not need the dashboard
+(cd fuzz && cargo +nightly fuzz build -O >&2)
+
+failed=0
+for t in "${targets[@]}"; do
+  mkdir -p "fuzz/artifacts/$t" "fuzz/regressions/$t"
+  log="fuzz/artifacts/$t.log"
+  echo "fuzzing $t for ${secs}s (log: $log)" >&2
+  status=0
+  (cd fuzz && cargo +nightly fuzz run -O "$t" "corpus/$t" -- \
+      -max_total_time="$secs" -print_final_stats=1 -rss_limit_mb=4096 -max_len=65536 -timeout=10) \
+      >"$log" 2>&1 || status=$?
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+  crashes=0
+  for c in fuzz/artifacts/"$t"/crash-* fuzz/artifacts/"$t"/oom-* fuzz/artifacts/"$t"/timeout-*; do
+    [ -e "$c" ] || continue
+    crashes=$((crashes + 1))
+    cp "$c" "fuzz/regressions/$t/"
+  done
+  corpus=$(ls "fuzz/corpus/$t" | wc -l)
+  echo "fuzz: target=$t seconds=$secs executions=${execs:-0} corpus=$corpus crashes=$crashes exit=$status"
+  [ "$crashes" -eq 0 ] && [ "$status" -eq 0 ] || failed=1
+done
+exit $failed

@@ -1,0 +1,244 @@
+//! The fuzz targets' bodies, one function per untrusted input the product parses.
+//!
+//! `fuzz/` (cargo-fuzz, nightly) calls these with generated inputs; on the stable
+//! toolchain, `tests/tests/fuzz_regressions.rs` replays every seed and every input
+//! that ever crashed (`fuzz/corpus/<target>/`, `fuzz/regressions/<target>/`) through
+//! the same functions, so a crash found once stays fixed. Each function must never
+//! panic, whatever the bytes: a panic is the bug the fuzzer reports.
+
+use std::sync::{Arc, OnceLock};
+
+use ibws_bridge::notify::{Notifier, NotifierConfig};
+use ibws_bridge::server::http::parse_head;
+use ibws_bridge::tws::driver::LinkEvent;
+use ibws_bridge::tws::frame::split_fields;
+use ibws_bridge::tws::incoming::decode;
+use ibws_bridge::tws::{FrameDecoder, Request};
+use ibws_shared::auth::{JwtVerifier, Role, TokenVerifier, VerifyKey};
+use ibws_shared::hub::{ConnectInfo, Hub, HubConfig, Now, StampedEvent};
+use ibws_shared::protocol::{BridgeFrame, RelayFrame, ServerFrame};
+
+/// Every target, by the name its corpus directory has.
+pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+    ("tws_frames", tws_frames),
+    ("client_message", client_message),
+    ("bridge_frame", bridge_frame),
+    ("jwt_verify", jwt_verify),
+    ("http_head", http_head),
+];
+
+fn now(step: u64) -> Now {
+    Now { mono_ms: 1_000_000 + step * 37, unix_us: 1_760_000_000_000_000 + step as i64 * 37_000 }
+}
+
+/// TWS bytes -> framing -> every incoming message decoder -> the notifier (order and
+/// account state, notifications). The first byte picks the server version.
+pub fn tws_frames(data: &[u8]) {
+    let Some((&v, stream)) = data.split_first() else { return };
+    let version = 100 + i32::from(v % 80);
+    let mut notifier = Notifier::new(NotifierConfig::default());
+    let connected = LinkEvent::Connected {
+        server_version: version,
+        connection_time: "20250101 09:30:00 UTC".into(),
+        accounts: vec!["DU1".into(), "DU2".into()],
+        next_valid_id: 1,
+    };
+    let _ = notifier.on_link(&connected, now(0));
+    let mut d = FrameDecoder::new();
+    // in two pieces, as a socket may deliver them
+    let cut = stream.len() / 3;
+    let mut step = 1;
+    for piece in [&stream[..cut], &stream[cut..]] {
+        d.extend(piece);
+        loop {
+            match d.next_frame() {
+                Ok(Some(frame)) => {
+                    let fields = split_fields(&frame);
+                    let _ = Request::decode(&fields);
+                    if let Ok(msg) = decode(version, &fields) {
+                        let _ = notifier.on_link(&LinkEvent::Message(msg), now(step));
+                    }
+                    let _ = notifier.poll(now(step));
+                    step += 1;
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+}
+
+const FUZZ_SECRET: &[u8] = b"ibws-fuzz-secret-of-at-least-32-bytes";
+
+fn verifier() -> Arc<dyn TokenVerifier> {
+    static V: OnceLock<Arc<dyn TokenVerifier>> = OnceLock::new();
+    V.get_or_init(|| {
+        Arc::new(JwtVerifier::new(VerifyKey::Hs256(FUZZ_SECRET.to_vec()), "ibws", "ibws", 30).expect("verifier"))
+    })
+    .clone()
+}
+
+fn event(seq: u64) -> Arc<StampedEvent> {
+    let json = format!(
+        r#"{{"type":"order_update","data":{{"order_id":{seq},"symbol":"AAPL","action":"BUY","quantity":100,"order_type":"LMT","status":"Submitted","price":1.5,"perm_id":{seq},"account":"DU1"}},"timestamp":"2025-01-01T09:30:00.000000","seq":{seq},"epoch":"e1"}}"#
+    );
+    let frame: ServerFrame = serde_json::from_str(&json).expect("event parses");
+    StampedEvent::new(frame).expect("stamped")
+}
+
+/// Client text frames (one per line) into a hub with a stream and two clients: one on
+/// an open endpoint, one that must authenticate. Every output is drained.
+pub fn client_message(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    for require_auth in [false, true] {
+        let cfg = HubConfig { require_auth, replay_capacity: 16, max_orders: 16, ..HubConfig::default() };
+        let mut hub = Hub::new(cfg, Some(verifier()), "e1".into());
+        for seq in 1..=3 {
+            hub.publish(event(seq), now(0));
+        }
+        hub.connect(1, ConnectInfo { client_id: Some("fuzz".into()), claims: None }, now(0));
+        for (i, line) in text.split('\n').enumerate() {
+            let t = now(i as u64 + 1);
+            hub.on_text(1, line, t);
+            if i % 4 == 3 {
+                hub.publish(event(4 + i as u64), t);
+                hub.tick(t);
+            }
+            let mut frames = Vec::new();
+            while let Some(o) = hub.poll_output() {
+                if let ibws_shared::hub::Output::Wake(id) = o {
+                    hub.take_frames(id, &mut frames);
+                }
+            }
+        }
+    }
+}
+
+/// Bridge <-> relay frames, one per line: parsed as both directions, and what the
+/// relay's ingest would apply (publish, snapshot, source) applied to a hub with a
+/// subscribed client.
+pub fn bridge_frame(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let cfg = HubConfig { require_auth: false, replay_capacity: 16, max_orders: 16, ..HubConfig::default() };
+    let mut hub = Hub::new(cfg, None, "relay-x".into());
+    hub.connect(1, ConnectInfo::default(), now(0));
+    hub.on_text(1, r#"{"type":"subscribe","message_types":["order_update","order_notification","error"]}"#, now(0));
+    for (i, line) in text.split('\n').enumerate() {
+        let t = now(i as u64 + 1);
+        let _ = serde_json::from_str::<RelayFrame>(line);
+        match serde_json::from_str::<BridgeFrame>(line) {
+            Ok(BridgeFrame::Publish { event }) => {
+                if let Some(ev) = StampedEvent::new(*event) {
+                    hub.publish(ev, t);
+                }
+            }
+            Ok(BridgeFrame::Snapshot(s)) => hub.apply_snapshot(&s, t),
+            Ok(BridgeFrame::Source { connected }) => hub.set_source_connected(connected),
+            Ok(BridgeFrame::Hello { token, .. }) => {
+                let _ = verifier().verify(&token, 1_760_000_000).map(|c| c.role == Role::Bridge);
+            }
+            Err(_) => {}
+        }
+        hub.on_text(1, r#"{"type":"get_orders"}"#, t);
+        let _ = hub.stream_state();
+        while hub.poll_output().is_some() {}
+    }
+}
+
+/// Token verification with each key kind (HS256 and a public key), at two clocks.
+pub fn jwt_verify(data: &[u8]) {
+    static ED: OnceLock<Arc<dyn TokenVerifier>> = OnceLock::new();
+    let ed = ED.get_or_init(|| {
+        let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("keygen");
+        let key = VerifyKey::from_public_pem(kp.public_key_pem().as_bytes()).expect("public key");
+        Arc::new(JwtVerifier::new(key, "ibws", "ibws", 30).expect("verifier"))
+    });
+    let token = String::from_utf8_lossy(data);
+    for v in [verifier(), ed.clone()] {
+        for clock in [0, 1_760_000_000] {
+            let _ = v.verify(&token, clock);
+        }
+    }
+}
+
+/// The HTTP request head in front of every WebSocket upgrade, and what the server
+/// reads from it.
+pub fn http_head(data: &[u8]) {
+    if let Ok(Some(head)) = parse_head(data) {
+        let _ = head.is_websocket_upgrade();
+        let _ = head.query_param("client_id");
+        let _ = head.header_has("sec-websocket-protocol", "ibws");
+        let _ = head.header("origin");
+    }
+}
+
+/// Seed inputs for every target: the real TWS capture (`../shared/tws-captures`), the
+/// seed protocol's own messages, and one well-formed example of each frame and token
+/// kind. `(target, name, bytes)`.
+pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
+    use base64::Engine;
+    let mut out = Vec::new();
+    // TWS: each recorded response stream, at the capture's server version (176)
+    let capture = crate::shared_dir().join("tws-captures/ib-paper-v176.json");
+    if let Ok(text) = std::fs::read_to_string(&capture) {
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).unwrap_or_default();
+        for (k, v) in map {
+            let mut bytes = vec![176 - 100];
+            for s in v.as_array().into_iter().flatten().filter_map(|s| s.as_str()) {
+                bytes.extend(base64::engine::general_purpose::STANDARD.decode(s).unwrap_or_default());
+            }
+            out.push(("tws_frames", format!("capture-{k}"), bytes));
+        }
+    }
+    let client = [
+        r#"{"type":"subscribe","message_types":["order_update","order_notification","mcp_order"]}"#,
+        r#"{"type":"unsubscribe","message_types":["order_update"]}"#,
+        r#"{"type":"ping"}"#,
+        r#"{"type":"get_orders"}"#,
+        r#"{"type":"resume","epoch":"e1","since":1}"#,
+        r#"{"type":"subscribe","message_types":["order_update"],"epoch":"e1","since":2}"#,
+        r#"{"type":"auth","token":"x.y.z"}"#,
+        r#"{"type":"nope"}"#,
+    ];
+    out.push(("client_message", "session".into(), client.join("\n").into_bytes()));
+    for (i, m) in client.iter().enumerate() {
+        out.push(("client_message", format!("message-{i}"), m.as_bytes().to_vec()));
+    }
+    let e = String::from_utf8_lossy(event(5).json.as_bytes()).into_owned();
+    let bridge = [
+        r#"{"type":"hello","token":"x.y.z","epoch":"e1","seq":4,"version":"0.1.0"}"#.to_owned(),
+        r#"{"type":"snapshot","epoch":"e1","seq":4,"orders":[{"order_id":1,"symbol":"AAPL","action":"BUY","quantity":100,"order_type":"LMT","status":"Submitted","price":1.5,"perm_id":9}],"accounts":[],"source_connected":true}"#.to_owned(),
+        format!(r#"{{"type":"publish","event":{e}}}"#),
+        r#"{"type":"source","connected":false}"#.to_owned(),
+        r#"{"type":"welcome","tenant":"desk1","epoch":"e1","seq":4}"#.to_owned(),
+        r#"{"type":"ack","epoch":"e1","seq":5}"#.to_owned(),
+    ];
+    out.push(("bridge_frame", "session".into(), bridge.join("\n").into_bytes()));
+    let claims = |role| ibws_shared::auth::Claims {
+        sub: "fuzz".into(),
+        role,
+        tenant: "desk1".into(),
+        scope: vec!["order_update".into()],
+        accounts: vec!["DU1".into()],
+        exp: 1_760_000_000 + 3600,
+        nbf: None,
+        iat: Some(1_760_000_000),
+        iss: "ibws".into(),
+        aud: "ibws".into(),
+    };
+    let hs = ibws_shared::auth::SignKey::Hs256(FUZZ_SECRET.to_vec());
+    for (name, role) in [("client", Role::Client), ("bridge", Role::Bridge)] {
+        if let Ok(t) = ibws_shared::auth::mint(&claims(role), &hs) {
+            out.push(("jwt_verify", format!("hs256-{name}"), t.into_bytes()));
+        }
+    }
+    out.push(("jwt_verify", "alg-none".into(), b"eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4In0.".to_vec()));
+    let heads = [
+        "GET /websocket/ws?client_id=a%20b HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ibws, bearer.x.y.z\r\nOrigin: http://localhost:8000\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "GET /bridge/ws?tenant=desk1 HTTP/1.1\r\nHost: [::1]:8443\r\nConnection: keep-alive, Upgrade\r\nUpgrade: WebSocket\r\n\r\n",
+    ];
+    for (i, h) in heads.iter().enumerate() {
+        out.push(("http_head", format!("head-{i}"), h.as_bytes().to_vec()));
+    }
+    out
+}
