@@ -112,6 +112,9 @@ struct RelayArgs {
     /// Connections per token subject
     #[arg(long, env = "IBWS_MAX_PER_SUBJECT", default_value_t = 100)]
     max_per_subject: usize,
+    /// Clients one tenant's stream may serve at once
+    #[arg(long, env = "IBWS_MAX_CLIENTS_PER_TENANT", default_value_t = 10_000)]
+    max_clients_per_tenant: usize,
     /// WebSocket handshakes one IP may make at once (burst), before the rate applies
     #[arg(long, env = "IBWS_HANDSHAKE_BURST", default_value_t = 32)]
     handshake_burst: u32,
@@ -401,6 +404,7 @@ async fn run_relay(a: RelayArgs) -> ExitCode {
             hub: ibws_shared::hub::HubConfig {
                 require_auth: true,
                 max_clients_per_subject: a.max_per_subject,
+                max_clients: a.max_clients_per_tenant,
                 ..Default::default()
             },
             insecure: a.insecure,

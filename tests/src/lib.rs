@@ -5,6 +5,8 @@
 
 pub mod chaos;
 pub mod fuzz_targets;
+pub mod process;
+pub mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -8,19 +8,6 @@ use std::time::Duration;
 
 use ibws_tests::chaos::{self, ChaosConfig, Fault, RelayKind};
 
-/// Builds the `ibws` binary the harness runs as separate processes (a no-op when
-/// `cargo test --workspace` already built it).
-fn ibws_bin() -> std::path::PathBuf {
-    let ok = std::process::Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "ibws-bridge", "--bin", "ibws"])
-        .current_dir(ibws_tests::repo_root())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "cargo build -p ibws-bridge --bin ibws");
-    chaos::default_ibws_bin()
-}
-
 async fn short_run(relay: RelayKind, flow_ms: u64) {
     let cfg = ChaosConfig {
         relay,
@@ -30,7 +17,7 @@ async fn short_run(relay: RelayKind, flow_ms: u64) {
         flow: Duration::from_millis(flow_ms),
         flow_per_cycle: Duration::from_secs(2),
         converge_timeout: Duration::from_secs(45),
-        ibws: ibws_bin(),
+        ibws: ibws_tests::process::built_ibws_bin(),
         work_dir: ibws_tests::repo_root().join("target/chaos-test").join(relay.name()),
         seed: 11,
     };

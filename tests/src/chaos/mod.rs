@@ -26,8 +26,7 @@ pub mod proxy;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Process, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ibws_bridge::sim::{SimConfig, Simulator};
@@ -36,6 +35,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use self::client::{ClientHandle, ClientStats, Command, Target};
 use self::proxy::CutProxy;
+use crate::process::{wait_port, Proc};
 use crate::{free_port, TestKeys, Workerd};
 
 /// Which relay the clients read from.
@@ -165,36 +165,6 @@ impl ChaosReport {
     }
 }
 
-/// A child process that is killed with SIGKILL (never asked to stop).
-struct Proc {
-    child: Child,
-}
-
-impl Proc {
-    fn spawn(bin: &Path, args: &[String], log: &Path) -> Proc {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("open process log");
-        let child = Process::new(bin)
-            .args(args)
-            .env("RUST_LOG", std::env::var("IBWS_CHAOS_LOG").unwrap_or_else(|_| "info".into()))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-        Proc { child }
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
 enum RelayProc {
     Native(Proc),
     Edge(Workerd),
@@ -242,18 +212,8 @@ fn kill_relay(r: RelayProc) {
     }
 }
 
-fn wait_port(port: u16) {
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("nothing listens on 127.0.0.1:{port}");
-}
-
 /// `GET path` on a loopback port; the body, if the server answered.
-async fn http_get(port: u16, path: &str) -> Option<String> {
+pub async fn http_get(port: u16, path: &str) -> Option<String> {
     let fut = async {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
         let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");

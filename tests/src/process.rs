@@ -1,0 +1,85 @@
+//! Child processes for the harnesses (`ibws relay`, `ibws bridge`): started with their
+//! stderr in a log file, killed with SIGKILL (never asked to stop), measured by RSS.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A child process, killed with SIGKILL when dropped.
+pub struct Proc {
+    child: Child,
+}
+
+impl Proc {
+    /// Starts `bin args`, stdout discarded, stderr appended to `log`; `RUST_LOG` is
+    /// `IBWS_CHAOS_LOG` or `info`.
+    pub fn spawn(bin: &Path, args: &[String], log: &Path) -> Proc {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("open process log");
+        let child = Command::new(bin)
+            .args(args)
+            .env("RUST_LOG", std::env::var("IBWS_CHAOS_LOG").unwrap_or_else(|_| "info".into()))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+        Proc { child }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory in bytes (Linux `/proc`), if the process is alive.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        rss_bytes(self.child.id())
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// True while the process runs.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// `VmRSS` of a process, in bytes.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 =
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Waits (up to 5 s) until something accepts on a loopback port.
+pub fn wait_port(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("nothing listens on 127.0.0.1:{port}");
+}
+
+/// The `ibws` binary for tests that run it as a separate process: built first (a
+/// no-op when `cargo test --workspace` already built it), then found next to the test.
+pub fn built_ibws_bin() -> std::path::PathBuf {
+    let ok = Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "ibws-bridge", "--bin", "ibws"])
+        .current_dir(crate::repo_root())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "cargo build -p ibws-bridge --bin ibws");
+    crate::chaos::default_ibws_bin()
+}
