@@ -383,9 +383,20 @@ impl ClientCore {
             _ => match (f.epoch, f.seq) {
                 (Some(e), Some(s)) => {
                     let dup = self.pos.as_ref().is_some_and(|(pe, ps)| pe == e && s <= *ps);
+                    // A server announces a new epoch with a `resume` frame first; an
+                    // event of another epoch without one means the stream restarted
+                    // under us (a server without the announcement, or a bug): never
+                    // apply it on top of the old state silently.
+                    let foreign = !self.awaiting_snapshot && self.pos.as_ref().is_some_and(|(pe, _)| pe != e);
                     if !dup {
                         self.pos = Some((e.to_owned(), s));
                         out.push(Effect::Deliver);
+                    }
+                    if foreign {
+                        self.awaiting_snapshot = true;
+                        out.push(Effect::Resnapshot);
+                        self.send("{\"type\":\"get_orders\"}".into(), now, &mut out);
+                        self.pending.push_back((Op::GetOrders, true));
                     }
                 }
                 _ => out.push(Effect::Deliver),

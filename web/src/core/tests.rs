@@ -64,6 +64,19 @@ fn recovered_false_takes_a_snapshot() {
 }
 
 #[test]
+fn an_event_of_another_epoch_without_a_resume_frame_takes_a_snapshot() {
+    let mut c = ClientCore::new(Config::default(), vec!["order_update".into()], None, false);
+    open_client(&mut c);
+    let e = c.on_frame(&frame("order_update", Some("F"), Some(1), None), 10);
+    assert!(e.contains(&Effect::Resnapshot), "{e:?}");
+    assert_eq!(sends(&e), vec![r#"{"type":"get_orders"}"#]);
+    // the snapshot then settles it, and events of the new epoch flow again
+    let e = c.on_frame(&frame("orders_response", Some("F"), Some(3), None), 11);
+    assert!(e.contains(&Effect::Snapshot));
+    assert_eq!(c.on_frame(&frame("order_update", Some("F"), Some(4), None), 12), vec![Effect::Deliver]);
+}
+
+#[test]
 fn close_codes_follow_the_table() {
     let mut c = ClientCore::new(Config::default(), vec![], None, false);
     open_client(&mut c);
