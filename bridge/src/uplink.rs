@@ -24,7 +24,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use ibws_shared::backoff::Backoff;
 use ibws_shared::hub::StampedEvent;
-use ibws_shared::protocol::{BridgeFrame, RelayFrame};
+use ibws_shared::protocol::{split_snapshot, BridgeFrame, RelayFrame};
 use tokio::sync::{watch, Notify};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
@@ -43,6 +43,10 @@ pub struct UplinkConfig {
     pub buffer_cap: usize,
     pub backoff: Backoff,
 }
+
+/// The largest snapshot frame sent whole; larger snapshots go in parts of this size,
+/// under the 64 KiB frame cap relays apply to every inbound frame.
+const SNAPSHOT_PART_BYTES: usize = 48 * 1024;
 
 struct Buffer {
     events: VecDeque<Arc<StampedEvent>>,
@@ -253,7 +257,10 @@ async fn session(cfg: &UplinkConfig, hub: &SharedHub, up: &Uplink, attempt: &mut
             up.stats.resent.fetch_add(resent as u64, Ordering::Relaxed);
         }
     }
-    ws.feed(frame_text(&BridgeFrame::Snapshot(snap))).await.map_err(|e| e.to_string())?;
+    // A large snapshot goes in parts, each under the relay's frame cap.
+    for f in split_snapshot(snap, SNAPSHOT_PART_BYTES) {
+        ws.feed(frame_text(&f)).await.map_err(|e| e.to_string())?;
+    }
     ws.flush().await.map_err(|e| e.to_string())?;
     info!(%tenant, relay_seq = r_seq, bridge_seq = s, resent, "relay uplink connected");
     let mut last_sent = s;

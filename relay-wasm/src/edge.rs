@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ibws_shared::auth::{AuthError, JwtVerifier, Role, TokenVerifier, VerifyKey};
 use ibws_shared::hub::{ConnId, ConnectInfo, Hub, HubConfig, Now, Output, SessionState, StampedEvent, StreamState};
-use ibws_shared::protocol::{BridgeFrame, CloseCode, RelayFrame};
+use ibws_shared::protocol::{BridgeFrame, CloseCode, RelayFrame, SnapshotAssembler};
 use serde::{Deserialize, Serialize};
 
 /// How the edge relay verifies tokens and which tenant this object serves.
@@ -51,6 +51,8 @@ pub struct EdgeRelay {
     verifier: Arc<dyn TokenVerifier>,
     tenant: String,
     bridge_authed: bool,
+    /// A large snapshot arriving in parts.
+    parts: SnapshotAssembler,
 }
 
 fn close_for(e: AuthError) -> CloseCode {
@@ -70,7 +72,8 @@ impl EdgeRelay {
         let verifier: Arc<dyn TokenVerifier> = Arc::new(JwtVerifier::new(key, &cfg.issuer, &cfg.audience, 30)?);
         let hub_cfg = HubConfig { require_auth: true, tenant: Some(cfg.tenant.clone()), ..HubConfig::default() };
         let hub = Hub::new(hub_cfg, Some(verifier.clone()), format!("edge-{}", cfg.tenant));
-        Ok(EdgeRelay { hub, verifier, tenant: cfg.tenant, bridge_authed: false })
+        let parts = SnapshotAssembler::new(hub.config().max_orders + 10_000);
+        Ok(EdgeRelay { hub, verifier, tenant: cfg.tenant, bridge_authed: false, parts })
     }
 
     /// Verifies a token and returns its tenant (the Worker routes with it).
@@ -138,6 +141,14 @@ impl EdgeRelay {
                 self.hub.apply_snapshot(&s, now);
                 BridgeReply { reply: ack(&self.hub), close: None }
             }
+            BridgeFrame::SnapshotPart(p) => match self.parts.push(p) {
+                Ok(Some(s)) => {
+                    self.hub.apply_snapshot(&s, now);
+                    BridgeReply { reply: ack(&self.hub), close: None }
+                }
+                Ok(None) => BridgeReply::default(),
+                Err(_) => BridgeReply { reply: None, close: Some(CloseCode::MessageTooBig.code()) },
+            },
             BridgeFrame::Source { connected } => {
                 self.hub.set_source_connected(connected);
                 BridgeReply::default()
@@ -148,6 +159,7 @@ impl EdgeRelay {
     /// The bridge connection is gone.
     pub fn bridge_closed(&mut self) {
         self.bridge_authed = false;
+        self.parts.reset();
         self.hub.set_source_connected(false);
     }
 

@@ -16,7 +16,7 @@ use ibws_bridge::tws::incoming::decode;
 use ibws_bridge::tws::{FrameDecoder, Request};
 use ibws_shared::auth::{JwtVerifier, Role, TokenVerifier, VerifyKey};
 use ibws_shared::hub::{ConnectInfo, Hub, HubConfig, Now, StampedEvent};
-use ibws_shared::protocol::{BridgeFrame, RelayFrame, ServerFrame};
+use ibws_shared::protocol::{BridgeFrame, RelayFrame, ServerFrame, SnapshotAssembler};
 
 /// Every target, by the name its corpus directory has.
 pub const TARGETS: [(&str, fn(&[u8])); 5] = [
@@ -122,6 +122,7 @@ pub fn bridge_frame(data: &[u8]) {
     let mut hub = Hub::new(cfg, None, "relay-x".into());
     hub.connect(1, ConnectInfo::default(), now(0));
     hub.on_text(1, r#"{"type":"subscribe","message_types":["order_update","order_notification","error"]}"#, now(0));
+    let mut parts = SnapshotAssembler::new(64);
     for (i, line) in text.split('\n').enumerate() {
         let t = now(i as u64 + 1);
         let _ = serde_json::from_str::<RelayFrame>(line);
@@ -132,6 +133,11 @@ pub fn bridge_frame(data: &[u8]) {
                 }
             }
             Ok(BridgeFrame::Snapshot(s)) => hub.apply_snapshot(&s, t),
+            Ok(BridgeFrame::SnapshotPart(p)) => {
+                if let Ok(Some(s)) = parts.push(p) {
+                    hub.apply_snapshot(&s, t);
+                }
+            }
             Ok(BridgeFrame::Source { connected }) => hub.set_source_connected(connected),
             Ok(BridgeFrame::Hello { token, .. }) => {
                 let _ = verifier().verify(&token, 1_760_000_000).map(|c| c.role == Role::Bridge);
@@ -209,6 +215,8 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         r#"{"type":"snapshot","epoch":"e1","seq":4,"orders":[{"order_id":1,"symbol":"AAPL","action":"BUY","quantity":100,"order_type":"LMT","status":"Submitted","price":1.5,"perm_id":9}],"accounts":[],"source_connected":true}"#.to_owned(),
         format!(r#"{{"type":"publish","event":{e}}}"#),
         r#"{"type":"source","connected":false}"#.to_owned(),
+        r#"{"type":"snapshot_part","epoch":"e1","seq":6,"orders":[],"accounts":[{"account":"DU1"}],"source_connected":true,"last":false}"#.to_owned(),
+        r#"{"type":"snapshot_part","epoch":"e1","seq":6,"orders":[{"order_id":2,"symbol":"MSFT","action":"SELL","quantity":5,"order_type":"MKT","status":"Filled","price":null,"perm_id":10}],"last":true}"#.to_owned(),
         r#"{"type":"welcome","tenant":"desk1","epoch":"e1","seq":4}"#.to_owned(),
         r#"{"type":"ack","epoch":"e1","seq":5}"#.to_owned(),
     ];

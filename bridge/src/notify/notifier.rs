@@ -6,7 +6,7 @@ use ibws_shared::protocol::{
     OrderUpdate, ServerFrame,
 };
 
-use super::errors::{classify, Severity};
+use super::errors::{bounded_text, classify, Severity, MAX_TEXT_BYTES};
 use super::{AccountBook, MarketConflator, OrderBook, OrderChange};
 use crate::tws::driver::{watch_symbol, LinkEvent};
 use crate::tws::Incoming;
@@ -195,7 +195,8 @@ impl Notifier {
                     return vec![];
                 }
                 let req_id = (e.req_id >= 0).then_some(e.req_id);
-                return vec![self.error_event(now, e.message.clone(), code, Some(e.code), req_id)];
+                let message = bounded_text(&e.message, MAX_TEXT_BYTES);
+                return vec![self.error_event(now, message, code, Some(e.code), req_id)];
             }
             _ => vec![],
         };

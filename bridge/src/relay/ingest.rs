@@ -2,7 +2,7 @@
 //!
 //! The bridge must say `hello` with a `bridge`-role token within the auth deadline.
 //! The relay answers `welcome` with the highest seq it holds for its stream, applies
-//! snapshots, publishes events into the tenant's hub (the hub drops duplicates by seq,
+//! snapshots (reassembled from parts when large), publishes events into the tenant's hub (the hub drops duplicates by seq,
 //! which makes the bridge's resends harmless) and acknowledges what it stored. A newer
 //! connection for the same tenant replaces an older one.
 
@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use ibws_shared::auth::{Role, TokenVerifier};
 use ibws_shared::hub::StampedEvent;
-use ibws_shared::protocol::{BridgeFrame, CloseCode, RelayFrame};
+use ibws_shared::protocol::{BridgeFrame, CloseCode, RelayFrame, SnapshotAssembler};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -99,6 +99,7 @@ pub async fn run(
         return;
     }
 
+    let mut parts = SnapshotAssembler::new(hub.with(|h| h.config().max_orders) + 10_000);
     let mut ack_timer = tokio::time::interval(Duration::from_millis(50));
     let mut acked: Option<(String, u64)> = None;
     let expires_in = Duration::from_secs(claims.exp.saturating_sub((clock::now().unix_us / 1_000_000) as u64));
@@ -117,6 +118,15 @@ pub async fn run(
                             None => warn!(%tenant, "bridge published an event without a stream position"),
                         },
                         Ok(BridgeFrame::Snapshot(s)) => hub.with(|h| h.apply_snapshot(&s, now)),
+                        Ok(BridgeFrame::SnapshotPart(p)) => match parts.push(p) {
+                            Ok(Some(s)) => hub.with(|h| h.apply_snapshot(&s, now)),
+                            Ok(None) => {}
+                            Err(_) => {
+                                warn!(%tenant, "bridge snapshot larger than the order table; refused");
+                                ws::close_with(&mut ws, CloseCode::MessageTooBig, None).await;
+                                break;
+                            }
+                        },
                         Ok(BridgeFrame::Source { connected }) => hub.with(|h| h.set_source_connected(connected)),
                         Ok(BridgeFrame::Hello { .. }) => {}
                         Err(_) => warn!(%tenant, "unreadable frame from bridge"),

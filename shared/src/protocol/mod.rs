@@ -11,6 +11,7 @@ mod message_type;
 mod num;
 mod order;
 mod server;
+mod snapshot_parts;
 mod timestamp;
 mod uplink;
 
@@ -23,5 +24,6 @@ pub use server::{
     AccountUpdate, Connection, ErrorFrame, MarketData, McpOrder, OrderNotification, OrderUpdate, OrdersResponse, Pong,
     Quote, ResumeResult, ServerFrame, Subscription, Unsubscription,
 };
+pub use snapshot_parts::{split as split_snapshot, AssemblyError, SnapshotAssembler, SnapshotPart};
 pub use timestamp::format_timestamp;
 pub use uplink::{BridgeFrame, RelayFrame, Snapshot};

@@ -2,14 +2,15 @@
 //!
 //! The bridge dials out (so it works behind NAT), authenticates with a `bridge`-role
 //! token in `hello`, sends a `snapshot` of its order and account state on every
-//! (re)connect, then streams `publish` frames. The relay answers `welcome` with the
+//! (re)connect (in `snapshot_part`s when it is larger than a frame), then streams
+//! `publish` frames. The relay answers `welcome` with the
 //! highest seq it already holds for that epoch, and `ack`s as it stores events; the
 //! bridge resends everything above the last ack after a reconnect (at-least-once), and
 //! the relay's hub drops duplicates by seq.
 
 use serde::{Deserialize, Serialize};
 
-use super::{AccountState, OrderData, ServerFrame};
+use super::{AccountState, OrderData, ServerFrame, SnapshotPart};
 
 /// Bridge -> relay.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -19,6 +20,8 @@ pub enum BridgeFrame {
     Hello { token: String, epoch: String, seq: u64, version: String },
     /// The full order and account state, consistent with `seq` of `epoch`.
     Snapshot(Snapshot),
+    /// A piece of a snapshot too large for one frame (see `snapshot_parts`).
+    SnapshotPart(SnapshotPart),
     /// One event, already stamped with `seq` and `epoch`.
     Publish { event: Box<ServerFrame> },
     /// The bridge's link to TWS went up or down.

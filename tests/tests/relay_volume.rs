@@ -1,0 +1,97 @@
+//! A real account's size through the uplink: a bridge holding 2,000 orders (a
+//! snapshot of about 600 KB, far over the relay's 64 KiB frame cap) connects, and
+//! the relay holds every order; after the uplink is cut, it reconnects once and stays
+//! up (no reconnect loop). Also: a 10 MB TWS message reaches clients cut to size.
+
+use std::time::{Duration, Instant};
+
+use ibws_bridge::app::{Bridge, BridgeConfig};
+use ibws_bridge::relay::{Relay, RelayConfig};
+use ibws_bridge::server::LimitConfig;
+use ibws_bridge::sim::{SimConfig, Simulator};
+use ibws_bridge::tws::outgoing::OrderTicket;
+use ibws_bridge::uplink::UplinkConfig;
+use ibws_shared::auth::Role;
+use ibws_shared::backoff::Backoff;
+use ibws_shared::hub::HubConfig;
+use ibws_tests::TestKeys;
+
+const ORDERS: usize = 2_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_larger_than_a_frame_reaches_the_relay_whole() {
+    let keys = TestKeys::ed25519();
+    let (ca, cert, key) = ibws_bridge::tls::self_signed(&["localhost"]).unwrap();
+    let relay = Relay::start(RelayConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: Some(ibws_bridge::tls::server_config(cert.as_bytes(), key.as_bytes()).unwrap()),
+        verifier: keys.verifier(),
+        allowed_origins: vec![],
+        limits: LimitConfig::default(),
+        hub: HubConfig { require_auth: true, ..HubConfig::default() },
+        insecure: false,
+    })
+    .await
+    .unwrap();
+    let sim =
+        Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), ..SimConfig::default() }).await.unwrap();
+    for i in 0..ORDERS {
+        let perm = sim.place(0, "AAPL", OrderTicket::limit("BUY", 100.0, 100.0 + i as f64 / 100.0).with_ref("volume"));
+        sim.submit(perm);
+    }
+    let bridge = Bridge::start(BridgeConfig {
+        tws: sim.addr().to_string(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        uplink: Some(UplinkConfig {
+            url: format!("wss://localhost:{}/bridge/ws", relay.addr.port()),
+            token: keys.token("bridge-1", Role::Bridge, "desk1", &[]),
+            tls: ibws_bridge::tls::client_config(Some(ca.as_bytes())).unwrap(),
+            buffer_cap: 100_000,
+            backoff: Backoff { base_ms: 100, cap_ms: 1_000 },
+        }),
+        ..BridgeConfig::default()
+    })
+    .await
+    .unwrap();
+    let uplink = bridge.uplink.clone().unwrap();
+    let relay_orders = || relay.tenants.get_or_create("desk1").with(|h| h.order_count());
+    let bridge_head = || bridge.hub.with(|h| h.position().1);
+    let relay_head = || relay.tenants.get_or_create("desk1").with(|h| h.position().1);
+
+    // the bridge sees every order, then the relay holds them all
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(bridge.hub.with(|h| h.order_count()) == ORDERS && relay_orders() == ORDERS && relay_head() == bridge_head())
+    {
+        assert!(Instant::now() < deadline, "relay holds {} of {ORDERS} orders", relay_orders());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // the reconnect sends the whole snapshot again, in parts, and the link stays up
+    let connects = uplink.stats().connects.load(std::sync::atomic::Ordering::Relaxed);
+    uplink.cut();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(uplink.is_connected(), "the uplink is up after the cut");
+    let after = uplink.stats().connects.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(after, connects + 1, "exactly one reconnect, not a loop");
+    assert_eq!(relay_orders(), ORDERS);
+    assert!(relay.tenants.get_or_create("desk1").with(|h| h.source_connected()));
+
+    // a runaway TWS message is cut at the source, so the uplink carries it
+    sim.apply(|_| {
+        vec![ibws_bridge::sim::engine::SimEvent {
+            audience: ibws_bridge::sim::engine::Audience::All,
+            msg: ibws_bridge::tws::Incoming::Error(ibws_bridge::tws::types::TwsError {
+                req_id: -1,
+                code: 321,
+                message: "x".repeat(10 << 20),
+                ..Default::default()
+            }),
+        }]
+    });
+    let before = relay_head();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while relay_head() <= before || relay_head() != bridge_head() {
+        assert!(Instant::now() < deadline, "the error event reached the relay");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(uplink.stats().connects.load(std::sync::atomic::Ordering::Relaxed), after, "no reconnect");
+}
