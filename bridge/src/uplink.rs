@@ -148,8 +148,8 @@ impl Uplink {
         }
     }
 
-    /// Checks a relay's `welcome` against what it acknowledged before; true when it
-    /// holds less than it promised.
+    /// Checks a relay's `welcome` against what it acknowledged before: the seq it had
+    /// acknowledged, when it now holds less of the same epoch than it promised.
     fn welcome_regressed(&self, epoch: &str, seq: u64) -> Option<u64> {
         let b = self.lock();
         match &b.acked {

@@ -371,3 +371,15 @@ impl Client {
         Client { ws }
     }
 }
+
+/// An uplink config for a bridge in a test: `wss://localhost:<port>/bridge/ws` with a
+/// bridge token for `tenant`, trusting `ca_pem`, quick reconnects.
+pub fn test_uplink(relay_port: u16, keys: &TestKeys, tenant: &str, ca_pem: &str) -> ibws_bridge::uplink::UplinkConfig {
+    ibws_bridge::uplink::UplinkConfig {
+        url: format!("wss://localhost:{relay_port}/bridge/ws"),
+        token: keys.token("bridge-1", ibws_shared::auth::Role::Bridge, tenant, &[]),
+        tls: ibws_bridge::tls::client_config(Some(ca_pem.as_bytes())).expect("client TLS config"),
+        buffer_cap: 100_000,
+        backoff: ibws_shared::backoff::Backoff { base_ms: 100, cap_ms: 1_000 },
+    }
+}

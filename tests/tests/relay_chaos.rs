@@ -13,11 +13,9 @@ use ibws_bridge::app::{Bridge, BridgeConfig};
 use ibws_bridge::relay::{Relay, RelayConfig};
 use ibws_bridge::server::LimitConfig;
 use ibws_bridge::sim::{SimConfig, Simulator};
-use ibws_bridge::uplink::UplinkConfig;
 use ibws_shared::auth::Role;
-use ibws_shared::backoff::Backoff;
 use ibws_shared::hub::HubConfig;
-use ibws_tests::{Client, Next, TestKeys};
+use ibws_tests::{test_uplink, Client, Next, TestKeys};
 use serde_json::{json, Value};
 
 const CLIENTS: usize = 100;
@@ -201,13 +199,7 @@ async fn clients_survive_uplink_cuts_and_relay_restarts() {
     let bridge = Bridge::start(BridgeConfig {
         tws: sim.addr().to_string(),
         listen: "127.0.0.1:0".parse().unwrap(),
-        uplink: Some(UplinkConfig {
-            url: format!("wss://localhost:{}/bridge/ws", relay_addr.port()),
-            token: keys.token("bridge-1", Role::Bridge, "desk1", &[]),
-            tls: ibws_bridge::tls::client_config(Some(ca.as_bytes())).unwrap(),
-            buffer_cap: 100_000,
-            backoff: Backoff { base_ms: 100, cap_ms: 1_000 },
-        }),
+        uplink: Some(test_uplink(relay_addr.port(), &keys, "desk1", &ca)),
         ..BridgeConfig::default()
     })
     .await

@@ -10,11 +10,8 @@ use ibws_bridge::relay::{Relay, RelayConfig};
 use ibws_bridge::server::LimitConfig;
 use ibws_bridge::sim::{SimConfig, Simulator};
 use ibws_bridge::tws::outgoing::OrderTicket;
-use ibws_bridge::uplink::UplinkConfig;
-use ibws_shared::auth::Role;
-use ibws_shared::backoff::Backoff;
 use ibws_shared::hub::HubConfig;
-use ibws_tests::TestKeys;
+use ibws_tests::{test_uplink, TestKeys};
 
 const ORDERS: usize = 2_000;
 
@@ -42,13 +39,7 @@ async fn a_snapshot_larger_than_a_frame_reaches_the_relay_whole() {
     let bridge = Bridge::start(BridgeConfig {
         tws: sim.addr().to_string(),
         listen: "127.0.0.1:0".parse().unwrap(),
-        uplink: Some(UplinkConfig {
-            url: format!("wss://localhost:{}/bridge/ws", relay.addr.port()),
-            token: keys.token("bridge-1", Role::Bridge, "desk1", &[]),
-            tls: ibws_bridge::tls::client_config(Some(ca.as_bytes())).unwrap(),
-            buffer_cap: 100_000,
-            backoff: Backoff { base_ms: 100, cap_ms: 1_000 },
-        }),
+        uplink: Some(test_uplink(relay.addr.port(), &keys, "desk1", &ca)),
         ..BridgeConfig::default()
     })
     .await
