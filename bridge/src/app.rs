@@ -15,7 +15,8 @@ use crate::clock;
 use crate::notify::{AgentRules, Notifier, NotifierConfig};
 use crate::sequencer::Sequencer;
 use crate::server::{
-    run_hub_timers, stop_signal, ConnLimiter, Endpoint, Hubs, LimitConfig, OriginPolicy, Policy, SharedHub, Status,
+    run_hub_timers, stop_signal, ConnLimiter, Endpoint, Hubs, LimitConfig, OriginPolicy, Policy, Routes, SharedHub,
+    Status,
 };
 use crate::tws::driver::{self, DriverConfig, LinkEvent};
 use crate::uplink::{Uplink, UplinkConfig};
@@ -27,6 +28,8 @@ use ibws_shared::protocol::ServerFrame;
 #[derive(Clone)]
 pub struct RemoteConfig {
     pub listen: SocketAddr,
+    /// Only tokens for this tenant may read the bridge remotely.
+    pub tenant: String,
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub verifier: Arc<dyn TokenVerifier>,
     pub allowed_origins: Vec<String>,
@@ -44,6 +47,8 @@ pub struct BridgeConfig {
     pub agents: AgentRules,
     pub market_max_per_sec: u32,
     pub allowed_origins: Vec<String>,
+    /// Host names the local endpoint answers besides loopback ones.
+    pub allowed_hosts: Vec<String>,
     pub insecure_bind: bool,
     pub hub: HubConfig,
     pub remote: Option<RemoteConfig>,
@@ -61,6 +66,7 @@ impl Default for BridgeConfig {
             agents: AgentRules::default(),
             market_max_per_sec: 4,
             allowed_origins: vec![],
+            allowed_hosts: vec![],
             insecure_bind: false,
             hub: HubConfig::default(),
             remote: None,
@@ -114,6 +120,10 @@ impl Bridge {
         let epoch = Sequencer::new_epoch();
         let mut hub_cfg = cfg.hub.clone();
         hub_cfg.utc_offset_secs = clock::utc_offset_secs();
+        if let Some(r) = &cfg.remote {
+            // tokens for another bridge's stream never read this one
+            hub_cfg.tenant = Some(r.tenant.clone());
+        }
         let verifier = cfg.remote.as_ref().map(|r| r.verifier.clone());
         let hub = SharedHub::new(Hub::new(hub_cfg.clone(), verifier, epoch.clone()));
         let status = Arc::new(Status {
@@ -124,7 +134,11 @@ impl Bridge {
         let (stop, stop_rx) = stop_signal();
         let endpoint = Endpoint {
             hubs: Hubs::Single(hub.clone()),
-            policy: Arc::new(Policy::local(cfg.allowed_origins.clone(), hub_cfg.max_frame_bytes)),
+            policy: Arc::new(Policy::local(
+                cfg.allowed_origins.clone(),
+                cfg.allowed_hosts.clone(),
+                hub_cfg.max_frame_bytes,
+            )),
             status: status.clone(),
             tls: None,
             bridges: None,
@@ -141,6 +155,8 @@ impl Bridge {
             let ep = Endpoint {
                 hubs: Hubs::Single(hub.clone()),
                 policy: Arc::new(Policy {
+                    routes: Routes::Public,
+                    hosts: None,
                     auth: Some(r.verifier.clone()),
                     origins: OriginPolicy::remote(r.allowed_origins.clone()),
                     limits: ConnLimiter::new(r.limits.clone()),

@@ -91,6 +91,14 @@ impl JwtArgs {
     }
 }
 
+/// An address to listen on, or `off`.
+fn listen_or_off(s: &str) -> Result<Option<SocketAddr>, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    s.parse().map(Some).map_err(|e| format!("{s:?}: {e} (an address like 127.0.0.1:9100, or off)"))
+}
+
 #[derive(Args)]
 struct RelayArgs {
     /// Address to listen on
@@ -124,6 +132,10 @@ struct RelayArgs {
     /// Serve plain ws:// on a non-loopback address (behind a TLS-terminating proxy)
     #[arg(long)]
     insecure: bool,
+    /// Where /metrics and /status (tenant names, client counts) are served, or `off`.
+    /// Keep it on loopback: the client port serves only the upgrade and /healthz
+    #[arg(long, env = "IBWS_METRICS_LISTEN", default_value = "127.0.0.1:9100", value_parser = listen_or_off)]
+    metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Subcommand)]
@@ -145,8 +157,9 @@ enum TokenCommand {
         /// Subject: who the token is for
         #[arg(long)]
         sub: String,
-        /// The bridge stream the token reads (client) or publishes (bridge)
-        #[arg(long, default_value = "default")]
+        /// The bridge stream the token reads (client) or publishes (bridge); required:
+        /// every relay and remote endpoint refuses a token without one
+        #[arg(long)]
         tenant: String,
         /// `client` or `bridge`
         #[arg(long, default_value = "client")]
@@ -216,6 +229,10 @@ struct BridgeArgs {
     /// Browser origins allowed besides loopback pages, comma-separated
     #[arg(long, env = "IBWS_ALLOWED_ORIGINS", value_delimiter = ',')]
     allowed_origins: Option<Vec<String>>,
+    /// Host names the local endpoint answers besides loopback ones, comma-separated
+    /// (any other Host is refused: a defence against DNS rebinding)
+    #[arg(long, env = "IBWS_ALLOWED_HOSTS", value_delimiter = ',')]
+    allowed_hosts: Option<Vec<String>>,
     /// Serve a non-loopback address without TLS and auth (dangerous)
     #[arg(long, env = "IBWS_INSECURE_BIND")]
     insecure_bind: bool,
@@ -226,6 +243,10 @@ struct BridgeArgs {
     tls: TlsArgs,
     #[command(flatten)]
     jwt: JwtArgs,
+    /// The tenant the remote endpoint serves: tokens for any other tenant are refused
+    /// (required with --remote-listen)
+    #[arg(long, env = "IBWS_TENANT")]
+    tenant: Option<String>,
     /// Browser origins allowed on the remote endpoint (exact, comma-separated)
     #[arg(long, env = "IBWS_REMOTE_ALLOWED_ORIGINS", value_delimiter = ',')]
     remote_allowed_origins: Vec<String>,
@@ -253,6 +274,7 @@ struct FileConfig {
     mcp_client_ids: Option<Vec<i64>>,
     market_max_per_sec: Option<u32>,
     allowed_origins: Option<Vec<String>>,
+    allowed_hosts: Option<Vec<String>>,
     insecure_bind: Option<bool>,
 }
 
@@ -305,12 +327,21 @@ impl BridgeArgs {
             },
             market_max_per_sec: self.market_max_per_sec.or(file.market_max_per_sec).unwrap_or(d.market_max_per_sec),
             allowed_origins: self.allowed_origins.or(file.allowed_origins).unwrap_or_default(),
+            allowed_hosts: self.allowed_hosts.or(file.allowed_hosts).unwrap_or_default(),
             insecure_bind: self.insecure_bind || file.insecure_bind.unwrap_or(false),
             hub: d.hub,
             remote: match self.remote_listen {
                 None => None,
                 Some(listen) => Some(RemoteConfig {
                     listen,
+                    tenant: match self.tenant.as_deref().map(str::trim) {
+                        Some(t) if !t.is_empty() => t.to_owned(),
+                        _ => {
+                            return Err(
+                                "--remote-listen needs --tenant: the tenant whose tokens may read this bridge".into()
+                            )
+                        }
+                    },
                     tls: self.tls.server_config()?,
                     verifier: self.jwt.verifier()?,
                     allowed_origins: self.remote_allowed_origins.clone(),
@@ -327,14 +358,9 @@ impl BridgeArgs {
                         Some(p) => Some(std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?),
                         None => None,
                     };
-                    if !url.starts_with("wss://")
-                        && !url.starts_with("ws://127.0.0.1")
-                        && !url.starts_with("ws://localhost")
-                    {
-                        return Err("--relay must be a wss:// URL (plain ws:// only to loopback)".into());
-                    }
+                    let url = ibws_bridge::uplink::check_relay_url(url)?;
                     Some(UplinkConfig {
-                        url: url.clone(),
+                        url,
                         token: token.trim().to_owned(),
                         tls: ibws_bridge::tls::client_config(ca.as_deref())?,
                         buffer_cap: 100_000,
@@ -408,6 +434,7 @@ async fn run_relay(a: RelayArgs) -> ExitCode {
                 ..Default::default()
             },
             insecure: a.insecure,
+            metrics_listen: a.metrics_listen,
         };
         ibws_bridge::relay::Relay::start(cfg).await
     }
@@ -443,6 +470,9 @@ fn token(t: TokenCommand) -> ExitCode {
                 if t != "*" && ibws_shared::protocol::MessageType::parse(t).is_none() {
                     return Err(format!("unknown message type {t:?} in --scope"));
                 }
+            }
+            if tenant.trim().is_empty() {
+                return Err("--tenant must name the bridge stream the token is for".into());
             }
             let ttl = ibws_bridge::keys::parse_ttl(&ttl)?;
             let now = std::time::SystemTime::now()

@@ -44,6 +44,28 @@ pub struct UplinkConfig {
     pub backoff: Backoff,
 }
 
+/// Checks a `--relay` URL: `wss://`, or plain `ws://` only to a loopback host, and no
+/// user info (a URL like `ws://127.0.0.1@evil:8443/` names the host after the `@`).
+/// Returns the URL as parsed.
+pub fn check_relay_url(raw: &str) -> Result<String, String> {
+    let u = url::Url::parse(raw.trim()).map_err(|e| format!("--relay {raw:?} is not a URL: {e}"))?;
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("--relay must not contain user info (user@host); the token goes in --relay-token-file".into());
+    }
+    let loopback = match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        None => return Err(format!("--relay {raw:?} names no host")),
+    };
+    match u.scheme() {
+        "wss" => Ok(u.into()),
+        "ws" if loopback => Ok(u.into()),
+        "ws" => Err("--relay must be a wss:// URL (plain ws:// only to a loopback host)".into()),
+        other => Err(format!("--relay must be a wss:// URL, not {other}://")),
+    }
+}
+
 /// The largest snapshot frame sent whole; larger snapshots go in parts of this size,
 /// under the 64 KiB frame cap relays apply to every inbound frame.
 const SNAPSHOT_PART_BYTES: usize = 48 * 1024;
@@ -298,6 +320,34 @@ async fn session(cfg: &UplinkConfig, hub: &SharedHub, up: &Uplink, attempt: &mut
                 }
             }
             _ = up.cut.notified() => return Err("uplink cut".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_relay_url;
+
+    #[test]
+    fn relay_urls_are_parsed_not_prefix_matched() {
+        for ok in [
+            "wss://relay.example.com:8443/bridge/ws",
+            "ws://127.0.0.1:8443/bridge/ws",
+            "ws://localhost:8443/bridge/ws?tenant=desk1",
+            "ws://[::1]:8443/bridge/ws",
+        ] {
+            assert!(check_relay_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ws://127.0.0.1@127.0.0.2:8443/bridge/ws",
+            "wss://user:pass@relay.example.com/bridge/ws",
+            "ws://127.0.0.1.evil.example/bridge/ws",
+            "ws://localhost.evil.example/bridge/ws",
+            "ws://10.0.0.1:8443/bridge/ws",
+            "http://relay.example.com/bridge/ws",
+            "not a url",
+        ] {
+            assert!(check_relay_url(bad).is_err(), "{bad}");
         }
     }
 }

@@ -41,7 +41,8 @@ export default {
     if (TOKEN_PARAMS.some((k) => url.searchParams.has(k))) return refuse(4500, "invalid token");
     const origin = req.headers.get("Origin");
     const allowed = (env.ALLOWED_ORIGINS || "").split(",").map((s) => s.trim()).filter(Boolean);
-    if (origin && !allowed.includes(origin) && !allowed.includes("*")) return refuse(4504, "origin not allowed");
+    // A foreign page is refused before the upgrade, so it never sees its socket open.
+    if (origin && !allowed.includes(origin) && !allowed.includes("*")) return new Response("origin not allowed\n", { status: 403 });
     // Route by tenant: from a verified bearer subprotocol, else the `tenant` parameter
     // (not secret; the Durable Object checks the token's tenant against it).
     let tenant = url.searchParams.get("tenant");

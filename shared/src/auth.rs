@@ -30,8 +30,8 @@ pub struct Claims {
     pub sub: String,
     #[serde(default)]
     pub role: Role,
-    /// Which bridge's stream the token is for.
-    #[serde(default = "default_tenant")]
+    /// Which bridge's stream the token is for. Required: a token that names no
+    /// tenant is refused everywhere (it never silently means some default stream).
     pub tenant: String,
     /// Message types the holder may subscribe to; empty or `"*"` means all.
     #[serde(default)]
@@ -48,14 +48,15 @@ pub struct Claims {
     pub aud: String,
 }
 
-fn default_tenant() -> String {
-    "default".to_owned()
-}
-
 impl Claims {
     /// May the holder receive events of this type?
     pub fn allows_type(&self, t: MessageType) -> bool {
         self.scope.is_empty() || self.scope.iter().any(|s| s == "*" || s == t.as_str())
+    }
+
+    /// May the holder see every account (no account restriction)?
+    pub fn allows_all_accounts(&self) -> bool {
+        self.accounts.is_empty() || self.accounts.iter().any(|a| a == "*")
     }
 
     /// May the holder see this account's orders and values?
@@ -164,9 +165,21 @@ impl TokenVerifier for JwtVerifier {
         if token.len() > 8192 {
             return Err(AuthError::Invalid);
         }
+        if has_critical_extensions(token) {
+            // RFC 7515 4.1.11: a `crit` header lists extensions the recipient must
+            // understand; ibws understands none, so it must refuse the token.
+            return Err(AuthError::Invalid);
+        }
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|_| AuthError::Invalid)?;
         let c = data.claims;
+        if c.tenant.is_empty() {
+            return Err(AuthError::Invalid);
+        }
+        if c.iat.is_some_and(|iat| iat > now.saturating_add(self.leeway)) {
+            // issued in the future: a clock or a minting bug, or a forged lifetime
+            return Err(AuthError::NotYetValid);
+        }
         if now > c.exp.saturating_add(self.leeway) {
             return Err(AuthError::Expired);
         }
@@ -177,6 +190,18 @@ impl TokenVerifier for JwtVerifier {
         }
         Ok(c)
     }
+}
+
+/// Does the token's protected header carry `crit`? (Unreadable headers fail later.)
+fn has_critical_extensions(token: &str) -> bool {
+    use base64::Engine;
+    let Some(head) = token.split('.').next() else { return false };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(head.trim_end_matches('=')) else {
+        return false;
+    };
+    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes)
+        .map(|h| h.contains_key("crit"))
+        .unwrap_or(false)
 }
 
 /// Key material for minting.
@@ -294,6 +319,34 @@ mod tests {
         let t =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &no_exp, &EncodingKey::from_secret(SECRET)).unwrap();
         assert_eq!(v.verify(&t, 900), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn refuses_crit_headers_future_iat_and_missing_tenant() {
+        let v = verifier();
+        let key = EncodingKey::from_secret(SECRET);
+        let mut h = Header::new(Algorithm::HS256);
+        let good = jsonwebtoken::encode(&h, &claims(1000), &key).unwrap();
+        assert!(v.verify(&good, 900).is_ok());
+        // the same token with `crit` in its header
+        let body = good.split('.').nth(1).unwrap();
+        let crit = b64(r#"{"alg":"HS256","typ":"JWT","crit":["exp"]}"#);
+        let signing_input = format!("{crit}.{body}");
+        let sig = jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key, Algorithm::HS256).unwrap();
+        assert_eq!(v.verify(&format!("{signing_input}.{sig}"), 900), Err(AuthError::Invalid), "crit");
+        // iat ten years ahead; a few seconds ahead is skew and passes
+        let mut c = claims(u64::MAX / 2);
+        c.iat = Some(900 + 10 * 365 * 86_400);
+        assert_eq!(v.verify(&jsonwebtoken::encode(&h, &c, &key).unwrap(), 900), Err(AuthError::NotYetValid));
+        c.iat = Some(920);
+        assert!(v.verify(&jsonwebtoken::encode(&h, &c, &key).unwrap(), 900).is_ok());
+        // no tenant claim, or an empty one
+        h.typ = Some("JWT".into());
+        let no_tenant = serde_json::json!({"sub":"a","iss":"ibws","aud":"ibws-clients","exp":1000});
+        assert_eq!(v.verify(&jsonwebtoken::encode(&h, &no_tenant, &key).unwrap(), 900), Err(AuthError::Invalid));
+        let mut c = claims(1000);
+        c.tenant = String::new();
+        assert_eq!(v.verify(&jsonwebtoken::encode(&h, &c, &key).unwrap(), 900), Err(AuthError::Invalid));
     }
 
     #[test]

@@ -354,6 +354,8 @@ pub async fn run(cfg: SoakConfig) -> SoakReport {
         &big,
         "--handshakes-per-sec",
         &big,
+        "--metrics-listen",
+        "127.0.0.1:0",
     ]
     .iter()
     .map(|s| s.to_string())

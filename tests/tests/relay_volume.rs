@@ -27,6 +27,7 @@ async fn a_snapshot_larger_than_a_frame_reaches_the_relay_whole() {
         limits: LimitConfig::default(),
         hub: HubConfig { require_auth: true, ..HubConfig::default() },
         insecure: false,
+        metrics_listen: None,
     })
     .await
     .unwrap();

@@ -74,6 +74,31 @@ async fn expect_close(
     assert_eq!(code, Some(want.code()), "{}: {case}", t.name);
 }
 
+/// A token signed over a hand-made header and claims (to test what `mint` never makes).
+fn sign_raw(keys: &TestKeys, header_b64: &str, claims_b64: &str) -> String {
+    let input = format!("{header_b64}.{claims_b64}");
+    let key = jsonwebtoken::EncodingKey::from_ed_pem(keys.private_pem.as_bytes()).unwrap();
+    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, jsonwebtoken::Algorithm::EdDSA).unwrap();
+    format!("{input}.{sig}")
+}
+
+/// GET `path` over TLS on the target's port, no token: (status, body).
+async fn https_get(t: &Target, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let port: u16 = t.url.split(':').nth(2).unwrap().split('/').next().unwrap().parse().unwrap();
+    let tls = ibws_bridge::tls::client_config(Some(t.ca.as_bytes())).unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut s = tokio_rustls::TlsConnector::from(tls).connect(name, tcp).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+}
+
 async fn authed(t: &Target, token: &str) -> Client {
     let mut c = Client::connect_tls(&t.url, &t.ca, &[]).await.expect("connect");
     c.send(json!({"type": "auth", "token": token})).await;
@@ -131,8 +156,40 @@ async fn matrix(t: &Target, keys: &TestKeys, good: &mut Client) {
     expect_close(t, "no auth", &[], None, "", CloseCode::AuthRequired).await;
     let sub = Some(Message::Text(r#"{"type":"subscribe","message_types":["order_update"]}"#.into()));
     expect_close(t, "subscribe before auth", &[], sub, "", CloseCode::AuthRequired).await;
-    // a foreign Origin
-    expect_close(t, "wrong origin", &[("origin", "https://evil.example")], None, "", CloseCode::OriginNotAllowed).await;
+    // a foreign Origin: refused at the handshake (HTTP 403), the page never sees onopen
+    let refused = Client::connect_tls(&t.url, &t.ca, &[("origin", "https://evil.example")]).await;
+    let err = refused.err().unwrap_or_else(|| panic!("{}: a foreign origin was upgraded", t.name));
+    assert!(err.contains("403"), "{}: foreign origin: {err}", t.name);
+    // tokens this endpoint must refuse: no tenant claim, a `crit` header, iat far ahead
+    let no_tenant = {
+        let h = b64(r#"{"alg":"EdDSA","typ":"JWT"}"#);
+        let c = json!({"sub": "mallory", "exp": now + 600, "iss": "ibws", "aud": "ibws"});
+        sign_raw(keys, &h, &claims_b64(c))
+    };
+    expect_close(t, "no tenant claim", &[], auth(no_tenant), "", CloseCode::InvalidToken).await;
+    let crit = {
+        let h = b64(r#"{"alg":"EdDSA","typ":"JWT","crit":["exp"]}"#);
+        let c = json!({"sub": "mallory", "tenant": "desk1", "exp": now + 600, "iss": "ibws", "aud": "ibws"});
+        sign_raw(keys, &h, &claims_b64(c))
+    };
+    expect_close(t, "crit header", &[], auth(crit), "", CloseCode::InvalidToken).await;
+    let future_iat = keys.token_with(|c| c.iat = Some(now + 10 * 365 * 86_400));
+    expect_close(t, "iat ten years ahead", &[], auth(future_iat), "", CloseCode::InvalidToken).await;
+    // plain HTTP routes say nothing about the account without a token
+    for path in ["/status", "/", "/metrics", "/ibws_web.js", "/index.html"] {
+        let (status, body) = https_get(t, path).await;
+        assert_eq!(status, 404, "{}: GET {path} answered {status}: {body}", t.name);
+    }
+    let (status, body) = https_get(t, "/healthz").await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#), "{}: /healthz", t.name);
+    // order rows only for a scope with an order type
+    {
+        let md = keys.token("carol", Role::Client, "desk1", &["market_data"]);
+        let mut c = authed(t, &md).await;
+        c.send(json!({"type": "get_orders"})).await;
+        let r = c.recv_until(Duration::from_secs(3), |v| v["type"] == "orders_response").await.expect("orders");
+        assert_eq!(r["data"], json!([]), "{}: market_data scope got order rows", t.name);
+    }
     // oversized, binary frames (before and after auth)
     let big = Some(Message::Text(format!("{{\"type\":\"auth\",\"token\":\"{}\"}}", "A".repeat(70 * 1024)).into()));
     expect_close(t, "frame over 64 KiB before auth", &[], big, "", CloseCode::MessageTooBig).await;
@@ -244,6 +301,24 @@ async fn matrix(t: &Target, keys: &TestKeys, good: &mut Client) {
     );
 }
 
+/// Plain HTTP GET on loopback with a chosen `Host`: (status, body).
+async fn plain_get(port: u16, path: &str, host: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+}
+
+async fn ops_get(addr: std::net::SocketAddr, path: &str) -> String {
+    let (status, body) = plain_get(addr.port(), path, "127.0.0.1").await;
+    assert_eq!(status, 200, "GET {path}");
+    body
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn security_matrix_on_relay_and_bridge_remote_endpoint() {
     let logs = LogBuf::default();
@@ -266,6 +341,7 @@ async fn security_matrix_on_relay_and_bridge_remote_endpoint() {
         limits: limits(),
         hub: hub_cfg(),
         insecure: false,
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
     })
     .await
     .unwrap();
@@ -283,6 +359,7 @@ async fn security_matrix_on_relay_and_bridge_remote_endpoint() {
         hub: hub_cfg(),
         remote: Some(RemoteConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
+            tenant: "desk1".into(),
             tls: Some(server_tls.clone()),
             verifier: keys.verifier(),
             allowed_origins: vec!["https://app.example".into()],
@@ -328,6 +405,39 @@ async fn security_matrix_on_relay_and_bridge_remote_endpoint() {
             t.name
         );
         matrix(t, &keys, &mut good).await;
+    }
+
+    // the remote endpoint serves one tenant: a valid token for another is refused
+    {
+        let t = &targets[1];
+        let desk2 = keys.token("dave", Role::Client, "desk2", &[]);
+        let auth = Some(Message::Text(json!({"type": "auth", "token": desk2}).to_string().into()));
+        expect_close(t, "token for another tenant", &[], auth, "", CloseCode::Forbidden).await;
+    }
+    // the relay's tenant names and counts are on its metrics listener only
+    {
+        let m = relay.metrics_addr.expect("metrics listener");
+        let body = ops_get(m, "/metrics").await;
+        assert!(body.contains("ibws_clients"), "{body}");
+        assert!(ops_get(m, "/status").await.contains("desk1"));
+    }
+    // DNS rebinding: the local endpoint answers loopback Host names only, on every route
+    {
+        let port = bridge.addr.port();
+        for (host, ok) in
+            [("evil.example", false), ("evil.example:80", false), ("127.0.0.1", true), ("localhost:1", true)]
+        {
+            let (status, _) = plain_get(port, "/status", host).await;
+            assert_eq!(status == 200, ok, "Host {host}: {status}");
+        }
+        let (status, _) = plain_get(port, "/healthz", "evil.example").await;
+        assert_eq!(status, 403);
+        let url = format!("ws://127.0.0.1:{port}/websocket/ws");
+        let mut req =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url.as_str()).unwrap();
+        req.headers_mut().insert("host", "evil.example".parse().unwrap());
+        let err = tokio_tungstenite::connect_async(req).await.err().expect("upgrade refused").to_string();
+        assert!(err.contains("403"), "{err}");
     }
 
     let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();

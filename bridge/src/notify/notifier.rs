@@ -103,6 +103,9 @@ impl Notifier {
             timestamp: self.ts(now),
             tws_code,
             req_id,
+            // an error about an order belongs to that order's account
+            account: req_id
+                .and_then(|id| self.orders.orders().find(|o| o.order_id == id).and_then(|o| o.account.clone())),
             seq: None,
             epoch: None,
         })

@@ -15,7 +15,8 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::server::{
-    run_hub_timers, stop_signal, ConnLimiter, Endpoint, Hubs, LimitConfig, OriginPolicy, Policy, Status, TenantMap,
+    run_hub_timers, stop_signal, ConnLimiter, Endpoint, Hubs, LimitConfig, OriginPolicy, Policy, Routes, Status,
+    TenantMap,
 };
 
 pub struct RelayConfig {
@@ -28,11 +29,16 @@ pub struct RelayConfig {
     pub hub: HubConfig,
     /// Allow plain `ws://` on a non-loopback address (for a TLS-terminating proxy).
     pub insecure: bool,
+    /// Where `/metrics` and `/status` (tenant names, client counts, positions) are
+    /// served; `None` serves them nowhere. The main listener never serves them.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// A running relay.
 pub struct Relay {
     pub addr: SocketAddr,
+    /// The metrics listener's address, when it has one.
+    pub metrics_addr: Option<SocketAddr>,
     pub tenants: TenantMap,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     stop: tokio::sync::watch::Sender<bool>,
@@ -65,6 +71,8 @@ impl Relay {
         let endpoint = Endpoint {
             hubs: Hubs::Tenants(tenants.clone()),
             policy: Arc::new(Policy {
+                routes: Routes::Public,
+                hosts: None,
                 auth: Some(cfg.verifier.clone()),
                 origins: OriginPolicy::remote(cfg.allowed_origins.clone()),
                 limits: ConnLimiter::new(cfg.limits.clone()),
@@ -78,11 +86,34 @@ impl Relay {
             })),
             stop: stop_rx,
         };
-        let tasks =
+        let endpoint_ops = endpoint.clone();
+        let mut tasks =
             vec![tokio::spawn(endpoint.serve(listener)), tokio::spawn(run_hub_timers(Hubs::Tenants(tenants.clone())))];
+        let mut metrics_addr = None;
+        if let Some(m) = cfg.metrics_listen {
+            let l = TcpListener::bind(m).await.map_err(|e| format!("cannot listen on {m} for metrics: {e}"))?;
+            let a = l.local_addr().map_err(|e| e.to_string())?;
+            let ops = Endpoint {
+                policy: Arc::new(Policy {
+                    routes: Routes::Metrics,
+                    hosts: None,
+                    auth: None,
+                    origins: OriginPolicy::remote(vec![]),
+                    limits: ConnLimiter::new(LimitConfig::default()),
+                    max_frame: 1024,
+                    auth_deadline,
+                }),
+                bridges: None,
+                tls: None,
+                ..endpoint_ops
+            };
+            tasks.push(tokio::spawn(ops.serve(l)));
+            info!(addr = %a, "relay metrics: http://{a}/metrics and /status");
+            metrics_addr = Some(a);
+        }
         let scheme = if cfg.tls.is_some() { "wss" } else { "ws" };
         info!(%addr, "relay listening: clients {scheme}://{addr}/websocket/ws, bridges {scheme}://{addr}/bridge/ws");
-        Ok(Relay { addr, tenants, tasks, stop })
+        Ok(Relay { addr, metrics_addr, tenants, tasks, stop })
     }
 
     /// Closes every client with "server restarting".

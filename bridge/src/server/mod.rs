@@ -2,8 +2,10 @@
 //! (loopback, no auth, seed-compatible), the bridge's remote endpoint and the relay
 //! (TLS, JWT, exact Origin allowlist, limits).
 //!
-//! One port serves `/websocket/ws` (clients), `/bridge/ws` (bridges, relay only),
-//! `/healthz`, `/metrics` and `/`. Refusals after the WebSocket upgrade use the close
+//! One port serves `/websocket/ws` (clients), `/bridge/ws` (bridges, relay only) and
+//! `/healthz`; the local endpoint also serves `/metrics`, `/status` and the dashboard
+//! ([`Routes`]): nothing about an account answers without a token on a listener
+//! reachable from beyond loopback. Refusals after the WebSocket upgrade use the close
 //! codes of `ibws_shared::protocol::CloseCode`, so browser clients (which never see an
 //! HTTP status of a failed upgrade) learn why.
 
@@ -35,7 +37,7 @@ use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info, warn};
 
 pub use limits::{ConnGuard, ConnLimiter, LimitConfig};
-pub use origin::OriginPolicy;
+pub use origin::{HostPolicy, OriginPolicy};
 pub use shared_hub::SharedHub;
 pub use tenants::{Hubs, TenantMap};
 
@@ -48,8 +50,28 @@ pub struct Status {
     pub uplink: Option<Arc<crate::uplink::UplinkStats>>,
 }
 
+/// Which HTTP routes a listener answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Routes {
+    /// The local endpoint (loopback): the upgrade, `/healthz` with the stream position,
+    /// `/metrics`, the dashboard and `/status`.
+    Local,
+    /// A listener reachable from beyond loopback (the remote endpoint, the relay): only
+    /// the upgrade (which demands a token) and a `/healthz` that says nothing about any
+    /// account. Everything else is 404.
+    Public,
+    /// A relay's operator listener (`--metrics-listen`, loopback by default):
+    /// `/metrics`, `/status`, `/healthz`; no upgrade.
+    Metrics,
+}
+
 /// How an endpoint treats connections.
 pub struct Policy {
+    pub routes: Routes,
+    /// When set, every request's `Host` must be a loopback name or address (with or
+    /// without a port) or one of these: a web page that rebinds its DNS name to
+    /// 127.0.0.1 reaches the local endpoint with its own name as `Host`.
+    pub hosts: Option<HostPolicy>,
     /// When set, clients must present a valid token (first message or
     /// `Sec-WebSocket-Protocol: bearer.<JWT>`); tokens in the query string are refused.
     pub auth: Option<Arc<dyn TokenVerifier>>,
@@ -62,9 +84,11 @@ pub struct Policy {
 impl Policy {
     /// The seed-compatible local endpoint: no auth, loopback origins. Every local
     /// client shares one address, so the per-address limits are the total ones.
-    pub fn local(allowed_origins: Vec<String>, max_frame: usize) -> Policy {
+    pub fn local(allowed_origins: Vec<String>, allowed_hosts: Vec<String>, max_frame: usize) -> Policy {
         let total = LimitConfig::default().max_connections;
         Policy {
+            routes: Routes::Local,
+            hosts: Some(HostPolicy { allowed: allowed_hosts }),
             auth: None,
             origins: OriginPolicy::local(allowed_origins),
             limits: ConnLimiter::new(LimitConfig {
@@ -173,30 +197,40 @@ impl Endpoint {
                 return;
             }
         };
+        if let Some(hosts) = &self.policy.hosts {
+            if !hosts.permits(head.header("host")) {
+                info!(%peer, "request refused: Host is not a loopback name");
+                let _ = http::respond(&mut stream, "403 Forbidden", "text/plain", b"host not allowed\n").await;
+                return;
+            }
+        }
+        let routes = self.policy.routes;
+        let pages = routes != Routes::Public;
+        let upgrades = routes != Routes::Metrics;
         let result = match (head.method.as_str(), head.path.as_str()) {
-            ("GET", "/websocket/ws") if head.is_websocket_upgrade() => {
+            ("GET", "/websocket/ws") if upgrades && head.is_websocket_upgrade() => {
                 return self.client(stream, head, peer.ip()).await
             }
-            ("GET", "/bridge/ws") if head.is_websocket_upgrade() && self.bridges.is_some() => {
+            ("GET", "/bridge/ws") if upgrades && head.is_websocket_upgrade() && self.bridges.is_some() => {
                 return self.bridge(stream, head, peer.ip()).await
             }
-            ("GET", "/websocket/ws" | "/bridge/ws") => {
+            ("GET", "/websocket/ws" | "/bridge/ws") if upgrades => {
                 http::respond(&mut stream, "426 Upgrade Required", "text/plain", b"WebSocket upgrade required\n").await
             }
             ("GET", "/healthz") => {
-                let body = self.health_json();
+                let body = if routes == Routes::Public { r#"{"status":"ok"}"#.to_owned() } else { self.health_json() };
                 http::respond(&mut stream, "200 OK", "application/json", body.as_bytes()).await
             }
-            ("GET", "/metrics") => {
+            ("GET", "/metrics") if pages => {
                 let body = metrics::render(&self.hubs, &self.status, &self.policy.limits);
                 http::respond(&mut stream, "200 OK", "text/plain; version=0.0.4", body.as_bytes()).await
             }
-            ("GET", path) if assets::get(path).is_some() => {
+            ("GET", path) if pages && assets::get(path).is_some() => {
                 let (ctype, body) = assets::get(path).unwrap_or(("text/plain", b""));
                 http::respond(&mut stream, "200 OK", ctype, body).await
             }
             ("GET", "/favicon.ico") => http::respond(&mut stream, "204 No Content", "image/x-icon", b"").await,
-            ("GET", "/" | "/status") => {
+            ("GET", "/" | "/status") if pages => {
                 let body = status_page::render(&self.hubs, &self.status);
                 http::respond(&mut stream, "200 OK", "text/html; charset=utf-8", body.as_bytes()).await
             }
@@ -249,14 +283,19 @@ impl Endpoint {
     async fn client(&self, stream: BoxedIo, head: http::RequestHead, ip: IpAddr) {
         let p = &self.policy;
         let now = crate::clock::now();
+        // A page from a foreign origin is refused before the upgrade (HTTP 403), so it
+        // never even sees its socket open.
+        if !p.origins.permits(head.header("origin")) {
+            info!(%ip, "WebSocket refused: origin not allowed");
+            let mut stream = stream;
+            let _ = http::respond(&mut stream, "403 Forbidden", "text/plain", b"origin not allowed\n").await;
+            return;
+        }
         // Decide before upgrading; tell the client after (browsers see only close codes).
         let mut refusal: Option<(CloseCode, &str)> = None;
         let mut guard = None;
         if !p.limits.admit_handshake(ip, now.mono_ms) {
             refusal = Some((CloseCode::RateLimited, "too many connection attempts; retry later"));
-        } else if !p.origins.permits(head.header("origin")) {
-            info!(%ip, "WebSocket refused: origin not allowed");
-            refusal = Some((CloseCode::OriginNotAllowed, "origin not allowed"));
         } else {
             match p.limits.acquire(ip) {
                 Ok(g) => guard = Some(g),

@@ -43,6 +43,7 @@ where
             timestamp: format_timestamp(clock::now().unix_us, clock::utc_offset_secs()),
             tws_code: None,
             req_id: None,
+            account: None,
             seq: None,
             epoch: None,
         });

@@ -428,6 +428,7 @@ impl Hub {
             timestamp: self.stamp(now),
             tws_code: None,
             req_id: None,
+            account: None,
             seq: None,
             epoch: None,
         });
@@ -568,7 +569,7 @@ impl Hub {
         for n in names.iter().take(32) {
             match MessageType::parse(n) {
                 None => unknown.push(n.chars().take(64).collect::<String>()),
-                Some(t) if !s.may_see(t, None) => forbidden.push(t.as_str()),
+                Some(t) if !s.may_subscribe(t) => forbidden.push(t.as_str()),
                 Some(t) => {
                     if !s.subscribed(t) && (s.subs.count_ones() as usize) >= self.cfg.max_subscriptions {
                         over_limit = true;
@@ -625,8 +626,13 @@ impl Hub {
         let Some(s) = self.clients.get(&id) else {
             return;
         };
-        let data =
-            self.orders.rows().into_iter().filter(|o| s.may_see_account(o.account.as_deref())).cloned().collect();
+        // Order rows only for a scope with an order type in it, and only the rows of
+        // accounts the token allows (rows without an account: unrestricted tokens only).
+        let data = if s.may_see_orders() {
+            self.orders.rows().into_iter().filter(|o| s.may_see_order_row(o.account.as_deref())).cloned().collect()
+        } else {
+            Vec::new()
+        };
         let accounts = self
             .accounts
             .values()

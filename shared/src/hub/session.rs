@@ -38,18 +38,38 @@ impl Session {
         MessageType::ALL.into_iter().filter(|t| self.subscribed(*t)).map(|t| t.as_str().to_owned()).collect()
     }
 
-    /// May this client see an event of type `t` about `account`?
+    /// May this client subscribe to type `t`?
+    pub fn may_subscribe(&self, t: MessageType) -> bool {
+        self.claims.as_ref().is_none_or(|c| c.allows_type(t))
+    }
+
+    /// May this client see an event of type `t` about `account`? Order data that names
+    /// no account goes only to clients that may see every account; events that are not
+    /// about an account (market data, connectivity) go to everyone allowed the type.
     pub fn may_see(&self, t: MessageType, account: Option<&str>) -> bool {
         match &self.claims {
             None => true,
-            Some(c) => c.allows_type(t) && account.is_none_or(|a| c.allows_account(a)),
+            Some(c) => {
+                c.allows_type(t)
+                    && match account {
+                        Some(a) => c.allows_account(a),
+                        None => !t.is_order() || c.allows_all_accounts(),
+                    }
+            }
         }
     }
 
-    pub fn may_see_account(&self, account: Option<&str>) -> bool {
-        match (&self.claims, account) {
-            (Some(c), Some(a)) => c.allows_account(a),
-            _ => true,
+    /// May this client see order rows (`get_orders`)? Only with an order type in its
+    /// scope.
+    pub fn may_see_orders(&self) -> bool {
+        MessageType::ALL.into_iter().any(|t| t.is_order() && self.may_subscribe(t))
+    }
+
+    /// May this client see this order row?
+    pub fn may_see_order_row(&self, account: Option<&str>) -> bool {
+        match &self.claims {
+            None => true,
+            Some(c) => account.map_or_else(|| c.allows_all_accounts(), |a| c.allows_account(a)),
         }
     }
 }

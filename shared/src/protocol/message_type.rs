@@ -42,6 +42,11 @@ impl MessageType {
         MessageType::ALL.into_iter().find(|t| t.as_str() == s)
     }
 
+    /// Does this type carry order rows?
+    pub fn is_order(self) -> bool {
+        matches!(self, MessageType::OrderUpdate | MessageType::OrderNotification | MessageType::McpOrder)
+    }
+
     /// A one-bit mask, for compact subscription sets.
     pub fn bit(self) -> u8 {
         1 << (self as u8)

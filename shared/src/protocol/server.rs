@@ -92,6 +92,10 @@ pub struct ErrorFrame {
     /// The TWS request or order id the error refers to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub req_id: Option<i64>,
+    /// The IB account of the order the error refers to, when the bridge knows it
+    /// (account-scoped tokens see only their accounts' errors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -253,6 +257,7 @@ impl ServerFrame {
     pub fn account(&self) -> Option<&str> {
         match self {
             ServerFrame::AccountUpdate(f) => Some(&f.data.account),
+            ServerFrame::Error(f) => f.account.as_deref(),
             _ => self.order().and_then(|o| o.account.as_deref()),
         }
     }

@@ -64,6 +64,7 @@ async fn main() {
         limits: Default::default(),
         hub: HubConfig { require_auth: true, ..HubConfig::default() },
         insecure: false,
+        metrics_listen: None,
     })
     .await
     .expect("relay");
@@ -82,6 +83,7 @@ async fn main() {
         listen: "127.0.0.1:0".parse().unwrap(),
         remote: Some(RemoteConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
+            tenant: "default".into(),
             tls: None,
             verifier,
             // the test runner serves its page from a random loopback port
