@@ -4,6 +4,7 @@
 pub mod app;
 pub mod clock;
 pub mod keys;
+pub mod logs;
 pub mod notify;
 pub mod relay;
 pub mod sequencer;

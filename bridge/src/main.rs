@@ -134,8 +134,8 @@ struct RelayArgs {
     insecure: bool,
     /// Where /metrics and /status (tenant names, client counts) are served, or `off`.
     /// Keep it on loopback: the client port serves only the upgrade and /healthz
-    #[arg(long, env = "IBWS_METRICS_LISTEN", default_value = "127.0.0.1:9100", value_parser = listen_or_off)]
-    metrics_listen: Option<SocketAddr>,
+    #[arg(long, env = "IBWS_METRICS_LISTEN", default_value = "127.0.0.1:9100")]
+    metrics_listen: String,
 }
 
 #[derive(Subcommand)]
@@ -389,7 +389,13 @@ struct SimArgs {
 }
 
 fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    // RUST_LOG decides, but the crates that see raw frames never log below info (they
+    // would print tokens and message bodies at trace)
+    let spec = ibws_bridge::logs::filter_spec(std::env::var("RUST_LOG").ok().as_deref());
+    let filter = tracing_subscriber::EnvFilter::try_new(&spec).unwrap_or_else(|e| {
+        eprintln!("warning: RUST_LOG: {e}; logging at info");
+        ibws_bridge::logs::filter_spec(None).into()
+    });
     let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => b.init(),
@@ -434,7 +440,7 @@ async fn run_relay(a: RelayArgs) -> ExitCode {
                 ..Default::default()
             },
             insecure: a.insecure,
-            metrics_listen: a.metrics_listen,
+            metrics_listen: listen_or_off(&a.metrics_listen).map_err(|e| format!("--metrics-listen {e}"))?,
         };
         ibws_bridge::relay::Relay::start(cfg).await
     }

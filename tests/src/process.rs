@@ -14,10 +14,15 @@ impl Proc {
     /// Starts `bin args`, stdout discarded, stderr appended to `log`; `RUST_LOG` is
     /// `IBWS_CHAOS_LOG` or `info`.
     pub fn spawn(bin: &Path, args: &[String], log: &Path) -> Proc {
+        Proc::spawn_logging(bin, args, log, &std::env::var("IBWS_CHAOS_LOG").unwrap_or_else(|_| "info".into()))
+    }
+
+    /// Like [`Proc::spawn`], with `RUST_LOG` set to `rust_log`.
+    pub fn spawn_logging(bin: &Path, args: &[String], log: &Path, rust_log: &str) -> Proc {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("open process log");
         let child = Command::new(bin)
             .args(args)
-            .env("RUST_LOG", std::env::var("IBWS_CHAOS_LOG").unwrap_or_else(|_| "info".into()))
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
