@@ -55,11 +55,31 @@ pub fn keygen(kind: KeyKind, prefix: &Path) -> Result<Vec<std::path::PathBuf>, S
             let alg = if kind == KeyKind::Ed25519 { &rcgen::PKCS_ED25519 } else { &rcgen::PKCS_ECDSA_P256_SHA256 };
             let kp = rcgen::KeyPair::generate_for(alg).map_err(|e| e.to_string())?;
             let (k, p) = (with(".key"), with(".pub"));
-            write_private(&k, kp.serialize_pem().as_bytes())?;
+            let private = if kind == KeyKind::Ed25519 { ed25519_pkcs8_v1_pem(&kp.serialize_der())? } else { kp.serialize_pem() };
+            write_private(&k, private.as_bytes())?;
             std::fs::write(&p, kp.public_key_pem()).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
             Ok(vec![k, p])
         }
     }
+}
+
+/// An Ed25519 private key as PKCS#8 v1 (RFC 8410) PEM. The key generator writes the
+/// v2 form (with the public key appended), which OpenSSL 3.0's `pkey` and Python's
+/// `cryptography` refuse; v1 holds the same 32-byte seed and every common tool reads it.
+fn ed25519_pkcs8_v1_pem(der: &[u8]) -> Result<String, String> {
+    use base64::Engine;
+    // SEQUENCE { INTEGER v, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING seed } ...
+    const V1: [u8; 16] = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+    // the same after the outer length, for version 0 (v1) or 1 (v2, public key after)
+    let same_body = |h: &[u8], version: u8| h[0] == 0x30 && h[2..4] == V1[2..4] && h[4] == version && h[5..] == V1[5..];
+    let seed = match der.get(..16) {
+        Some(h) if (same_body(h, 0) || same_body(h, 1)) && der.len() >= 48 => &der[16..48],
+        _ => return Err("unexpected Ed25519 key encoding from the key generator".into()),
+    };
+    let mut v1 = V1.to_vec();
+    v1.extend_from_slice(seed);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&v1);
+    Ok(format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n"))
 }
 
 fn secret_bytes(raw: &[u8]) -> Vec<u8> {
