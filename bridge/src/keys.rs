@@ -55,7 +55,8 @@ pub fn keygen(kind: KeyKind, prefix: &Path) -> Result<Vec<std::path::PathBuf>, S
             let alg = if kind == KeyKind::Ed25519 { &rcgen::PKCS_ED25519 } else { &rcgen::PKCS_ECDSA_P256_SHA256 };
             let kp = rcgen::KeyPair::generate_for(alg).map_err(|e| e.to_string())?;
             let (k, p) = (with(".key"), with(".pub"));
-            let private = if kind == KeyKind::Ed25519 { ed25519_pkcs8_v1_pem(&kp.serialize_der())? } else { kp.serialize_pem() };
+            let private =
+                if kind == KeyKind::Ed25519 { ed25519_pkcs8_v1_pem(&kp.serialize_der())? } else { kp.serialize_pem() };
             write_private(&k, private.as_bytes())?;
             std::fs::write(&p, kp.public_key_pem()).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
             Ok(vec![k, p])
@@ -69,7 +70,8 @@ pub fn keygen(kind: KeyKind, prefix: &Path) -> Result<Vec<std::path::PathBuf>, S
 fn ed25519_pkcs8_v1_pem(der: &[u8]) -> Result<String, String> {
     use base64::Engine;
     // SEQUENCE { INTEGER v, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING seed } ...
-    const V1: [u8; 16] = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+    const V1: [u8; 16] =
+        [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
     // the same after the outer length, for version 0 (v1) or 1 (v2, public key after)
     let same_body = |h: &[u8], version: u8| h[0] == 0x30 && h[2..4] == V1[2..4] && h[4] == version && h[5..] == V1[5..];
     let seed = match der.get(..16) {

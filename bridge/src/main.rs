@@ -129,6 +129,9 @@ struct RelayArgs {
     /// WebSocket handshakes per IP per second, after the burst
     #[arg(long, env = "IBWS_HANDSHAKES_PER_SEC", default_value_t = 16)]
     handshakes_per_sec: u32,
+    /// Connections per IP still in TLS or before their request head (more are closed)
+    #[arg(long, env = "IBWS_MAX_PENDING_PER_IP", default_value_t = 16)]
+    max_pending_per_ip: usize,
     /// Serve plain ws:// on a non-loopback address (behind a TLS-terminating proxy)
     #[arg(long)]
     insecure: bool,
@@ -432,6 +435,7 @@ async fn run_relay(a: RelayArgs) -> ExitCode {
                 max_per_ip: a.max_per_ip,
                 handshake_burst: a.handshake_burst,
                 handshakes_per_sec: a.handshakes_per_sec,
+                max_pending_per_ip: a.max_pending_per_ip,
             },
             hub: ibws_shared::hub::HubConfig {
                 require_auth: true,

@@ -354,6 +354,8 @@ pub async fn run(cfg: SoakConfig) -> SoakReport {
         &big,
         "--handshakes-per-sec",
         &big,
+        "--max-pending-per-ip",
+        &big,
         "--metrics-listen",
         "127.0.0.1:0",
     ]

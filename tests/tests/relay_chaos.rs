@@ -182,6 +182,7 @@ async fn clients_survive_uplink_cuts_and_relay_restarts() {
             max_per_ip: 1_000,
             handshake_burst: 1_000,
             handshakes_per_sec: 500,
+            max_pending_per_ip: 1_000,
             ..LimitConfig::default()
         },
         hub: HubConfig { require_auth: true, max_clients_per_subject: 1_000, ..HubConfig::default() },

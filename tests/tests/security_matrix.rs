@@ -49,7 +49,13 @@ struct Target {
 }
 
 fn limits() -> LimitConfig {
-    LimitConfig { max_connections: 1_000, max_per_ip: 20, handshake_burst: 200, handshakes_per_sec: 100 }
+    LimitConfig {
+        max_connections: 1_000,
+        max_per_ip: 20,
+        handshake_burst: 200,
+        handshakes_per_sec: 100,
+        max_pending_per_ip: 8,
+    }
 }
 
 fn hub_cfg() -> HubConfig {
@@ -413,6 +419,28 @@ async fn security_matrix_on_relay_and_bridge_remote_endpoint() {
         let desk2 = keys.token("dave", Role::Client, "desk2", &[]);
         let auth = Some(Message::Text(json!({"type": "auth", "token": desk2}).to_string().into()));
         expect_close(t, "token for another tenant", &[], auth, "", CloseCode::Forbidden).await;
+    }
+    // idle sockets that never send a request head: past 8 per address, closed at once
+    {
+        use tokio::io::AsyncReadExt;
+        let mut idle = Vec::new();
+        for _ in 0..40 {
+            idle.push(tokio::net::TcpStream::connect(relay.addr).await.unwrap());
+        }
+        let mut closed = 0;
+        for s in idle.iter_mut() {
+            let mut b = [0u8; 1];
+            if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(Duration::from_millis(300), s.read(&mut b)).await {
+                closed += 1;
+            }
+        }
+        assert!(closed >= 30, "only {closed} of 40 idle sockets were closed");
+        drop(idle);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let t = &targets[0];
+        let mut c = authed(t, &good_token).await; // the address is served again
+        c.send(json!({"type": "ping"})).await;
+        assert!(c.recv_until(Duration::from_secs(3), |v| v["type"] == "pong").await.is_some());
     }
     // the relay's tenant names and counts are on its metrics listener only
     {

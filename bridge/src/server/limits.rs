@@ -1,5 +1,6 @@
-//! Connection limits the hub cannot see: connections in total and per IP, and
-//! handshakes per IP per second. (Per-subject limits live in the hub, which knows the
+//! Connection limits the hub cannot see: connections in total and per IP, handshakes
+//! per IP per second, and connections per IP that have not yet sent their request head
+//! (so idle sockets cannot pin descriptors until the head deadline). (Per-subject limits live in the hub, which knows the
 //! token's subject.)
 
 use std::collections::HashMap;
@@ -16,11 +17,19 @@ pub struct LimitConfig {
     pub max_per_ip: usize,
     pub handshake_burst: u32,
     pub handshakes_per_sec: u32,
+    /// Connections per IP still in TLS or before their HTTP request head.
+    pub max_pending_per_ip: usize,
 }
 
 impl Default for LimitConfig {
     fn default() -> Self {
-        LimitConfig { max_connections: 10_000, max_per_ip: 64, handshake_burst: 32, handshakes_per_sec: 16 }
+        LimitConfig {
+            max_connections: 10_000,
+            max_per_ip: 64,
+            handshake_burst: 32,
+            handshakes_per_sec: 16,
+            max_pending_per_ip: 16,
+        }
     }
 }
 
@@ -35,6 +44,26 @@ pub struct ConnLimiter {
     cfg: LimitConfig,
     ips: Mutex<HashMap<IpAddr, IpState>>,
     total: AtomicUsize,
+    pending: Mutex<HashMap<IpAddr, usize>>,
+    pending_refused: AtomicUsize,
+}
+
+/// Holds one pre-handshake slot (accepted, request head not read yet); released on drop.
+pub struct PendingGuard {
+    limiter: Arc<ConnLimiter>,
+    ip: IpAddr,
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        let mut p = self.limiter.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = p.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                p.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Holds one connection slot; released on drop.
@@ -54,7 +83,31 @@ impl Drop for ConnGuard {
 
 impl ConnLimiter {
     pub fn new(cfg: LimitConfig) -> Arc<Self> {
-        Arc::new(ConnLimiter { cfg, ips: Mutex::new(HashMap::new()), total: AtomicUsize::new(0) })
+        Arc::new(ConnLimiter {
+            cfg,
+            ips: Mutex::new(HashMap::new()),
+            total: AtomicUsize::new(0),
+            pending: Mutex::new(HashMap::new()),
+            pending_refused: AtomicUsize::new(0),
+        })
+    }
+
+    /// A slot for a just-accepted socket until its request head is read; `None` when
+    /// `ip` already holds its share (the socket is then closed at once).
+    pub fn pending(self: &Arc<Self>, ip: IpAddr) -> Option<PendingGuard> {
+        let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let n = p.entry(ip).or_insert(0);
+        if *n >= self.cfg.max_pending_per_ip {
+            self.pending_refused.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        *n += 1;
+        Some(PendingGuard { limiter: self.clone(), ip })
+    }
+
+    /// Sockets closed because their IP held too many pre-handshake connections.
+    pub fn pending_refused(&self) -> usize {
+        self.pending_refused.load(Ordering::Relaxed)
     }
 
     pub fn connections(&self) -> usize {
@@ -108,9 +161,16 @@ mod tests {
             max_per_ip: 2,
             handshake_burst: 2,
             handshakes_per_sec: 1,
+            max_pending_per_ip: 2,
         });
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let (p1, _p2) = (l.pending(a).unwrap(), l.pending(a).unwrap());
+        assert!(l.pending(a).is_none(), "a third idle socket from one address");
+        assert!(l.pending(b).is_some(), "other addresses unaffected");
+        drop(p1);
+        assert!(l.pending(a).is_some(), "released once a head was read");
+        assert_eq!(l.pending_refused(), 1);
         let g1 = l.acquire(a).unwrap();
         let _g2 = l.acquire(a).unwrap();
         assert!(l.acquire(a).is_err());

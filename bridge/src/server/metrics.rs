@@ -28,6 +28,7 @@ pub fn render(hubs: &Hubs, status: &Status, limits: &ConnLimiter) -> String {
     }
     let mut s = String::new();
     let _ = writeln!(s, "# HELP ibws_connections Open connections, including those not yet authenticated.\n# TYPE ibws_connections gauge\nibws_connections {}", limits.connections());
+    let _ = writeln!(s, "# HELP ibws_pending_refused_total Sockets closed because their address held too many connections before a request head.\n# TYPE ibws_pending_refused_total counter\nibws_pending_refused_total {}", limits.pending_refused());
     let _ = writeln!(s, "# HELP ibws_tenants Streams served.\n# TYPE ibws_tenants gauge\nibws_tenants {}", all.len());
     let _ = writeln!(
         s,

@@ -36,7 +36,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info, warn};
 
-pub use limits::{ConnGuard, ConnLimiter, LimitConfig};
+pub use limits::{ConnGuard, ConnLimiter, LimitConfig, PendingGuard};
 pub use origin::{HostPolicy, OriginPolicy};
 pub use shared_hub::SharedHub;
 pub use tenants::{Hubs, TenantMap};
@@ -96,6 +96,7 @@ impl Policy {
                 max_per_ip: total,
                 handshake_burst: 1_000,
                 handshakes_per_sec: 500,
+                max_pending_per_ip: 1_000,
             }),
             max_frame,
             auth_deadline: Duration::from_secs(5),
@@ -155,12 +156,18 @@ impl Endpoint {
         loop {
             match listener.accept().await {
                 Ok((tcp, peer)) => {
+                    // Idle sockets from one address cannot pile up before the head
+                    // deadline: past its share, a new one is closed at once.
+                    let Some(pending) = self.policy.limits.pending(peer.ip()) else {
+                        drop(tcp);
+                        continue;
+                    };
                     let _ = tcp.set_nodelay(true);
                     let ep = self.clone();
                     let stop = self.stop.clone();
                     tokio::spawn(async move {
                         tokio::select! {
-                            _ = ep.connection(tcp, peer) => {}
+                            _ = ep.connection(tcp, peer, pending) => {}
                             _ = stopped(stop) => {}
                         }
                     });
@@ -173,7 +180,7 @@ impl Endpoint {
         }
     }
 
-    async fn connection(&self, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+    async fn connection(&self, tcp: tokio::net::TcpStream, peer: SocketAddr, pending: PendingGuard) {
         let stream: BoxedIo = match &self.tls {
             Some(acceptor) => match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => Box::new(s),
@@ -185,11 +192,13 @@ impl Endpoint {
             },
             None => Box::new(tcp),
         };
-        self.handle(stream, peer).await
+        self.handle(stream, peer, pending).await
     }
 
-    async fn handle(&self, mut stream: BoxedIo, peer: SocketAddr) {
-        let head = match http::read_head(&mut stream, Duration::from_secs(10)).await {
+    async fn handle(&self, mut stream: BoxedIo, peer: SocketAddr, pending: PendingGuard) {
+        let head = http::read_head(&mut stream, Duration::from_secs(10)).await;
+        drop(pending);
+        let head = match head {
             Ok(h) => h,
             Err(e) => {
                 debug!(%peer, ?e, "bad request head");

@@ -309,6 +309,8 @@ pub async fn run(mut cfg: ChaosConfig) -> ChaosReport {
         s("100000"),
         s("--handshakes-per-sec"),
         s("100000"),
+        s("--max-pending-per-ip"),
+        s("100000"),
         s("--metrics-listen"),
         s("127.0.0.1:0"),
     ];
