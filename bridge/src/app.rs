@@ -130,6 +130,7 @@ impl Bridge {
             tws_connected: false.into(),
             tws_addr: cfg.tws.clone(),
             uplink: cfg.uplink.as_ref().map(|_| Arc::default()),
+            ..Status::default()
         });
         let (stop, stop_rx) = stop_signal();
         let endpoint = Endpoint {

@@ -3,11 +3,18 @@
 //! The bridge must say `hello` with a `bridge`-role token within the auth deadline.
 //! The relay answers `welcome` with the highest seq it holds for its stream, applies
 //! snapshots (reassembled from parts when large), publishes events into the tenant's hub (the hub drops duplicates by seq,
-//! which makes the bridge's resends harmless) and acknowledges what it stored. A newer
-//! connection for the same tenant replaces an older one.
+//! which makes the bridge's resends harmless) and acknowledges what it stored.
+//!
+//! One bridge owns a tenant's stream at a time. A second connection with a valid
+//! bridge token takes over only if the current one fails a liveness check (a ping it
+//! must answer within [`LIVENESS_TIMEOUT`]): a restarted bridge whose old socket is
+//! half-open gets through, while a second live publisher (a misconfiguration, or a
+//! stolen bridge token) is refused with 4503 instead of the two displacing each other.
+//! Every takeover and every refusal is logged with both addresses and counted.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,38 +22,72 @@ use futures_util::{SinkExt, StreamExt};
 use ibws_shared::auth::{Role, TokenVerifier};
 use ibws_shared::hub::StampedEvent;
 use ibws_shared::protocol::{BridgeFrame, CloseCode, RelayFrame, SnapshotAssembler};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use tracing::{info, warn};
 
 use crate::clock;
-use crate::server::{auth_close, ws, BoxedIo, TenantMap};
+use crate::server::{auth_close, ws, BoxedIo, Status, TenantMap};
+
+/// How long the current bridge has to answer a liveness ping before a newcomer may
+/// take its tenant over.
+pub const LIVENESS_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A liveness question to the current owner: answered when it shows a sign of life.
+type Probe = oneshot::Sender<()>;
+
+struct Owner {
+    gen: watch::Sender<u64>,
+    ip: Option<IpAddr>,
+    probe: Option<mpsc::Sender<Probe>>,
+}
 
 /// Which connection currently owns each tenant's stream.
 #[derive(Default)]
 pub struct Owners {
-    gens: Mutex<HashMap<String, watch::Sender<u64>>>,
+    owners: Mutex<HashMap<String, Owner>>,
 }
 
 impl Owners {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Owner>> {
+        self.owners.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current owner's address and liveness channel, if the tenant has one.
+    fn current(&self, tenant: &str) -> Option<(Option<IpAddr>, mpsc::Sender<Probe>)> {
+        self.lock().get(tenant).and_then(|o| o.probe.clone().map(|p| (o.ip, p)))
+    }
+
     /// Claims the tenant; the receiver changes when a newer connection claims it.
-    fn claim(&self, tenant: &str) -> (u64, watch::Receiver<u64>) {
-        let mut g = self.gens.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = g.entry(tenant.to_owned()).or_insert_with(|| watch::channel(0).0);
+    fn claim(&self, tenant: &str, ip: IpAddr, probe: mpsc::Sender<Probe>) -> (u64, watch::Receiver<u64>) {
+        let mut g = self.lock();
+        let o = g.entry(tenant.to_owned()).or_insert_with(|| Owner { gen: watch::channel(0).0, ip: None, probe: None });
         let mut gen = 0;
-        tx.send_modify(|v| {
+        o.gen.send_modify(|v| {
             *v += 1;
             gen = *v;
         });
-        let mut rx = tx.subscribe();
+        o.ip = Some(ip);
+        o.probe = Some(probe);
+        let mut rx = o.gen.subscribe();
         rx.borrow_and_update();
         (gen, rx)
     }
 
     fn owns(&self, tenant: &str, gen: u64) -> bool {
-        self.gens.lock().unwrap_or_else(|p| p.into_inner()).get(tenant).is_some_and(|t| *t.borrow() == gen)
+        self.lock().get(tenant).is_some_and(|o| *o.gen.borrow() == gen)
     }
+}
+
+/// Asks the current owner whether it is alive; false when it does not answer in time
+/// (or is already gone).
+async fn alive(probe: mpsc::Sender<Probe>) -> bool {
+    let (tx, rx) = oneshot::channel();
+    if probe.send(tx).await.is_err() {
+        return false;
+    }
+    matches!(tokio::time::timeout(LIVENESS_TIMEOUT, rx).await, Ok(Ok(())))
 }
 
 fn send_frame(f: &RelayFrame) -> Message {
@@ -60,6 +101,7 @@ pub async fn run(
     tenants: TenantMap,
     verifier: Arc<dyn TokenVerifier>,
     owners: Arc<Owners>,
+    status: Arc<Status>,
     auth_deadline: Duration,
 ) {
     // hello
@@ -91,8 +133,21 @@ pub async fn run(
         }
     };
     let tenant = claims.tenant.clone();
+    if let Some((current_ip, probe)) = owners.current(&tenant) {
+        let current = current_ip.map(|a| a.to_string()).unwrap_or_default();
+        if alive(probe).await {
+            status.bridges_refused.fetch_add(1, Ordering::Relaxed);
+            warn!(%tenant, %current, newcomer = %ip, "second bridge refused: the tenant's bridge is alive");
+            ws::close_with(&mut ws, CloseCode::ConnectionLimit, Some("this tenant already has a live bridge")).await;
+            return;
+        }
+        status.bridge_takeovers.fetch_add(1, Ordering::Relaxed);
+        warn!(%tenant, previous = %current, newcomer = %ip, "bridge takeover: the previous bridge failed its liveness check");
+    }
     let hub = tenants.get_or_create(&tenant);
-    let (gen, mut replaced) = owners.claim(&tenant);
+    let (probe_tx, mut probes) = mpsc::channel::<Probe>(4);
+    let (gen, mut replaced) = owners.claim(&tenant, ip, probe_tx);
+    let mut pending_probe: Option<Probe> = None;
     let (epoch, seq) = hub.with(|h| (h.position().0.to_owned(), h.position().1));
     info!(%tenant, %ip, %bridge_epoch, bridge_seq, relay_epoch = %epoch, relay_seq = seq, "bridge connected");
     if ws.send(send_frame(&RelayFrame::Welcome { tenant: tenant.clone(), epoch, seq })).await.is_err() {
@@ -109,6 +164,11 @@ pub async fn run(
         tokio::select! {
             msg = ws.next() => {
                 let now = clock::now();
+                if msg.as_ref().is_some_and(|m| m.is_ok()) {
+                    if let Some(p) = pending_probe.take() {
+                        let _ = p.send(()); // any frame is a sign of life
+                    }
+                }
                 match msg {
                     Some(Ok(Message::Text(t))) => match serde_json::from_str::<BridgeFrame>(t.as_str()) {
                         Ok(BridgeFrame::Publish { event }) => match StampedEvent::new(*event) {
@@ -147,6 +207,12 @@ pub async fn run(
                     }
                     acked = Some(pos);
                 }
+            }
+            Some(p) = probes.recv() => {
+                if ws.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+                pending_probe = Some(p);
             }
             _ = replaced.changed() => {
                 info!(%tenant, "bridge connection replaced by a newer one");

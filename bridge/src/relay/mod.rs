@@ -67,6 +67,8 @@ impl Relay {
         let owners = Arc::new(ingest::Owners::default());
         let auth_deadline = Duration::from_millis(hub_cfg.auth_deadline_ms);
         let (t2, v2) = (tenants.clone(), cfg.verifier.clone());
+        let status = Arc::new(Status::default());
+        let s2 = status.clone();
         let (stop, stop_rx) = stop_signal();
         let endpoint = Endpoint {
             hubs: Hubs::Tenants(tenants.clone()),
@@ -79,10 +81,10 @@ impl Relay {
                 max_frame: hub_cfg.max_frame_bytes,
                 auth_deadline,
             }),
-            status: Arc::new(Status::default()),
+            status,
             tls: cfg.tls.clone().map(tokio_rustls::TlsAcceptor::from),
             bridges: Some(Arc::new(move |ws, ip| {
-                Box::pin(ingest::run(ws, ip, t2.clone(), v2.clone(), owners.clone(), auth_deadline))
+                Box::pin(ingest::run(ws, ip, t2.clone(), v2.clone(), owners.clone(), s2.clone(), auth_deadline))
             })),
             stop: stop_rx,
         };

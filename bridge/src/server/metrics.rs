@@ -50,6 +50,11 @@ pub fn render(hubs: &Hubs, status: &Status, limits: &ConnLimiter) -> String {
     );
     let _ =
         writeln!(s, "# HELP ibws_orders Orders in the order table.\n# TYPE ibws_orders gauge\nibws_orders {orders}");
+    if matches!(hubs, Hubs::Tenants(_)) {
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let _ = writeln!(s, "# HELP ibws_bridge_takeovers_total Bridges that took a tenant over from one that failed its liveness check.\n# TYPE ibws_bridge_takeovers_total counter\nibws_bridge_takeovers_total {}", get(&status.bridge_takeovers));
+        let _ = writeln!(s, "# HELP ibws_bridges_refused_total Second bridges refused because the tenant's bridge was alive.\n# TYPE ibws_bridges_refused_total counter\nibws_bridges_refused_total {}", get(&status.bridges_refused));
+    }
     if let Some(u) = &status.uplink {
         let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         let _ = writeln!(s, "# HELP ibws_uplink_connected 1 when the uplink to the relay is up.\n# TYPE ibws_uplink_connected gauge\nibws_uplink_connected {}", u8::from(u.connected.load(Ordering::Relaxed)));

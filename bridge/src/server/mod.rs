@@ -48,6 +48,10 @@ pub struct Status {
     pub tws_addr: String,
     /// The bridge's uplink to a relay, when it has one.
     pub uplink: Option<Arc<crate::uplink::UplinkStats>>,
+    /// Relay: bridges that took a tenant over from one that failed its liveness check.
+    pub bridge_takeovers: std::sync::atomic::AtomicU64,
+    /// Relay: second bridges refused because the tenant's bridge was alive.
+    pub bridges_refused: std::sync::atomic::AtomicU64,
 }
 
 /// Which HTTP routes a listener answers.
