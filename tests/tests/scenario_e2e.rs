@@ -44,7 +44,11 @@ fn compact(v: &Value) -> String {
             d["symbol"].as_str().unwrap(),
             v["source"].as_str().unwrap()
         ),
-        "error" => format!("error {} {}", v["error_code"].as_str().unwrap(), num(&v["tws_code"])),
+        "error" => match v["account"].as_str() {
+            // an error about an order names the order's account (for account scopes)
+            Some(a) => format!("error {} {} @{a}", v["error_code"].as_str().unwrap(), num(&v["tws_code"])),
+            None => format!("error {} {}", v["error_code"].as_str().unwrap(), num(&v["tws_code"])),
+        },
         other => format!("other {other}"),
     }
 }
@@ -135,7 +139,7 @@ async fn scripted_day_gives_the_exact_notification_sequence() {
     let d = sim.place(0, "TSLA", OrderTicket::limit("BUY", 100.0, 240.0));
     run.expect(&["notify created TSLA 创建", "update TSLA PreSubmitted 0"]).await;
     sim.reject(d, "Insufficient buying power for this order.");
-    run.expect(&["error INSUFFICIENT_FUNDS 201", "update TSLA Inactive 0"]).await;
+    run.expect(&["error INSUFFICIENT_FUNDS 201 @DU1234567", "update TSLA Inactive 0"]).await;
 
     // TWS restarts: clients hear about the link, and nothing is announced again
     sim.restart(Duration::from_millis(500)).await;
