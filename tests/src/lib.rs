@@ -383,3 +383,22 @@ pub fn test_uplink(relay_port: u16, keys: &TestKeys, tenant: &str, ca_pem: &str)
         backoff: ibws_shared::backoff::Backoff { base_ms: 100, cap_ms: 1_000 },
     }
 }
+
+/// A native relay on a loopback port for a test: TLS with a throwaway CA (returned,
+/// PEM), `keys` for tokens, auth required, default limits, a metrics listener.
+pub async fn test_relay(keys: &TestKeys) -> (ibws_bridge::relay::Relay, String) {
+    let (ca, cert, key) = ibws_bridge::tls::self_signed(&["localhost"]).expect("certificate");
+    let relay = ibws_bridge::relay::Relay::start(ibws_bridge::relay::RelayConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        tls: Some(ibws_bridge::tls::server_config(cert.as_bytes(), key.as_bytes()).expect("server TLS config")),
+        verifier: keys.verifier(),
+        allowed_origins: vec![],
+        limits: ibws_bridge::server::LimitConfig::default(),
+        hub: ibws_shared::hub::HubConfig { require_auth: true, ..ibws_shared::hub::HubConfig::default() },
+        insecure: false,
+        metrics_listen: Some("127.0.0.1:0".parse().expect("address")),
+    })
+    .await
+    .expect("relay starts");
+    (relay, ca)
+}

@@ -5,10 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use ibws_bridge::relay::{Relay, RelayConfig};
-use ibws_bridge::server::LimitConfig;
 use ibws_shared::auth::Role;
-use ibws_shared::hub::HubConfig;
 use ibws_shared::protocol::CloseCode;
 use ibws_tests::{Client, Next, TestKeys};
 use serde_json::json;
@@ -21,19 +18,7 @@ async fn metric(addr: std::net::SocketAddr, name: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_bridge_keeps_its_tenant_and_a_dead_one_is_taken_over() {
     let keys = TestKeys::ed25519();
-    let (ca, cert, key) = ibws_bridge::tls::self_signed(&["localhost"]).unwrap();
-    let relay = Relay::start(RelayConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        tls: Some(ibws_bridge::tls::server_config(cert.as_bytes(), key.as_bytes()).unwrap()),
-        verifier: keys.verifier(),
-        allowed_origins: vec![],
-        limits: LimitConfig::default(),
-        hub: HubConfig { require_auth: true, ..HubConfig::default() },
-        insecure: false,
-        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
-    })
-    .await
-    .unwrap();
+    let (relay, ca) = ibws_tests::test_relay(&keys).await;
     let metrics = relay.metrics_addr.unwrap();
     let url = format!("wss://localhost:{}/bridge/ws", relay.addr.port());
     let hello = |epoch: &str| json!({"type": "hello", "token": keys.token("bridge", Role::Bridge, "desk1", &[]), "epoch": epoch, "seq": 0, "version": "t"});

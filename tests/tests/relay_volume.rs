@@ -6,11 +6,8 @@
 use std::time::{Duration, Instant};
 
 use ibws_bridge::app::{Bridge, BridgeConfig};
-use ibws_bridge::relay::{Relay, RelayConfig};
-use ibws_bridge::server::LimitConfig;
 use ibws_bridge::sim::{SimConfig, Simulator};
 use ibws_bridge::tws::outgoing::OrderTicket;
-use ibws_shared::hub::HubConfig;
 use ibws_tests::{test_uplink, TestKeys};
 
 const ORDERS: usize = 2_000;
@@ -18,19 +15,7 @@ const ORDERS: usize = 2_000;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_larger_than_a_frame_reaches_the_relay_whole() {
     let keys = TestKeys::ed25519();
-    let (ca, cert, key) = ibws_bridge::tls::self_signed(&["localhost"]).unwrap();
-    let relay = Relay::start(RelayConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        tls: Some(ibws_bridge::tls::server_config(cert.as_bytes(), key.as_bytes()).unwrap()),
-        verifier: keys.verifier(),
-        allowed_origins: vec![],
-        limits: LimitConfig::default(),
-        hub: HubConfig { require_auth: true, ..HubConfig::default() },
-        insecure: false,
-        metrics_listen: None,
-    })
-    .await
-    .unwrap();
+    let (relay, ca) = ibws_tests::test_relay(&keys).await;
     let sim =
         Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), ..SimConfig::default() }).await.unwrap();
     for i in 0..ORDERS {
