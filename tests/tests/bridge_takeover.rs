@@ -11,8 +11,7 @@ use ibws_tests::{Client, Next, TestKeys};
 use serde_json::json;
 
 async fn metric(addr: std::net::SocketAddr, name: &str) -> u64 {
-    let body = ibws_tests::chaos::http_get(addr.port(), "/metrics").await.expect("metrics");
-    body.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()).expect(name)
+    ibws_tests::chaos::metric(addr.port(), name).await.expect(name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,8 +2,9 @@
 //!
 //! The bridge must say `hello` with a `bridge`-role token within the auth deadline.
 //! The relay answers `welcome` with the highest seq it holds for its stream, applies
-//! snapshots (reassembled from parts when large), publishes events into the tenant's hub (the hub drops duplicates by seq,
-//! which makes the bridge's resends harmless) and acknowledges what it stored.
+//! snapshots (reassembled from parts when large), publishes events into the tenant's
+//! hub (the hub drops duplicates by seq, which makes the bridge's resends harmless)
+//! and acknowledges what it stored.
 //!
 //! One bridge owns a tenant's stream at a time. A second connection with a valid
 //! bridge token takes over only if the current one fails a liveness check (a ping it

@@ -232,7 +232,8 @@ async fn bridge_head(port: u16) -> Option<((String, u64), bool)> {
     Some(((v["epoch"].as_str()?.to_owned(), v["seq"].as_u64()?), v["tws_connected"].as_bool()?))
 }
 
-async fn bridge_metric(port: u16, name: &str) -> Option<u64> {
+/// One counter or gauge from the `/metrics` of a loopback port.
+pub async fn metric(port: u16, name: &str) -> Option<u64> {
     let body = http_get(port, "/metrics").await?;
     body.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
@@ -375,7 +376,7 @@ pub async fn run(mut cfg: ChaosConfig) -> ChaosReport {
                 }
                 Fault::UplinkCut => proxy.cut(),
                 Fault::BridgeKill => {
-                    if let Some(r) = bridge_metric(bridge_port, "ibws_uplink_ack_regressions_total").await {
+                    if let Some(r) = metric(bridge_port, "ibws_uplink_ack_regressions_total").await {
                         report.ack_regressions += r.saturating_sub(regressions_seen);
                     }
                     regressions_seen = 0;
@@ -404,7 +405,7 @@ pub async fn run(mut cfg: ChaosConfig) -> ChaosReport {
         tokio::time::sleep(cfg.flow_per_cycle / 2).await;
         sim.set_flow(false);
         let outcome = converge(&sim, &clients, bridge_port, cfg.converge_timeout).await;
-        if let Some(r) = bridge_metric(bridge_port, "ibws_uplink_ack_regressions_total").await {
+        if let Some(r) = metric(bridge_port, "ibws_uplink_ack_regressions_total").await {
             report.ack_regressions += r.saturating_sub(regressions_seen);
             regressions_seen = r;
         }
