@@ -18,7 +18,8 @@ use crate::server::{
     run_hub_timers, stop_signal, ConnLimiter, Endpoint, Hubs, LimitConfig, OriginPolicy, Policy, Routes, SharedHub,
     Status,
 };
-use crate::tws::driver::{self, DriverConfig, LinkEvent};
+use crate::tws::driver::{self, DriverConfig};
+use crate::tws::{LinkConfig, LinkEvent};
 use crate::uplink::{Uplink, UplinkConfig};
 use ibws_shared::auth::TokenVerifier;
 use ibws_shared::hub::Now;
@@ -184,10 +185,12 @@ impl Bridge {
         let (tx, rx) = mpsc::channel(65_536);
         let dcfg = DriverConfig {
             addr: cfg.tws.clone(),
-            client_id: cfg.client_id,
-            accounts: cfg.accounts.clone(),
-            watch: cfg.watch.clone(),
-            ..DriverConfig::default()
+            link: LinkConfig {
+                client_id: cfg.client_id,
+                accounts: cfg.accounts.clone(),
+                watch: cfg.watch.clone(),
+                ..LinkConfig::default()
+            },
         };
         let driver = driver::spawn(dcfg, tx);
         let notifier = Notifier::new(NotifierConfig {

@@ -9,7 +9,9 @@ pub mod notify;
 pub mod relay;
 pub mod sequencer;
 pub mod server;
-pub mod sim;
 pub mod tls;
-pub mod tws;
 pub mod uplink;
+
+/// The TWS socket API lives in its own crate; re-exported under its old paths.
+pub use ibws_tws as tws;
+pub use ibws_tws::sim;

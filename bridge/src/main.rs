@@ -386,9 +386,27 @@ struct SimArgs {
     /// Milliseconds between random order-flow steps; 0 turns the flow off
     #[arg(long, env = "IBWS_SIM_FLOW_MS", default_value_t = 700)]
     flow_ms: u64,
-    /// The simulated account id
+    /// The simulated account id (when --accounts is not given)
     #[arg(long, env = "IBWS_SIM_ACCOUNT", default_value = "DU1234567")]
     account: String,
+    /// Several accounts, comma-separated, each ACCOUNT or ACCOUNT:BASE_CURRENCY
+    /// (e.g. DU111,DU222:EUR: a non-USD base account holds cash in its base currency
+    /// and in USD)
+    #[arg(long, env = "IBWS_SIM_ACCOUNTS", value_delimiter = ',')]
+    accounts: Vec<ibws_bridge::sim::AccountSpec>,
+    /// Start the day with this many working orders (volume tests)
+    #[arg(long, env = "IBWS_SIM_ORDERS", default_value_t = 0)]
+    orders: usize,
+    /// Hold each fill's commissionReport back until after the next operation's frames,
+    /// as real TWS does
+    #[arg(long)]
+    late_commissions: bool,
+    /// Send a fill's orderStatus before its execDetails
+    #[arg(long)]
+    status_before_exec: bool,
+    /// Highest TWS server version to answer with (157..178)
+    #[arg(long, default_value_t = 176, value_parser = clap::value_parser!(i32).range(157..=178))]
+    server_version: i32,
 }
 
 fn init_logs(format: LogFormat) {
@@ -556,12 +574,23 @@ async fn main() -> ExitCode {
                 listen: a.listen,
                 seed: a.seed,
                 account: a.account,
+                accounts: a.accounts,
+                orders: a.orders,
+                quirks: ibws_bridge::sim::Quirks {
+                    late_commissions: a.late_commissions,
+                    status_before_exec: a.status_before_exec,
+                },
+                server_version: a.server_version,
                 flow_interval: (a.flow_ms > 0).then(|| Duration::from_millis(a.flow_ms)),
                 ..SimConfig::default()
             };
             match Simulator::start(cfg).await {
                 Ok(sim) => {
-                    println!("TWS simulator listening on {} (account {})", sim.addr(), sim.account());
+                    println!(
+                        "TWS simulator listening on {} (accounts {})",
+                        sim.addr(),
+                        sim.accounts().join(", ")
+                    );
                     shutdown_signal().await;
                     ExitCode::SUCCESS
                 }

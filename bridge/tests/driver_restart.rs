@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use ibws_bridge::notify::{Notifier, NotifierConfig};
 use ibws_bridge::sim::{SimConfig, Simulator};
 use ibws_bridge::tws::driver::{self, DriverConfig, LinkEvent};
+use ibws_bridge::tws::LinkConfig;
 use ibws_bridge::tws::outgoing::OrderTicket;
 use ibws_shared::backoff::Backoff;
 use ibws_shared::hub::Now;
@@ -85,9 +86,11 @@ async fn driver_survives_a_tws_restart_without_announcing_orders_twice() {
     let (tx, rx) = mpsc::channel(10_000);
     let cfg = DriverConfig {
         addr: sim.addr().to_string(),
-        watch: vec!["AAPL".into()],
-        backoff: Backoff { base_ms: 100, cap_ms: 1_000 },
-        ..DriverConfig::default()
+        link: LinkConfig {
+            watch: vec!["AAPL".into()],
+            backoff: Backoff { base_ms: 100, cap_ms: 1_000 },
+            ..LinkConfig::default()
+        },
     };
     let _driver = driver::spawn(cfg, tx);
     let mut h = Harness {
@@ -147,9 +150,7 @@ async fn client_id_in_use_is_reported_and_retried() {
     let (tx1, mut rx1) = mpsc::channel(1000);
     let cfg = DriverConfig {
         addr: sim.addr().to_string(),
-        client_id: 5,
-        backoff: Backoff { base_ms: 50, cap_ms: 200 },
-        ..DriverConfig::default()
+        link: LinkConfig { client_id: 5, backoff: Backoff { base_ms: 50, cap_ms: 200 }, ..LinkConfig::default() },
     };
     let _first = driver::spawn(cfg.clone(), tx1);
     loop {

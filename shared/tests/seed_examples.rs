@@ -74,7 +74,7 @@ fn seed_reply_frames_round_trip() {
         r#"{"type":"orders_response","data":[{"order_id":1,"symbol":"AAPL","action":"BUY","quantity":100,"order_type":"LMT","status":"Submitted","filled":0,"remaining":100,"avg_fill_price":0,"price":150.25}],"timestamp":"2023-03-15T10:30:45.123456"}"#,
         r#"{"type":"error","message":"unknown message type: foo","timestamp":"2023-03-15T10:30:45.123456"}"#,
         r#"{"type":"account_update","data":{"account":"DU1","values":{"NetLiquidation":"100"},"positions":[]},"timestamp":"2023-03-15T10:30:45.123456"}"#,
-        r#"{"type":"market_data","symbol":"AAPL","data":{"bid":1.5,"ask":2},"timestamp":"2023-03-15T10:30:45.123456"}"#,
+        r#"{"type":"market_data","symbol":"AAPL","data":{"bid":1.5,"ask":2,"last":null,"bid_size":100,"ask_size":200,"last_size":null},"timestamp":"2023-03-15T10:30:45.123456"}"#,
         r#"{"type":"order_update","data":{"order_id":1,"symbol":"AAPL","action":"BUY","quantity":100,"order_type":"LMT","status":"Filled","filled":100,"remaining":0,"avg_fill_price":150.1,"price":150.25,"perm_id":77},"timestamp":"t","seq":9,"epoch":"e"}"#,
     ] {
         roundtrip(f);

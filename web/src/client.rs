@@ -17,7 +17,7 @@ const TS_TYPES: &'static str = r#"
 export type MessageType = "order_update" | "order_notification" | "mcp_order" | "account_update" | "market_data" | "error";
 export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
 
-export interface Execution { exec_id: string; shares: number; price: number; commission?: number; time?: string }
+export interface Execution { exec_id: string; shares: number; price: number; commission?: number; time?: string; reconciled?: boolean }
 export interface OrderData {
   order_id: number; symbol: string; action: string; quantity: number; order_type: string; status: string;
   filled?: number; remaining?: number; avg_fill_price?: number; price: number | null; why_held?: string;
@@ -25,8 +25,9 @@ export interface OrderData {
   last_fill_price?: number; execution?: Execution;
 }
 export interface Position { symbol: string; con_id: number; position: number; market_price?: number; market_value?: number; average_cost?: number; unrealized_pnl?: number; realized_pnl?: number }
-export interface AccountState { account: string; values: Record<string, string>; positions: Position[]; updated_at?: string }
-export interface Quote { bid?: number; ask?: number; last?: number; bid_size?: number; ask_size?: number; last_size?: number; volume?: number; close?: number }
+/** `values` keys are `Key:CUR` (`CashBalance:BASE`, `CashBalance:EUR`, `NetLiquidation:EUR`), or `Key` for values without a currency. */
+export interface AccountState { account: string; base_currency?: string; values: Record<string, string>; positions: Position[]; updated_at?: string }
+export interface Quote { bid: number | null; ask: number | null; last: number | null; bid_size: number | null; ask_size: number | null; last_size: number | null; volume?: number; close?: number }
 interface Stamped { timestamp: string; seq?: number; epoch?: string }
 export interface OrderUpdate extends Stamped { type: "order_update"; data: OrderData }
 export interface OrderNotification extends Stamped { type: "order_notification"; action: string; event?: "created" | "modified" | "cancelled"; data: OrderData; message: string }

@@ -64,36 +64,3 @@ mod tests {
         assert_eq!(classify(201, "Order rejected - reason:price too far").0, "ORDER_REJECTED");
     }
 }
-
-/// The most of TWS's free text (error messages) one event carries. TWS's own messages
-/// are a few hundred bytes; anything past this is cut, so one runaway message can
-/// never outgrow a frame cap and stall every client and the uplink.
-pub const MAX_TEXT_BYTES: usize = 4 * 1024;
-
-/// `text`, cut at a character boundary to at most `max` bytes plus a marker saying
-/// how much was dropped.
-pub fn bounded_text(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… [truncated {} bytes]", &text[..end], text.len() - end)
-}
-
-#[cfg(test)]
-mod bounded_tests {
-    use super::*;
-
-    #[test]
-    fn long_text_is_cut_at_a_char_boundary_with_a_marker() {
-        assert_eq!(bounded_text("short", 10), "short");
-        let t = "é".repeat(3000); // 6000 bytes
-        let b = bounded_text(&t, 4095);
-        assert!(b.starts_with(&"é".repeat(2047)));
-        assert!(b.ends_with("… [truncated 1906 bytes]"), "{}", &b[b.len() - 40..]);
-        assert!(b.len() < 4096 + 40);
-    }
-}

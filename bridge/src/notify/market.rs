@@ -20,8 +20,8 @@ struct SymbolState {
     last_emit_ms: Option<u64>,
 }
 
-/// Which quote field a tick sets, by TWS tick type.
-fn apply(q: &mut Quote, tick_type: i64, value: f64) -> bool {
+/// Which quote field a tick sets, by TWS tick type; `None` clears it (no quote).
+fn apply(q: &mut Quote, tick_type: i64, value: Option<f64>) -> bool {
     let slot = match tick_type {
         1 | 66 => &mut q.bid,
         2 | 67 => &mut q.ask,
@@ -33,10 +33,11 @@ fn apply(q: &mut Quote, tick_type: i64, value: f64) -> bool {
         9 | 75 => &mut q.close,
         _ => return false,
     };
-    if *slot == Some(Num(value)) {
+    let value = value.map(Num);
+    if *slot == value {
         return false;
     }
-    *slot = Some(Num(value));
+    *slot = value;
     true
 }
 
@@ -51,8 +52,18 @@ impl MarketConflator {
 
     /// Records a tick; returns the quote to send now, if the symbol may send now.
     pub fn on_tick(&mut self, symbol: &str, tick_type: i64, value: f64, now_ms: u64) -> Option<Quote> {
+        self.on_ticks(symbol, &[(tick_type, Some(value))], now_ms)
+    }
+
+    /// Records ticks that arrived together (a price and its size); `None` clears a
+    /// field. Returns the quote to send now, if the symbol may send now.
+    pub fn on_ticks(&mut self, symbol: &str, ticks: &[(i64, Option<f64>)], now_ms: u64) -> Option<Quote> {
         let s = self.symbols.entry(symbol.to_owned()).or_default();
-        if !apply(&mut s.quote, tick_type, value) {
+        let mut changed = false;
+        for (t, v) in ticks {
+            changed |= apply(&mut s.quote, *t, *v);
+        }
+        if !changed {
             return None;
         }
         s.dirty = true;

@@ -6,9 +6,10 @@ use ibws_shared::protocol::{
     OrderUpdate, ServerFrame,
 };
 
-use super::errors::{bounded_text, classify, Severity, MAX_TEXT_BYTES};
+use super::errors::{classify, Severity};
 use super::{AccountBook, MarketConflator, OrderBook, OrderChange};
-use crate::tws::driver::{watch_symbol, LinkEvent};
+use crate::tws::link::{watch_symbol, LinkEvent};
+use crate::tws::frame::{truncate_text, MAX_FIELD_BYTES};
 use crate::tws::Incoming;
 
 /// How orders placed by an AI agent are recognised: any MCP server that trades
@@ -157,48 +158,47 @@ impl Notifier {
 
     fn on_message(&mut self, m: &Incoming, now: Now) -> Vec<ServerFrame> {
         let changes = match m {
-            Incoming::OpenOrder(b) => self.orders.on_open_order(&b.0, &b.1),
-            Incoming::CompletedOrder(b) => self.orders.on_completed_order(&b.0, &b.1),
-            Incoming::OrderStatus(s) => self.orders.on_order_status(s),
-            Incoming::ExecDetails(e) => self.orders.on_execution(e),
+            Incoming::OpenOrder(b) => self.orders.on_open_order(&b.0, &b.1, now.mono_ms),
+            Incoming::CompletedOrder(b) => self.orders.on_completed_order(&b.0, &b.1, now.mono_ms),
+            Incoming::OrderStatus(s) => self.orders.on_order_status(s, now.mono_ms),
+            Incoming::ExecDetails(e) => self.orders.on_execution(e, now.mono_ms),
+            Incoming::ExecDetailsEnd { .. } => self.orders.on_executions_end(),
             Incoming::CommissionReport(c) => self.orders.on_commission(c),
-            Incoming::AccountValue { key, value, currency, account } => {
-                self.accounts.on_value(key, value, currency, account);
+            Incoming::AccountValue { key, value, currency, account }
+            | Incoming::AccountValueMulti { key, value, currency, account, .. } => {
+                self.accounts.on_value(key, value, currency, account, now.mono_ms);
+                vec![]
+            }
+            Incoming::PositionMulti { item, .. } => {
+                self.accounts.on_position(item, now.mono_ms);
                 vec![]
             }
             Incoming::Portfolio(p) => {
-                self.accounts.on_portfolio(p);
+                self.accounts.on_portfolio(p, now.mono_ms);
                 vec![]
             }
             Incoming::Position(p) => {
-                self.accounts.on_position(p);
+                self.accounts.on_position(p, now.mono_ms);
                 vec![]
             }
-            Incoming::AccountTime(_) | Incoming::AccountDownloadEnd(_) | Incoming::PositionEnd => {
-                let ts = self.ts(now);
-                return self
-                    .accounts
-                    .flush(Some(&ts))
-                    .into_iter()
-                    .map(|data| {
-                        ServerFrame::AccountUpdate(AccountUpdate {
-                            data,
-                            timestamp: ts.clone(),
-                            seq: None,
-                            epoch: None,
-                        })
-                    })
-                    .collect();
+            Incoming::AccountTime(_)
+            | Incoming::AccountDownloadEnd(_)
+            | Incoming::PositionEnd
+            | Incoming::AccountUpdateMultiEnd { .. }
+            | Incoming::PositionMultiEnd { .. } => return self.account_frames(now),
+            Incoming::TickPrice { req_id, tick_type, price, size, .. } => {
+                return self.tick_price(*req_id, *tick_type, *price, *size, now)
             }
-            Incoming::TickPrice { req_id, tick_type, price, .. } => return self.tick(*req_id, *tick_type, *price, now),
-            Incoming::TickSize { req_id, tick_type, size } => return self.tick(*req_id, *tick_type, *size, now),
+            Incoming::TickSize { req_id, tick_type, size } => {
+                return self.tick(*req_id, &[(*tick_type, Some(*size))], now)
+            }
             Incoming::Error(e) => {
                 let (code, severity) = classify(e.code, &e.message);
                 if severity == Severity::Notice {
                     return vec![];
                 }
                 let req_id = (e.req_id >= 0).then_some(e.req_id);
-                let message = bounded_text(&e.message, MAX_TEXT_BYTES);
+                let message = truncate_text(&e.message, MAX_FIELD_BYTES);
                 return vec![self.error_event(now, message, code, Some(e.code), req_id)];
             }
             _ => vec![],
@@ -206,11 +206,42 @@ impl Notifier {
         changes.into_iter().flat_map(|c| self.frames_for(c, now)).collect()
     }
 
-    fn tick(&mut self, req_id: i64, tick_type: i64, value: f64, now: Now) -> Vec<ServerFrame> {
+    /// One change set per account with changes, as `account_update` frames.
+    fn account_frames(&mut self, now: Now) -> Vec<ServerFrame> {
+        let ts = self.ts(now);
+        self.accounts
+            .flush(Some(&ts))
+            .into_iter()
+            .map(|data| ServerFrame::AccountUpdate(AccountUpdate { data, timestamp: ts.clone(), seq: None, epoch: None }))
+            .collect()
+    }
+
+    /// tickPrice carries the size that goes with the price (bid with bid size, ...);
+    /// a price of -1 means "none" (an empty book side), so both become null.
+    fn tick_price(&mut self, req_id: i64, tick_type: i64, price: f64, size: Option<f64>, now: Now) -> Vec<ServerFrame> {
+        let price = (price != -1.0).then_some(price);
+        // bid 1 -> bid size 0, ask 2 -> 3, last 4 -> 5; delayed 66/67/68 -> 69/70/71
+        let size_type = match tick_type {
+            1 => Some(0),
+            2 => Some(3),
+            4 => Some(5),
+            66 => Some(69),
+            67 => Some(70),
+            68 => Some(71),
+            _ => None,
+        };
+        let mut ticks = vec![(tick_type, price)];
+        if let (Some(st), Some(sz)) = (size_type, size) {
+            ticks.push((st, price.and(Some(sz))));
+        }
+        self.tick(req_id, &ticks, now)
+    }
+
+    fn tick(&mut self, req_id: i64, ticks: &[(i64, Option<f64>)], now: Now) -> Vec<ServerFrame> {
         let Some(symbol) = watch_symbol(&self.cfg.watch, req_id).map(str::to_owned) else {
             return vec![];
         };
-        match self.market.on_tick(&symbol, tick_type, value, now.mono_ms) {
+        match self.market.on_ticks(&symbol, ticks, now.mono_ms) {
             Some(data) => vec![ServerFrame::MarketData(MarketData {
                 symbol,
                 data,
@@ -222,21 +253,32 @@ impl Notifier {
         }
     }
 
-    /// Conflated market data whose time has come.
+    /// Whatever is due: conflated market data, fills whose partner message never came,
+    /// account values streamed without an end-of-cycle marker.
     pub fn poll(&mut self, now: Now) -> Vec<ServerFrame> {
         let ts = self.ts(now);
-        self.market
+        let mut out: Vec<ServerFrame> = self
+            .market
             .poll(now.mono_ms)
             .into_iter()
             .map(|(symbol, data)| {
                 ServerFrame::MarketData(MarketData { symbol, data, timestamp: ts.clone(), seq: None, epoch: None })
             })
-            .collect()
+            .collect();
+        let changes = self.orders.poll(now.mono_ms);
+        out.extend(changes.into_iter().flat_map(|c| self.frames_for(c, now)));
+        if self.accounts.flush_due(now.mono_ms) {
+            out.extend(self.account_frames(now));
+        }
+        out
     }
 
     /// When [`Notifier::poll`] should next run (monotonic ms).
     pub fn next_deadline(&self) -> Option<u64> {
-        self.market.next_deadline()
+        [self.market.next_deadline(), self.orders.next_deadline(), self.accounts.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn frames_for(&self, change: OrderChange, now: Now) -> Vec<ServerFrame> {

@@ -5,8 +5,20 @@
 //! day's executions. The book compares each message with what it already knows, so a
 //! replayed order is "no change" and only what actually happened (including while the
 //! link was down) comes out as an [`OrderChange`].
+//!
+//! Fills. TWS reports one fill with two messages, orderStatus (the order's new filled
+//! quantity) and execDetails (the execution: id, shares, price), in either order, and the
+//! execution's commissionReport later, often with other frames in between. The book
+//! pairs them by cumulative quantity: the update a fill causes carries that fill's
+//! execution, whichever of the two arrives first; the first one is held until its
+//! partner arrives (TWS sends them back to back) or [`HOLD_MS`] passes. Every
+//! execution is reported exactly once with an update; its commission comes with it
+//! if it is known by then, otherwise in one follow-up update carrying the execution
+//! again, now with the commission. Executions the bridge learns of only from
+//! reqExecutions after (re)connecting, fills made while it was away, are reported the
+//! same way and marked `reconciled: true`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use ibws_shared::protocol::{Execution as ExecData, Num, OrderData};
 
@@ -26,12 +38,30 @@ pub enum OrderChange {
     Updated(OrderData),
 }
 
+/// How long the first half of a fill (status or execution) waits for the other.
+pub const HOLD_MS: u64 = 500;
+/// Execution ids remembered (a day of a busy account is a few thousand).
+const MAX_EXECS: usize = 200_000;
+/// Executions reported without their commission, waiting for it.
+const MAX_AWAITING: usize = 20_000;
+
+#[derive(Clone, Debug)]
+struct HeldExec {
+    exec: ExecData,
+    cum_qty: f64,
+    avg_price: f64,
+    until_ms: u64,
+}
+
 #[derive(Clone, Debug)]
 struct Tracked {
     data: OrderData,
-    /// An execution seen but not yet reported with an update.
-    pending_exec: Option<ExecData>,
     cancel_announced: bool,
+    /// A status update that raised `filled`, waiting for its execution.
+    held_status: Option<(OrderData, u64)>,
+    /// Executions waiting for the status update they caused (or, when reconciled,
+    /// for their commission).
+    held_execs: Vec<HeldExec>,
 }
 
 /// Every order the bridge knows.
@@ -41,8 +71,10 @@ pub struct OrderBook {
     by_id: HashMap<(i64, i64), i64>,
     /// Executions already seen, and the order each belongs to.
     execs: HashMap<String, i64>,
+    exec_order: VecDeque<String>,
     /// Executions reported with an update but still missing their commission.
     awaiting_commission: HashMap<String, ExecData>,
+    awaiting_order: VecDeque<String>,
     /// orderStatus that arrived before its openOrder.
     early_status: HashMap<i64, OrderStatus>,
 }
@@ -51,11 +83,18 @@ fn is_cancelled(status: &str) -> bool {
     matches!(status, "Cancelled" | "ApiCancelled")
 }
 
+/// The price a client shows for an order: the limit, the stop for stop orders, and
+/// none for market orders (TWS reports their limit price as 0).
 fn price_of(o: &Order) -> Option<f64> {
     match o.order_type.as_str() {
-        "STP" | "TRAIL" => o.aux_price.or(o.lmt_price),
+        "MKT" | "MOC" | "MOO" => None,
+        "STP" | "TRAIL" | "MIT" => o.aux_price.or(o.lmt_price),
         _ => o.lmt_price,
     }
+}
+
+fn filled_of(d: &OrderData) -> f64 {
+    d.filled.unwrap_or_default().0
 }
 
 impl OrderBook {
@@ -84,96 +123,84 @@ impl OrderBook {
     }
 
     /// openOrder (live, or replayed by reqAllOpenOrders).
-    pub fn on_open_order(&mut self, o: &Order, st: &OrderState) -> Vec<OrderChange> {
+    pub fn on_open_order(&mut self, o: &Order, st: &OrderState, now_ms: u64) -> Vec<OrderChange> {
         if o.what_if || o.perm_id == 0 {
             return vec![]; // a margin preview, or not yet accepted by TWS
         }
-        self.upsert(o, &st.status, None)
+        self.upsert(o, &st.status, None, now_ms)
     }
 
     /// completedOrder (replayed by reqCompletedOrders).
-    pub fn on_completed_order(&mut self, o: &Order, st: &OrderState) -> Vec<OrderChange> {
+    pub fn on_completed_order(&mut self, o: &Order, st: &OrderState, now_ms: u64) -> Vec<OrderChange> {
         if o.perm_id == 0 {
             return vec![];
         }
-        self.upsert(o, &st.status, o.filled_quantity)
+        self.upsert(o, &st.status, o.filled_quantity, now_ms)
     }
 
-    fn upsert(&mut self, o: &Order, status: &str, filled: Option<f64>) -> Vec<OrderChange> {
+    fn upsert(&mut self, o: &Order, status: &str, filled: Option<f64>, now_ms: u64) -> Vec<OrderChange> {
         let mut out = Vec::new();
         let perm = o.perm_id;
         let price = price_of(o).map(Num);
-        match self.orders.get_mut(&perm) {
-            None => {
-                let mut data = OrderData {
-                    order_id: o.order_id,
-                    symbol: o.contract.symbol.clone(),
-                    action: o.action.clone(),
-                    quantity: Num(o.total_quantity),
-                    order_type: o.order_type.clone(),
-                    status: status.to_owned(),
-                    filled: Some(Num(filled.unwrap_or(0.0))),
-                    remaining: Some(Num(o.total_quantity - filled.unwrap_or(0.0))),
-                    avg_fill_price: Some(Num(0.0)),
-                    price,
-                    perm_id: Some(perm),
-                    account: Some(o.account.clone()),
-                    client_id: Some(o.client_id),
-                    order_ref: (!o.order_ref.is_empty()).then(|| o.order_ref.clone()),
-                    aux_price: o.aux_price.map(Num),
-                    ..OrderData::default()
-                };
-                if let Some(s) = self.early_status.remove(&perm) {
-                    apply_status(&mut data, &s);
-                }
-                self.by_id.insert((o.client_id, o.order_id), perm);
-                let cancelled = is_cancelled(&data.status);
-                out.push(OrderChange::Created(data.clone()));
-                out.push(OrderChange::Updated(data.clone()));
-                if cancelled {
-                    out.push(OrderChange::Cancelled(data.clone()));
-                }
-                self.orders.insert(perm, Tracked { data, pending_exec: None, cancel_announced: cancelled });
+        let Some(t) = self.orders.get_mut(&perm) else {
+            let mut data = OrderData {
+                order_id: o.order_id,
+                symbol: o.contract.symbol.clone(),
+                action: o.action.clone(),
+                quantity: Num(o.total_quantity),
+                order_type: o.order_type.clone(),
+                status: status.to_owned(),
+                filled: Some(Num(filled.unwrap_or(0.0))),
+                remaining: Some(Num(o.total_quantity - filled.unwrap_or(0.0))),
+                avg_fill_price: Some(Num(0.0)),
+                price,
+                perm_id: Some(perm),
+                account: Some(o.account.clone()),
+                client_id: Some(o.client_id),
+                order_ref: (!o.order_ref.is_empty()).then(|| o.order_ref.clone()),
+                aux_price: o.aux_price.map(Num),
+                ..OrderData::default()
+            };
+            if let Some(s) = self.early_status.remove(&perm) {
+                apply_status(&mut data, &s);
             }
-            Some(t) => {
-                let d = &mut t.data;
-                if d.quantity != Num(o.total_quantity) || d.price != price || d.order_type != o.order_type {
-                    d.quantity = Num(o.total_quantity);
-                    d.price = price;
-                    d.aux_price = o.aux_price.map(Num);
-                    d.order_type = o.order_type.clone();
-                    let f = d.filled.unwrap_or_default().0;
-                    d.remaining = Some(Num((o.total_quantity - f).max(0.0)));
-                    out.push(OrderChange::Modified(d.clone()));
-                }
-                let mut changed = false;
-                if !status.is_empty() && d.status != status {
-                    d.status = status.to_owned();
-                    changed = true;
-                }
-                if let Some(f) = filled {
-                    if d.filled != Some(Num(f)) {
-                        d.filled = Some(Num(f));
-                        d.remaining = Some(Num((d.quantity.0 - f).max(0.0)));
-                        changed = true;
-                    }
-                }
-                if changed {
-                    let mut data = d.clone();
-                    data.execution = t.pending_exec.take();
-                    out.push(OrderChange::Updated(data));
-                }
-                if is_cancelled(&t.data.status) && !t.cancel_announced {
-                    t.cancel_announced = true;
-                    out.push(OrderChange::Cancelled(t.data.clone()));
-                }
+            self.by_id.insert((o.client_id, o.order_id), perm);
+            let cancelled = is_cancelled(&data.status);
+            out.push(OrderChange::Created(data.clone()));
+            out.push(OrderChange::Updated(data.clone()));
+            if cancelled {
+                out.push(OrderChange::Cancelled(data.clone()));
+            }
+            let t = Tracked { data, cancel_announced: cancelled, held_status: None, held_execs: vec![] };
+            self.orders.insert(perm, t);
+            return out;
+        };
+        let d = &mut t.data;
+        if d.quantity != Num(o.total_quantity) || d.price != price || d.order_type != o.order_type {
+            d.quantity = Num(o.total_quantity);
+            d.price = price;
+            d.aux_price = o.aux_price.map(Num);
+            d.order_type = o.order_type.clone();
+            let f = filled_of(d);
+            d.remaining = Some(Num((o.total_quantity - f).max(0.0)));
+            out.push(OrderChange::Modified(d.clone()));
+        }
+        let before = d.clone();
+        if !status.is_empty() {
+            d.status = status.to_owned();
+        }
+        if let Some(f) = filled {
+            if d.filled != Some(Num(f)) {
+                d.filled = Some(Num(f));
+                d.remaining = Some(Num((d.quantity.0 - f).max(0.0)));
             }
         }
+        self.after_change(perm, before, now_ms, &mut out);
         out
     }
 
     /// orderStatus.
-    pub fn on_order_status(&mut self, s: &OrderStatus) -> Vec<OrderChange> {
+    pub fn on_order_status(&mut self, s: &OrderStatus, now_ms: u64) -> Vec<OrderChange> {
         let Some(perm) = self.perm_for(s.perm_id, s.client_id, s.order_id) else {
             if s.perm_id != 0 {
                 self.early_status.insert(s.perm_id, s.clone());
@@ -184,45 +211,114 @@ impl OrderBook {
         let before = t.data.clone();
         apply_status(&mut t.data, s);
         let mut out = Vec::new();
+        self.after_change(perm, before, now_ms, &mut out);
+        out
+    }
+
+    /// Reports what changed between `before` and the order's data now: a fill is paired
+    /// with its execution (or held for it), anything else goes out at once.
+    fn after_change(&mut self, perm: i64, before: OrderData, now_ms: u64, out: &mut Vec<OrderChange>) {
+        let mut reported = Vec::new();
+        let t = self.orders.get_mut(&perm).expect("known order");
         let d = &t.data;
-        if d.status != before.status
+        let changed = d.status != before.status
             || d.filled != before.filled
             || d.remaining != before.remaining
-            || d.avg_fill_price != before.avg_fill_price
-        {
-            let mut data = d.clone();
-            data.execution = t.pending_exec.take();
-            if let Some(e) = &data.execution {
-                if e.commission.is_none() {
-                    self.awaiting_commission.insert(e.exec_id.clone(), e.clone());
-                }
+            || d.avg_fill_price != before.avg_fill_price;
+        if changed {
+            if let Some((held, _)) = t.held_status.take() {
+                out.push(OrderChange::Updated(held));
             }
-            out.push(OrderChange::Updated(data));
+            let filled = filled_of(&t.data);
+            if filled > filled_of(&before) {
+                // caused by a fill: its executions, if they came first, ride along
+                let (mut ready, keep): (Vec<HeldExec>, Vec<HeldExec>) =
+                    t.held_execs.drain(..).partition(|h| h.cum_qty <= filled + 1e-9);
+                t.held_execs = keep;
+                ready.sort_by(|a, b| a.cum_qty.total_cmp(&b.cum_qty));
+                if ready.is_empty() {
+                    t.held_status = Some((t.data.clone(), now_ms + HOLD_MS));
+                }
+                for h in ready {
+                    out.push(OrderChange::Updated(OrderData { execution: Some(h.exec.clone()), ..t.data.clone() }));
+                    reported.push(h.exec);
+                }
+            } else {
+                out.push(OrderChange::Updated(t.data.clone()));
+            }
         }
         if is_cancelled(&t.data.status) && !t.cancel_announced {
             t.cancel_announced = true;
             out.push(OrderChange::Cancelled(t.data.clone()));
         }
-        out
+        for e in reported {
+            self.await_commission(e);
+        }
     }
 
-    /// execDetails: remembered, and reported with the order's next update.
-    pub fn on_execution(&mut self, e: &Execution) -> Vec<OrderChange> {
+    fn await_commission(&mut self, e: ExecData) {
+        if e.commission.is_some() {
+            return;
+        }
+        if self.awaiting_order.len() >= MAX_AWAITING {
+            if let Some(old) = self.awaiting_order.pop_front() {
+                self.awaiting_commission.remove(&old);
+            }
+        }
+        self.awaiting_order.push_back(e.exec_id.clone());
+        self.awaiting_commission.insert(e.exec_id.clone(), e);
+    }
+
+    fn remember_exec(&mut self, exec_id: &str, perm: i64) {
+        if self.exec_order.len() >= MAX_EXECS {
+            if let Some(old) = self.exec_order.pop_front() {
+                self.execs.remove(&old);
+            }
+        }
+        self.exec_order.push_back(exec_id.to_owned());
+        self.execs.insert(exec_id.to_owned(), perm);
+    }
+
+    /// execDetails: live (request id -1) or an answer to reqExecutions, which replays
+    /// the day's executions; only one not seen before is news, and when it comes from
+    /// the replay it is a fill made while the bridge was away.
+    pub fn on_execution(&mut self, e: &Execution, now_ms: u64) -> Vec<OrderChange> {
         if self.execs.contains_key(&e.exec_id) {
-            return vec![]; // replayed by reqExecutions
+            return vec![];
         }
-        let perm = self.perm_for(e.perm_id, e.client_id, e.order_id).unwrap_or(e.perm_id);
-        self.execs.insert(e.exec_id.clone(), perm);
-        if let Some(t) = self.orders.get_mut(&perm) {
-            t.pending_exec = Some(ExecData {
-                exec_id: e.exec_id.clone(),
-                shares: Num(e.shares),
-                price: Num(e.price),
-                commission: None,
-                time: Some(e.time.clone()),
-            });
-            t.data.last_fill_price = Some(Num(e.price));
+        let Some(perm) = self.perm_for(e.perm_id, e.client_id, e.order_id) else {
+            return vec![]; // an order the bridge does not follow
+        };
+        self.remember_exec(&e.exec_id, perm);
+        let reconciled = e.req_id != -1;
+        let exec = ExecData {
+            exec_id: e.exec_id.clone(),
+            shares: Num(e.shares),
+            price: Num(e.price),
+            commission: None,
+            time: Some(e.time.clone()),
+            reconciled: reconciled.then_some(true),
+        };
+        let t = self.orders.get_mut(&perm).expect("perm_for returns known orders");
+        t.data.last_fill_price = Some(Num(e.price));
+        let held = HeldExec { exec, cum_qty: e.cum_qty, avg_price: e.avg_price, until_ms: now_ms + HOLD_MS };
+        // the status update this fill caused is waiting for it
+        if let Some((status, until)) = t.held_status.take() {
+            if filled_of(&status) + 1e-9 >= e.cum_qty {
+                if reconciled {
+                    // the order's numbers are known; wait for the commission, which
+                    // follows in the replay, and report both at once
+                    t.held_execs.push(held);
+                    return vec![];
+                }
+                let data = OrderData { execution: Some(held.exec.clone()), ..status };
+                self.await_commission(held.exec);
+                return vec![OrderChange::Updated(data)];
+            }
+            t.held_status = Some((status, until));
         }
+        // wait for the status update (live), or for the commission (reconciled)
+        t.held_execs.push(held);
         vec![]
     }
 
@@ -235,17 +331,75 @@ impl OrderBook {
         let Some(t) = self.orders.get_mut(&perm) else {
             return vec![];
         };
-        if let Some(e) = t.pending_exec.as_mut().filter(|e| e.exec_id == c.exec_id) {
-            e.commission = Some(Num(c.commission));
+        if let Some(i) = t.held_execs.iter().position(|h| h.exec.exec_id == c.exec_id) {
+            t.held_execs[i].exec.commission = Some(Num(c.commission));
+            // a fill whose status is already known has nothing left to wait for
+            if filled_of(&t.data) + 1e-9 >= t.held_execs[i].cum_qty {
+                let h = t.held_execs.remove(i);
+                return vec![OrderChange::Updated(OrderData { execution: Some(h.exec), ..t.data.clone() })];
+            }
             return vec![];
         }
         if let Some(mut e) = self.awaiting_commission.remove(&c.exec_id) {
             e.commission = Some(Num(c.commission));
-            let mut data = t.data.clone();
-            data.execution = Some(e);
-            return vec![OrderChange::Updated(data)];
+            return vec![OrderChange::Updated(OrderData { execution: Some(e), ..t.data.clone() })];
         }
         vec![]
+    }
+
+    /// execDetailsEnd: the replay is complete; reconciled fills go out now.
+    pub fn on_executions_end(&mut self) -> Vec<OrderChange> {
+        self.release(|_| true)
+    }
+
+    /// Holds whose time is up: each half of a fill goes out on its own.
+    pub fn poll(&mut self, now_ms: u64) -> Vec<OrderChange> {
+        let mut out = Vec::new();
+        for t in self.orders.values_mut() {
+            if t.held_status.as_ref().is_some_and(|(_, until)| now_ms >= *until) {
+                let (held, _) = t.held_status.take().expect("checked");
+                out.push(OrderChange::Updated(held));
+            }
+        }
+        out.extend(self.release(|h| now_ms >= h.until_ms));
+        out
+    }
+
+    /// Reports held executions matching `due`, each with the order's fill numbers
+    /// brought up to the execution when its status update never came.
+    fn release(&mut self, due: impl Fn(&HeldExec) -> bool) -> Vec<OrderChange> {
+        let mut out = Vec::new();
+        let mut awaiting = Vec::new();
+        let mut perms: Vec<i64> = self.orders.iter().filter(|(_, t)| !t.held_execs.is_empty()).map(|(p, _)| *p).collect();
+        perms.sort_unstable();
+        for perm in perms {
+            let t = self.orders.get_mut(&perm).expect("listed");
+            let (mut go, keep): (Vec<HeldExec>, Vec<HeldExec>) = t.held_execs.drain(..).partition(|h| due(h));
+            t.held_execs = keep;
+            go.sort_by(|a, b| a.cum_qty.total_cmp(&b.cum_qty));
+            for h in go {
+                let d = &mut t.data;
+                if filled_of(d) + 1e-9 < h.cum_qty {
+                    d.filled = Some(Num(h.cum_qty));
+                    d.remaining = Some(Num((d.quantity.0 - h.cum_qty).max(0.0)));
+                    d.avg_fill_price = Some(Num(h.avg_price));
+                }
+                out.push(OrderChange::Updated(OrderData { execution: Some(h.exec.clone()), ..d.clone() }));
+                awaiting.push(h.exec);
+            }
+        }
+        for e in awaiting {
+            self.await_commission(e);
+        }
+        out
+    }
+
+    /// When [`OrderBook::poll`] next has something to release (monotonic ms).
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.orders
+            .values()
+            .flat_map(|t| t.held_status.iter().map(|(_, u)| *u).chain(t.held_execs.iter().map(|h| h.until_ms)))
+            .min()
     }
 }
 

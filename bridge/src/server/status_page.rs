@@ -89,9 +89,10 @@ fn render_one(hub: &SharedHub, status: &Status) -> String {
     s.push_str("</table>");
     for a in &accounts {
         let _ = write!(s, "<h2>Account {}</h2><table>", esc(&a.account));
+        let base = esc(a.base_currency.as_deref().unwrap_or("BASE"));
         for k in ["NetLiquidation", "TotalCashValue", "BuyingPower", "UnrealizedPnL", "RealizedPnL"] {
-            if let Some(v) = a.values.get(k) {
-                let _ = write!(s, "<tr><th>{k}</th><td>{}</td></tr>", esc(v));
+            if let Some(v) = a.value_in_base(k) {
+                let _ = write!(s, "<tr><th>{k} ({base})</th><td>{}</td></tr>", esc(v));
             }
         }
         s.push_str("</table>");

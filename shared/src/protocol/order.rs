@@ -85,6 +85,10 @@ pub struct Execution {
     pub commission: Option<Num>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
+    /// Set on a fill the bridge learned of only when it reconciled after (re)connecting
+    /// to TWS (made while it was away), not as it happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconciled: Option<bool>,
 }
 
 /// A position line of an account.
@@ -107,11 +111,16 @@ pub struct Position {
 }
 
 /// The `data` object of `account_update`, and one account of a snapshot: values keyed
-/// by TWS's names (`NetLiquidation`, `TotalCashValue`, ...; with `:CUR` appended when
-/// the currency is not the base one), and positions.
+/// by TWS's name and currency, `Key:CUR` (`CashBalance:BASE` is the total in the base
+/// currency, `CashBalance:EUR` the euro line, `NetLiquidation:EUR` a total TWS only
+/// sends in the base currency), or `Key` for values without one (`AccountType`); and
+/// positions.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AccountState {
     pub account: String,
+    /// The account's base currency, once TWS has told (it does with NetLiquidation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_currency: Option<String>,
     #[serde(default)]
     pub values: BTreeMap<String, String>,
     #[serde(default)]
@@ -121,8 +130,20 @@ pub struct AccountState {
 }
 
 impl AccountState {
+    /// A value in the account's base currency: `Key:BASE`, else `Key:<base>`, else
+    /// `Key` (TWS sends some totals under BASE, others under the base currency's code).
+    pub fn value_in_base(&self, key: &str) -> Option<&str> {
+        let by = |cur: &str| self.values.get(&format!("{key}:{cur}")).map(String::as_str);
+        by("BASE")
+            .or_else(|| self.base_currency.as_deref().and_then(by))
+            .or_else(|| self.values.get(key).map(String::as_str))
+    }
+
     /// Folds a change set (as carried by `account_update`) into this state.
     pub fn merge(&mut self, change: &AccountState) {
+        if change.base_currency.is_some() {
+            self.base_currency = change.base_currency.clone();
+        }
         for (k, v) in &change.values {
             self.values.insert(k.clone(), v.clone());
         }

@@ -166,20 +166,22 @@ pub struct AccountUpdate {
     pub epoch: Option<String>,
 }
 
-/// Top-of-book for one watched symbol; fields absent until TWS sent them.
+/// Top-of-book for one watched symbol. The six book fields are always present and
+/// `null` when there is no quote (TWS's -1 "no bid"); volume and close are absent until
+/// TWS sent them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Quote {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub bid: Option<Num>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub ask: Option<Num>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub last: Option<Num>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub bid_size: Option<Num>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub ask_size: Option<Num>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub last_size: Option<Num>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume: Option<Num>,

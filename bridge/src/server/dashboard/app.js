@@ -63,9 +63,13 @@ function renderAccounts() {
   for (const a of accounts.values()) {
     const t = document.createElement("table");
     const cap = t.createCaption(); cap.textContent = a.account;
+    // values are keyed Key:CUR; totals come under BASE or under the base currency
+    const base = a.base_currency || "BASE";
+    const inBase = (k) => a.values[`${k}:BASE`] ?? a.values[`${k}:${base}`] ?? a.values[k];
     for (const k of ["NetLiquidation", "TotalCashValue", "BuyingPower", "UnrealizedPnL", "RealizedPnL"]) {
-      if (a.values[k] === undefined) continue;
-      const tr = t.insertRow(); cell(tr, k); cell(tr, a.values[k], "num");
+      const v = inBase(k);
+      if (v === undefined) continue;
+      const tr = t.insertRow(); cell(tr, `${k} (${base})`); cell(tr, v, "num");
     }
     for (const p of a.positions || []) {
       const tr = t.insertRow(); cell(tr, `${p.symbol} position`); cell(tr, `${fmt(p.position)} @ ${fmt(p.average_cost)}`, "num");
@@ -92,7 +96,7 @@ function ticker(m) {
   const q = m.data;
   el.replaceChildren();
   const b = document.createElement("b"); b.textContent = m.symbol; el.append(b);
-  el.append(`${fmt(q.bid)} / ${fmt(q.ask)}  last ${fmt(q.last)}  vol ${fmt(q.volume)}`);
+  el.append(`${fmt(q.bid_size)} × ${fmt(q.bid)} / ${fmt(q.ask)} × ${fmt(q.ask_size)}  last ${fmt(q.last)} (${fmt(q.last_size)})  vol ${fmt(q.volume)}`);
 }
 
 async function main() {
@@ -120,6 +124,7 @@ async function main() {
   client.on("account_update", (e) => {
     const a = accounts.get(e.data.account) || { account: e.data.account, values: {}, positions: [] };
     Object.assign(a.values, e.data.values);
+    if (e.data.base_currency) a.base_currency = e.data.base_currency;
     for (const p of e.data.positions) {
       a.positions = a.positions.filter((q) => q.con_id !== p.con_id);
       if (p.position !== 0) a.positions.push(p);

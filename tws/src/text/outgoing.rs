@@ -1,8 +1,8 @@
 //! Requests a client sends to TWS: encoded by the bridge, decoded by the simulator.
 
-use super::fields::{DResult, FieldReader, FieldWriter};
-use super::types::Contract;
-use super::versions as v;
+use crate::fields::{DResult, FieldReader, FieldWriter};
+use crate::types::Contract;
+use crate::versions as v;
 
 /// Outgoing message ids.
 pub mod id {
@@ -19,6 +19,10 @@ pub mod id {
     pub const REQ_CURRENT_TIME: i64 = 49;
     pub const REQ_POSITIONS: i64 = 61;
     pub const START_API: i64 = 71;
+    pub const REQ_POSITIONS_MULTI: i64 = 74;
+    pub const CANCEL_POSITIONS_MULTI: i64 = 75;
+    pub const REQ_ACCOUNT_UPDATES_MULTI: i64 = 76;
+    pub const CANCEL_ACCOUNT_UPDATES_MULTI: i64 = 77;
     pub const REQ_COMPLETED_ORDERS: i64 = 99;
 }
 
@@ -102,6 +106,26 @@ pub enum Request {
         account: String,
     },
     ReqPositions,
+    /// Positions of one account (or model), streamed: one request per account.
+    ReqPositionsMulti {
+        req_id: i64,
+        account: String,
+        model_code: String,
+    },
+    CancelPositionsMulti {
+        req_id: i64,
+    },
+    /// Account values of one account, streamed; any number may run at once, unlike
+    /// reqAccountUpdates (one account per client).
+    ReqAccountUpdatesMulti {
+        req_id: i64,
+        account: String,
+        model_code: String,
+        ledger_and_nlv: bool,
+    },
+    CancelAccountUpdatesMulti {
+        req_id: i64,
+    },
     ReqMktData {
         req_id: i64,
         contract: Contract,
@@ -199,6 +223,23 @@ impl Request {
             Request::ReqPositions => {
                 w.int(id::REQ_POSITIONS).int(1);
             }
+            Request::ReqPositionsMulti { req_id, account, model_code } => {
+                w.int(id::REQ_POSITIONS_MULTI).int(1).int(*req_id).str(account).str(model_code);
+            }
+            Request::CancelPositionsMulti { req_id } => {
+                w.int(id::CANCEL_POSITIONS_MULTI).int(1).int(*req_id);
+            }
+            Request::ReqAccountUpdatesMulti { req_id, account, model_code, ledger_and_nlv } => {
+                w.int(id::REQ_ACCOUNT_UPDATES_MULTI)
+                    .int(1)
+                    .int(*req_id)
+                    .str(account)
+                    .str(model_code)
+                    .bool(*ledger_and_nlv);
+            }
+            Request::CancelAccountUpdatesMulti { req_id } => {
+                w.int(id::CANCEL_ACCOUNT_UPDATES_MULTI).int(1).int(*req_id);
+            }
             Request::ReqMktData { req_id, contract, generic_ticks, snapshot } => {
                 w.int(id::REQ_MKT_DATA).int(11).int(*req_id);
                 contract_12(&mut w, contract);
@@ -268,6 +309,27 @@ impl Request {
                 Request::ReqAccountUpdates { subscribe: r.bool()?, account: r.string()? }
             }
             id::REQ_POSITIONS => Request::ReqPositions,
+            id::REQ_POSITIONS_MULTI => {
+                r.skip(1)?;
+                Request::ReqPositionsMulti { req_id: r.int()?, account: r.string()?, model_code: r.string()? }
+            }
+            id::CANCEL_POSITIONS_MULTI => {
+                r.skip(1)?;
+                Request::CancelPositionsMulti { req_id: r.int()? }
+            }
+            id::REQ_ACCOUNT_UPDATES_MULTI => {
+                r.skip(1)?;
+                Request::ReqAccountUpdatesMulti {
+                    req_id: r.int()?,
+                    account: r.string()?,
+                    model_code: r.string()?,
+                    ledger_and_nlv: r.bool()?,
+                }
+            }
+            id::CANCEL_ACCOUNT_UPDATES_MULTI => {
+                r.skip(1)?;
+                Request::CancelAccountUpdatesMulti { req_id: r.int()? }
+            }
             id::REQ_MKT_DATA => {
                 r.skip(1)?;
                 let req_id = r.int()?;

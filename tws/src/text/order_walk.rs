@@ -11,9 +11,9 @@
 //! [`v::AUTO_CANCEL_PARENT`], [`v::PEGBEST_PEGMID_OFFSETS`] and
 //! [`v::FA_PROFILE_DESUPPORT`].
 
-use super::fields::{DResult, DecodeError, FieldReader, FieldWriter};
-use super::types::{Contract, Order, OrderState};
-use super::versions as v;
+use crate::fields::{DResult, DecodeError, FieldReader, FieldWriter};
+use crate::types::{Contract, Order, OrderState};
+use crate::versions as v;
 
 /// Either side of a walk.
 pub enum Io<'r, 'a> {

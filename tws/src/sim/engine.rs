@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::tws::outgoing::OrderTicket;
-use crate::tws::types::*;
-use crate::tws::Incoming;
+use crate::outgoing::OrderTicket;
+use crate::types::*;
+use crate::Incoming;
 
 /// Who receives a message.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,20 +58,76 @@ struct Instrument {
     volume: f64,
 }
 
+/// A simulated account: its id and base currency, e.g. `DU222:EUR` (USD if omitted).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccountSpec {
+    pub id: String,
+    pub base: String,
+}
+
+impl std::str::FromStr for AccountSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (id, base) = s.split_once(':').unwrap_or((s, "USD"));
+        let ok_id = !id.is_empty() && id.len() <= 32 && id.chars().all(|c| c.is_ascii_alphanumeric());
+        let ok_base = base.len() == 3 && base.chars().all(|c| c.is_ascii_uppercase());
+        if !ok_id || !ok_base {
+            return Err(format!("{s:?}: expected ACCOUNT or ACCOUNT:CUR, e.g. DU222:EUR"));
+        }
+        Ok(AccountSpec { id: id.to_owned(), base: base.to_owned() })
+    }
+}
+
+/// Behaviours of real TWS that the simulator can switch on, so tests reproduce them.
+#[derive(Clone, Debug, Default)]
+pub struct Quirks {
+    /// A fill's commissionReport is held back and sent after the next operation's
+    /// messages, as TWS does (other frames arrive between an execution and its
+    /// commission).
+    pub late_commissions: bool,
+    /// orderStatus for a fill is sent before its execDetails (TWS uses both orders).
+    pub status_before_exec: bool,
+}
+
+/// One account's books.
+#[derive(Clone, Debug)]
+struct SimAccount {
+    id: String,
+    base: String,
+    /// Cash by currency.
+    cash: BTreeMap<String, f64>,
+    /// con_id -> (quantity, average cost)
+    positions: HashMap<i64, (f64, f64)>,
+    realized: f64,
+}
+
+/// US dollars per unit of `currency` (fixed rates: enough for the books to add up).
+pub fn usd_per(currency: &str) -> f64 {
+    match currency {
+        "EUR" => 1.08,
+        "GBP" => 1.27,
+        "CHF" => 1.13,
+        "CAD" => 0.73,
+        "JPY" => 0.0067,
+        _ => 1.0,
+    }
+}
+
 /// The whole simulated brokerage.
 pub struct Engine {
+    /// The first account: where orders without an account go.
     pub account: String,
+    accounts: Vec<SimAccount>,
+    quirks: Quirks,
     next_order_id: i64,
     next_perm_id: i64,
     next_exec: u64,
     /// By perm id.
     orders: BTreeMap<i64, SimOrder>,
     executions: Vec<(Execution, CommissionReport)>,
-    account_values: BTreeMap<String, (String, String)>,
-    positions: HashMap<i64, (f64, f64)>, // con_id -> (qty, avg cost)
+    /// Commissions held back by [`Quirks::late_commissions`].
+    late: Vec<SimEvent>,
     instruments: Vec<Instrument>,
-    cash: f64,
-    realized: f64,
     rng: StdRng,
     now_unix: i64,
 }
@@ -86,27 +142,74 @@ const SYMBOLS: [(&str, i64, f64); 6] = [
 ];
 
 impl Engine {
+    /// One USD account.
     pub fn new(seed: u64, account: &str) -> Engine {
-        let mut e = Engine {
-            account: account.to_owned(),
+        Engine::with_accounts(seed, &[AccountSpec { id: account.to_owned(), base: "USD".into() }], Quirks::default())
+    }
+
+    /// Several accounts; one whose base is not USD holds cash in its base currency and
+    /// in USD (the stocks' currency).
+    pub fn with_accounts(seed: u64, specs: &[AccountSpec], quirks: Quirks) -> Engine {
+        let accounts: Vec<SimAccount> = specs
+            .iter()
+            .map(|a| {
+                let mut cash = BTreeMap::new();
+                if a.base == "USD" {
+                    cash.insert("USD".to_owned(), 1_000_000.0);
+                } else {
+                    cash.insert(a.base.clone(), 250_000.0);
+                    cash.insert("USD".to_owned(), 20_000.0);
+                }
+                SimAccount { id: a.id.clone(), base: a.base.clone(), cash, positions: HashMap::new(), realized: 0.0 }
+            })
+            .collect();
+        Engine {
+            account: accounts.first().map(|a| a.id.clone()).unwrap_or_default(),
+            accounts,
+            quirks,
             next_order_id: 1,
             next_perm_id: 1_000_000_001,
             next_exec: 1,
             orders: BTreeMap::new(),
             executions: Vec::new(),
-            account_values: BTreeMap::new(),
-            positions: HashMap::new(),
+            late: Vec::new(),
             instruments: SYMBOLS
                 .iter()
                 .map(|(s, id, p)| Instrument { contract: Contract::stock(s, *id), last: *p, volume: 0.0 })
                 .collect(),
-            cash: 1_000_000.0,
-            realized: 0.0,
             rng: StdRng::seed_from_u64(seed),
             now_unix: 0,
-        };
-        e.recompute_account();
-        e
+        }
+    }
+
+    /// Every account id, in configuration order (managedAccounts).
+    pub fn account_ids(&self) -> Vec<String> {
+        self.accounts.iter().map(|a| a.id.clone()).collect()
+    }
+
+    /// Starts the day with `n` working limit orders spread over symbols and accounts
+    /// (placed in TWS, client id 0), for volume tests.
+    pub fn seed_orders(&mut self, n: usize) -> Vec<SimEvent> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            let (sym, _, px) = SYMBOLS[i % SYMBOLS.len()];
+            let contract = self.contract_for(sym).expect("known symbol");
+            let account = self.accounts[i % self.accounts.len().max(1)].id.clone();
+            let action = if i % 2 == 0 { "BUY" } else { "SELL" };
+            let off = if action == "BUY" { -0.05 } else { 0.05 };
+            let ticket = OrderTicket {
+                account,
+                ..OrderTicket::limit(action, (1 + i % 5) as f64 * 100.0, round2(px * (1.0 + off)))
+            };
+            let id = self.next_order_id;
+            out.extend(self.place(0, id, contract, ticket));
+        }
+        out
+    }
+
+    /// Commissions held back by [`Quirks::late_commissions`], now due.
+    pub fn release_commissions(&mut self) -> Vec<SimEvent> {
+        std::mem::take(&mut self.late)
     }
 
     pub fn set_time(&mut self, unix_secs: i64) {
@@ -174,6 +277,8 @@ impl Engine {
             return out;
         }
         self.next_order_id = self.next_order_id.max(order_id + 1);
+        // TWS reports a market order's limit price as 0
+        let lmt_price = if t.order_type == "MKT" { Some(t.lmt_price.unwrap_or(0.0)) } else { t.lmt_price };
         let perm = self.next_perm_id;
         self.next_perm_id += 1;
         let order = Order {
@@ -182,7 +287,7 @@ impl Engine {
             action: t.action,
             total_quantity: t.total_quantity,
             order_type: t.order_type,
-            lmt_price: t.lmt_price,
+            lmt_price,
             aux_price: t.aux_price,
             tif: if t.tif.is_empty() { "DAY".into() } else { t.tif },
             account: if t.account.is_empty() { self.account.clone() } else { t.account },
@@ -256,7 +361,9 @@ impl Engine {
         o.status.remaining -= qty;
         o.status.last_fill_price = price;
         o.status.status = if o.status.remaining <= 0.0 { "Filled".into() } else { "Submitted".into() };
-        let exec_id = format!("0000e0d5.{:08x}.01.01", self.next_exec);
+        // TWS numbers the executions of one order .01.01, .01.02, ...
+        let nth = self.executions.iter().filter(|(e, _)| e.perm_id == perm).count() + 1;
+        let exec_id = format!("0000e0d5.{perm:08x}.01.{nth:02}");
         self.next_exec += 1;
         let commission = (qty * 0.005).max(1.0);
         let side = if o.order.action == "BUY" { "BOT" } else { "SLD" };
@@ -288,30 +395,46 @@ impl Engine {
             yield_redemption_date: 0,
         };
         let audience = Audience::Order { owner: o.order.client_id };
+        let account = o.order.account.clone();
         let (con_id, signed) = (o.order.contract.con_id, if side == "BOT" { qty } else { -qty });
-        out.push(SimEvent { audience: audience.clone(), msg: Incoming::ExecDetails(Box::new(exec.clone())) });
-        self.status_msg(perm, &mut out);
+        // a commission held back from an earlier fill goes out after this one's frames
+        let earlier = std::mem::take(&mut self.late);
+        let exec_msg = SimEvent { audience: audience.clone(), msg: Incoming::ExecDetails(Box::new(exec.clone())) };
+        if self.quirks.status_before_exec {
+            self.status_msg(perm, &mut out);
+            out.push(exec_msg);
+        } else {
+            out.push(exec_msg);
+            self.status_msg(perm, &mut out);
+        }
         if self.orders[&perm].is_terminal() {
             self.order_msgs(perm, &mut out);
         }
-        out.push(SimEvent { audience, msg: Incoming::CommissionReport(report.clone()) });
-        self.executions.push((exec, report));
-        // the account follows the fill
-        let pos = self.positions.entry(con_id).or_insert((0.0, 0.0));
-        let new_qty = pos.0 + signed;
-        if pos.0 == 0.0 || pos.0.signum() == signed.signum() {
-            pos.1 = (pos.1 * pos.0.abs() + price * qty) / new_qty.abs().max(f64::MIN_POSITIVE);
+        let commission_msg = SimEvent { audience, msg: Incoming::CommissionReport(report.clone()) };
+        if self.quirks.late_commissions {
+            self.late.push(commission_msg);
         } else {
-            self.realized += (price - pos.1) * qty.min(pos.0.abs()) * pos.0.signum();
+            out.push(commission_msg);
         }
-        pos.0 = new_qty;
-        self.cash -= signed * price + commission;
+        self.executions.push((exec, report));
+        // the account follows the fill (stocks trade in USD)
+        if let Some(acct) = self.accounts.iter_mut().find(|a| a.id == account) {
+            let pos = acct.positions.entry(con_id).or_insert((0.0, 0.0));
+            let new_qty = pos.0 + signed;
+            if pos.0 == 0.0 || pos.0.signum() == signed.signum() {
+                pos.1 = (pos.1 * pos.0.abs() + price * qty) / new_qty.abs().max(f64::MIN_POSITIVE);
+            } else {
+                acct.realized += (price - pos.1) * qty.min(pos.0.abs()) * pos.0.signum();
+            }
+            pos.0 = new_qty;
+            *acct.cash.entry("USD".into()).or_insert(0.0) -= signed * price + commission;
+        }
         if let Some(i) = self.instruments.iter_mut().find(|i| i.contract.con_id == con_id) {
             i.last = price;
             i.volume += qty;
         }
-        self.recompute_account();
-        out.extend(self.account_cycle(Some(con_id)));
+        out.extend(self.account_cycle(&account, Some(con_id)));
+        out.extend(earlier);
         out
     }
 
@@ -384,48 +507,72 @@ impl Engine {
         out
     }
 
-    fn recompute_account(&mut self) {
-        let mut market_value = 0.0;
-        let mut unrealized = 0.0;
-        for (con_id, (qty, cost)) in &self.positions {
-            let last = self.instruments.iter().find(|i| i.contract.con_id == *con_id).map(|i| i.last).unwrap_or(*cost);
-            market_value += qty * last;
-            unrealized += (last - cost) * qty;
-        }
-        let net = self.cash + market_value;
-        let put = |m: &mut BTreeMap<String, (String, String)>, k: &str, v: f64| {
-            m.insert(k.to_owned(), (format!("{v:.2}"), "USD".to_owned()));
+    fn last_price(&self, con_id: i64) -> Option<f64> {
+        self.instruments.iter().find(|i| i.contract.con_id == con_id).map(|i| i.last)
+    }
+
+    /// An account's values as TWS sends them: sorted by key; a key kept per currency
+    /// comes once for `BASE` and once per currency; totals come in the base currency.
+    /// The base currency is therefore only known when NetLiquidation arrives.
+    pub fn account_values(&self, account: &str) -> Vec<(String, String, String)> {
+        let Some(a) = self.accounts.iter().find(|a| a.id == account) else {
+            return vec![];
         };
-        let m = &mut self.account_values;
-        put(m, "NetLiquidation", net);
-        put(m, "TotalCashValue", self.cash);
-        put(m, "CashBalance", self.cash);
-        put(m, "BuyingPower", (net * 4.0).max(0.0));
-        put(m, "AvailableFunds", net.max(0.0));
-        put(m, "GrossPositionValue", market_value.abs());
-        put(m, "UnrealizedPnL", unrealized);
-        put(m, "RealizedPnL", self.realized);
-        m.insert("AccountType".into(), ("INDIVIDUAL".into(), String::new()));
+        let to_base = |usd: f64| usd / usd_per(&a.base);
+        let mut mv_usd = 0.0;
+        let mut unreal_usd = 0.0;
+        for (con_id, (qty, cost)) in &a.positions {
+            let last = self.last_price(*con_id).unwrap_or(*cost);
+            mv_usd += qty * last;
+            unreal_usd += (last - cost) * qty;
+        }
+        let cash_base: f64 = a.cash.iter().map(|(c, v)| to_base(v * usd_per(c))).sum();
+        let net = cash_base + to_base(mv_usd);
+        let mut rows: Vec<(String, String, String)> = Vec::new();
+        let mut put = |k: &str, v: String, c: &str| rows.push((k.to_owned(), v, c.to_owned()));
+        let base = a.base.as_str();
+        put("AccountCode", a.id.clone(), "");
+        put("AccountType", "INDIVIDUAL".into(), "");
+        put("AvailableFunds", format!("{:.2}", net.max(0.0)), base);
+        put("BuyingPower", format!("{:.2}", (net * 4.0).max(0.0)), base);
+        put("CashBalance", format!("{cash_base:.2}"), "BASE");
+        for (c, v) in &a.cash {
+            put("CashBalance", format!("{v:.2}"), c);
+        }
+        put("Currency", "BASE".into(), "BASE");
+        for c in a.cash.keys() {
+            put("Currency", c.clone(), c);
+        }
+        put("ExchangeRate", "1.00".into(), "BASE");
+        for c in a.cash.keys() {
+            put("ExchangeRate", format!("{:.4}", usd_per(c) / usd_per(base)), c);
+        }
+        put("GrossPositionValue", format!("{:.2}", to_base(mv_usd.abs())), base);
+        put("NetLiquidation", format!("{net:.2}"), base);
+        put("RealizedPnL", format!("{:.2}", to_base(a.realized)), "BASE");
+        put("RealizedPnL", format!("{:.2}", a.realized), "USD");
+        put("TotalCashValue", format!("{cash_base:.2}"), base);
+        put("UnrealizedPnL", format!("{:.2}", to_base(unreal_usd)), "BASE");
+        put("UnrealizedPnL", format!("{unreal_usd:.2}"), "USD");
+        rows
     }
 
     /// One TWS account update cycle: values, portfolio lines (all, or one contract),
     /// the account time.
-    fn account_cycle(&self, only: Option<i64>) -> Vec<SimEvent> {
-        let aud = Audience::Account(self.account.clone());
+    fn account_cycle(&self, account: &str, only: Option<i64>) -> Vec<SimEvent> {
+        let aud = Audience::Account(account.to_owned());
         let mut out: Vec<SimEvent> = self
-            .account_values
-            .iter()
-            .map(|(k, (v, c))| SimEvent {
+            .account_values(account)
+            .into_iter()
+            .map(|(key, value, currency)| SimEvent {
                 audience: aud.clone(),
-                msg: Incoming::AccountValue {
-                    key: k.clone(),
-                    value: v.clone(),
-                    currency: c.clone(),
-                    account: self.account.clone(),
-                },
+                msg: Incoming::AccountValue { key, value, currency, account: account.to_owned() },
             })
             .collect();
-        let mut lines: Vec<_> = self.positions.iter().filter(|(id, _)| only.is_none_or(|o| o == **id)).collect();
+        let Some(a) = self.accounts.iter().find(|a| a.id == account) else {
+            return out;
+        };
+        let mut lines: Vec<_> = a.positions.iter().filter(|(id, _)| only.is_none_or(|o| o == **id)).collect();
         lines.sort_by_key(|(id, _)| **id);
         for (con_id, (qty, cost)) in lines {
             let Some(i) = self.instruments.iter().find(|i| i.contract.con_id == *con_id) else {
@@ -440,8 +587,8 @@ impl Engine {
                     market_value: qty * i.last,
                     average_cost: *cost,
                     unrealized_pnl: (i.last - cost) * qty,
-                    realized_pnl: self.realized,
-                    account: self.account.clone(),
+                    realized_pnl: a.realized,
+                    account: account.to_owned(),
                 })),
             });
         }
@@ -450,28 +597,60 @@ impl Engine {
     }
 
     /// The answer to reqAccountUpdates: a full cycle, then accountDownloadEnd.
-    pub fn account_snapshot(&self) -> Vec<Incoming> {
-        let mut v: Vec<Incoming> = self.account_cycle(None).into_iter().map(|e| e.msg).collect();
-        v.push(Incoming::AccountDownloadEnd(self.account.clone()));
+    pub fn account_snapshot(&self, account: &str) -> Vec<Incoming> {
+        let mut v: Vec<Incoming> = self.account_cycle(account, None).into_iter().map(|e| e.msg).collect();
+        v.push(Incoming::AccountDownloadEnd(account.to_owned()));
         v
     }
 
-    /// The answer to reqPositions.
-    pub fn positions(&self) -> Vec<Incoming> {
-        let mut lines: Vec<_> = self.positions.iter().filter(|(_, (q, _))| *q != 0.0).collect();
-        lines.sort_by_key(|(id, _)| **id);
-        let mut v: Vec<Incoming> = lines
+    /// The answer to reqAccountUpdatesMulti: every value, then the end marker.
+    pub fn account_values_multi(&self, req_id: i64, account: &str) -> Vec<Incoming> {
+        let mut v: Vec<Incoming> = self
+            .account_values(account)
             .into_iter()
-            .filter_map(|(con_id, (qty, cost))| {
-                Some(Incoming::Position(Box::new(PositionItem {
-                    account: self.account.clone(),
-                    contract: self.contract_by_id(*con_id)?,
-                    position: *qty,
-                    avg_cost: *cost,
-                })))
+            .map(|(key, value, currency)| Incoming::AccountValueMulti {
+                req_id,
+                account: account.to_owned(),
+                model_code: String::new(),
+                key,
+                value,
+                currency,
             })
             .collect();
+        v.push(Incoming::AccountUpdateMultiEnd { req_id });
+        v
+    }
+
+    fn position_items(&self, account: Option<&str>) -> Vec<PositionItem> {
+        let mut v = Vec::new();
+        for a in self.accounts.iter().filter(|a| account.is_none_or(|x| x == a.id)) {
+            let mut lines: Vec<_> = a.positions.iter().filter(|(_, (q, _))| *q != 0.0).collect();
+            lines.sort_by_key(|(id, _)| **id);
+            for (con_id, (qty, cost)) in lines {
+                if let Some(contract) = self.contract_by_id(*con_id) {
+                    v.push(PositionItem { account: a.id.clone(), contract, position: *qty, avg_cost: *cost });
+                }
+            }
+        }
+        v
+    }
+
+    /// The answer to reqPositions: every account's positions.
+    pub fn positions(&self) -> Vec<Incoming> {
+        let mut v: Vec<Incoming> =
+            self.position_items(None).into_iter().map(|p| Incoming::Position(Box::new(p))).collect();
         v.push(Incoming::PositionEnd);
+        v
+    }
+
+    /// The answer to reqPositionsMulti for one account.
+    pub fn positions_multi(&self, req_id: i64, account: &str) -> Vec<Incoming> {
+        let mut v: Vec<Incoming> = self
+            .position_items(Some(account))
+            .into_iter()
+            .map(|p| Incoming::PositionMulti { req_id, item: Box::new(p), model_code: String::new() })
+            .collect();
+        v.push(Incoming::PositionMultiEnd { req_id });
         v
     }
 
@@ -592,7 +771,10 @@ impl Engine {
             let action = if self.rng.random_bool(0.5) { "BUY" } else { "SELL" };
             let qty = f64::from(self.rng.random_range(1..6u32) * 100);
             let offset = if action == "BUY" { -0.002 } else { 0.002 };
+            let n_acc = self.accounts.len();
+            let account = if n_acc > 1 { self.accounts[self.rng.random_range(0..n_acc)].id.clone() } else { String::new() };
             let ticket = OrderTicket {
+                account,
                 action: action.into(),
                 total_quantity: qty,
                 order_type: if market { "MKT".into() } else { "LMT".into() },
@@ -604,6 +786,7 @@ impl Engine {
             };
             let (owner, id) = if agent { (AGENT_CLIENT_ID, self.next_order_id) } else { (0, self.next_order_id) };
             out.extend(self.place(owner, id, contract, ticket));
+            out.append(&mut self.late);
             return out;
         }
         let perm = working[self.rng.random_range(0..working.len())];
@@ -632,7 +815,22 @@ impl Engine {
             self.reject(perm, "Insufficient buying power for this order (simulated).")
         };
         out.extend(events);
+        out.append(&mut self.late);
         out
+    }
+
+    /// The book of `symbol` empties: TWS sends a bid (or ask) of -1 with size 0.
+    pub fn quote_gap(&self, symbol: &str) -> Vec<SimEvent> {
+        let Some(c) = self.contract_for(symbol) else {
+            return vec![];
+        };
+        [1, 2]
+            .into_iter()
+            .map(|tick_type| SimEvent {
+                audience: Audience::Market(c.con_id),
+                msg: Incoming::TickPrice { req_id: 0, tick_type, price: -1.0, size: Some(0.0), attr_mask: 0 },
+            })
+            .collect()
     }
 }
 

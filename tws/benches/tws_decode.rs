@@ -5,10 +5,10 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use ibws_bridge::tws::frame::split_fields;
-use ibws_bridge::tws::incoming::decode;
-use ibws_bridge::tws::types::*;
-use ibws_bridge::tws::{FrameDecoder, Incoming};
+use ibws_tws::frame::split_fields;
+use ibws_tws::incoming::decode;
+use ibws_tws::types::*;
+use ibws_tws::{FrameDecoder, Incoming};
 
 fn bench(name: &str, frame: &[u8], n: usize) {
     let stream: Vec<u8> = frame.iter().copied().cycle().take(frame.len() * 1000).collect();

@@ -2,9 +2,9 @@
 //! start with a real message id followed by random fields (which reach deep into the
 //! openOrder walk, its counts and its conditional sections).
 
-use ibws_bridge::tws::frame::{encode_frame, split_fields};
-use ibws_bridge::tws::incoming::decode;
-use ibws_bridge::tws::{FrameDecoder, Request};
+use ibws_tws::frame::{encode_frame, split_fields};
+use ibws_tws::incoming::decode;
+use ibws_tws::{FrameDecoder, Request};
 use proptest::prelude::*;
 
 const IDS: [&str; 24] = [

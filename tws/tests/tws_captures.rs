@@ -2,9 +2,9 @@
 //! decodes frame by frame, and the openOrder frames give the documented values.
 
 use base64::Engine;
-use ibws_bridge::tws::handshake::parse_server_hello;
-use ibws_bridge::tws::incoming::{decode, Incoming};
-use ibws_bridge::tws::{frame::split_fields, FrameDecoder};
+use ibws_tws::handshake::parse_server_hello;
+use ibws_tws::incoming::{decode, Incoming};
+use ibws_tws::{frame::split_fields, FrameDecoder};
 
 const CAPTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/tws-captures/ib-paper-v176.json");
 

@@ -1,9 +1,9 @@
 //! Messages TWS sends, decoded by server version; and encoded, for the simulator.
 
-use super::fields::{DResult, DecodeError, FieldReader, FieldWriter};
-use super::order_walk::{self, contract_11, Io};
-use super::types::*;
-use super::versions as v;
+use crate::fields::{DResult, DecodeError, FieldReader, FieldWriter};
+use crate::order_walk::{self, contract_11, Io};
+use crate::types::*;
+use crate::versions as v;
 
 /// Incoming message ids.
 pub mod id {
@@ -28,6 +28,10 @@ pub mod id {
     pub const COMMISSION_REPORT: i64 = 59;
     pub const POSITION_DATA: i64 = 61;
     pub const POSITION_END: i64 = 62;
+    pub const POSITION_MULTI: i64 = 71;
+    pub const POSITION_MULTI_END: i64 = 72;
+    pub const ACCOUNT_UPDATE_MULTI: i64 = 73;
+    pub const ACCOUNT_UPDATE_MULTI_END: i64 = 74;
     pub const COMPLETED_ORDER: i64 = 101;
     pub const COMPLETED_ORDERS_END: i64 = 102;
 }
@@ -59,6 +63,27 @@ pub enum Incoming {
     AccountDownloadEnd(String),
     Position(Box<PositionItem>),
     PositionEnd,
+    /// A position from reqPositionsMulti.
+    PositionMulti {
+        req_id: i64,
+        item: Box<PositionItem>,
+        model_code: String,
+    },
+    PositionMultiEnd {
+        req_id: i64,
+    },
+    /// An account value from reqAccountUpdatesMulti.
+    AccountValueMulti {
+        req_id: i64,
+        account: String,
+        model_code: String,
+        key: String,
+        value: String,
+        currency: String,
+    },
+    AccountUpdateMultiEnd {
+        req_id: i64,
+    },
     TickPrice {
         req_id: i64,
         tick_type: i64,
@@ -223,6 +248,34 @@ pub fn decode(version: i32, fields: &[String]) -> DResult<Incoming> {
             Incoming::Position(Box::new(PositionItem { account, contract: c, position: r.f64()?, avg_cost: r.f64()? }))
         }
         id::POSITION_END => Incoming::PositionEnd,
+        id::POSITION_MULTI => {
+            r.skip(1)?;
+            let req_id = r.int()?;
+            let account = r.string()?;
+            let mut c = Contract::default();
+            contract_11(&mut Io::Read(&mut r), &mut c)?;
+            let item = Box::new(PositionItem { account, contract: c, position: r.f64()?, avg_cost: r.f64()? });
+            Incoming::PositionMulti { req_id, item, model_code: r.string()? }
+        }
+        id::POSITION_MULTI_END => {
+            r.skip(1)?;
+            Incoming::PositionMultiEnd { req_id: r.int()? }
+        }
+        id::ACCOUNT_UPDATE_MULTI => {
+            r.skip(1)?;
+            Incoming::AccountValueMulti {
+                req_id: r.int()?,
+                account: r.string()?,
+                model_code: r.string()?,
+                key: r.string()?,
+                value: r.string()?,
+                currency: r.string()?,
+            }
+        }
+        id::ACCOUNT_UPDATE_MULTI_END => {
+            r.skip(1)?;
+            Incoming::AccountUpdateMultiEnd { req_id: r.int()? }
+        }
         id::TICK_PRICE => {
             r.skip(1)?;
             Incoming::TickPrice {
@@ -392,6 +445,28 @@ impl Incoming {
             Incoming::PositionEnd => {
                 w.int(id::POSITION_END).int(1);
             }
+            Incoming::PositionMulti { req_id, item, model_code } => {
+                w.int(id::POSITION_MULTI).int(1).int(*req_id).str(&item.account);
+                let mut c = item.contract.clone();
+                contract_11(&mut Io::Write(&mut w), &mut c).expect("writing cannot fail");
+                w.f64(item.position).f64(item.avg_cost).str(model_code);
+            }
+            Incoming::PositionMultiEnd { req_id } => {
+                w.int(id::POSITION_MULTI_END).int(1).int(*req_id);
+            }
+            Incoming::AccountValueMulti { req_id, account, model_code, key, value, currency } => {
+                w.int(id::ACCOUNT_UPDATE_MULTI)
+                    .int(1)
+                    .int(*req_id)
+                    .str(account)
+                    .str(model_code)
+                    .str(key)
+                    .str(value)
+                    .str(currency);
+            }
+            Incoming::AccountUpdateMultiEnd { req_id } => {
+                w.int(id::ACCOUNT_UPDATE_MULTI_END).int(1).int(*req_id);
+            }
             Incoming::TickPrice { req_id, tick_type, price, size, attr_mask } => {
                 w.int(id::TICK_PRICE).int(6).int(*req_id).int(*tick_type).f64(*price).opt_f64(*size).int(*attr_mask);
             }
@@ -421,5 +496,5 @@ impl Incoming {
 /// Decoding never panics; this helper makes that a checked property: it returns
 /// `Err` for malformed frames and `Ok` otherwise, whatever the input.
 pub fn decode_frame(version: i32, payload: &[u8]) -> Result<Incoming, DecodeError> {
-    decode(version, &super::frame::split_fields(payload))
+    decode(version, &crate::frame::split_fields(payload))
 }

@@ -1,0 +1,139 @@
+//! The [`TwsLink`] on a tokio socket: dial, write, read, sleep until the link's next
+//! deadline. Every decision (what to send, when to give a socket up, how long to back
+//! off) is the link's; this loop only carries it out.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::link::{Action, LinkConfig, TwsLink};
+use crate::Request;
+
+pub use crate::link::{watch_symbol, LinkEvent, EXECUTIONS_REQ_ID, MARKET_DATA_REQ_ID};
+
+/// What the driver needs to know: where TWS is, and the link's settings.
+#[derive(Clone, Debug)]
+pub struct DriverConfig {
+    /// `host:port` of TWS or IB Gateway.
+    pub addr: String,
+    pub link: LinkConfig,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig { addr: "127.0.0.1:7497".into(), link: LinkConfig::default() }
+    }
+}
+
+/// A running driver.
+pub struct DriverHandle {
+    requests: mpsc::Sender<Request>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DriverHandle {
+    /// Queues a request (placeOrder, cancelOrder, ...) for the current connection.
+    pub async fn send(&self, r: Request) -> bool {
+        self.requests.send(r).await.is_ok()
+    }
+
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for DriverHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the driver; events go to `events` until the handle is dropped.
+pub fn spawn(mut cfg: DriverConfig, events: mpsc::Sender<LinkEvent>) -> DriverHandle {
+    let (tx, rx) = mpsc::channel(1024);
+    cfg.link.jitter_seed = rand::random();
+    let task = tokio::spawn(run(cfg, events, rx));
+    DriverHandle { requests: tx, task }
+}
+
+/// Read buffer per connection: TWS frames are small; bursts come as many reads.
+const READ_BUF: usize = 64 * 1024;
+
+async fn run(cfg: DriverConfig, events: mpsc::Sender<LinkEvent>, mut requests: mpsc::Receiver<Request>) {
+    let mut link = TwsLink::new(cfg.link.clone(), Instant::now());
+    let mut sock: Option<TcpStream> = None;
+    let mut buf = vec![0u8; READ_BUF];
+    loop {
+        while let Some(action) = link.poll_action(Instant::now()) {
+            match action {
+                Action::Connect => {
+                    let dial = tokio::time::timeout(cfg.link.connect_timeout, TcpStream::connect(&cfg.addr)).await;
+                    match dial {
+                        Ok(Ok(s)) => {
+                            let _ = s.set_nodelay(true);
+                            sock = Some(s);
+                            link.on_connected(Instant::now());
+                        }
+                        Ok(Err(e)) => link.on_connect_failed(format!("cannot connect to {}: {e}", cfg.addr), Instant::now()),
+                        Err(_) => link.on_connect_failed(format!("connect to {} timed out", cfg.addr), Instant::now()),
+                    }
+                }
+                Action::Send(bytes) => {
+                    if let Some(s) = sock.as_mut() {
+                        if let Err(e) = s.write_all(&bytes).await {
+                            sock = None;
+                            link.on_closed(format!("write: {e}"), Instant::now());
+                        }
+                    }
+                }
+                Action::Close => sock = None,
+            }
+        }
+        while let Some(ev) = link.poll_event() {
+            match &ev {
+                LinkEvent::Connected { server_version, accounts, .. } => {
+                    info!(server_version, ?accounts, "connected to TWS")
+                }
+                LinkEvent::Disconnected { reason } => info!(%reason, "TWS link down; reconnecting"),
+                LinkEvent::Malformed { msg_id, error } => warn!(%msg_id, %error, "malformed TWS frame skipped"),
+                _ => {}
+            }
+            if events.send(ev).await.is_err() {
+                return; // consumer gone
+            }
+        }
+        let deadline = link.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            n = async { sock.as_mut().expect("guarded").read(&mut buf).await }, if sock.is_some() => match n {
+                Ok(0) => {
+                    sock = None;
+                    link.on_closed("TWS closed the connection".into(), Instant::now());
+                }
+                Ok(n) => link.on_bytes(&buf[..n], Instant::now()),
+                Err(e) => {
+                    sock = None;
+                    link.on_closed(format!("read: {e}"), Instant::now());
+                }
+            },
+            r = requests.recv() => match r {
+                Some(r) => {
+                    if !link.request(r) {
+                        debug!("request refused: TWS link not ready");
+                    }
+                }
+                None => return,
+            },
+            _ = sleep_until(deadline) => link.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+async fn sleep_until(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => tokio::time::sleep(Duration::from_secs(3600)).await,
+    }
+}

@@ -1,0 +1,38 @@
+//! The TWS socket API, spoken natively, and a TWS to test against.
+//!
+//! Layers, bottom up, each its own module:
+//! - [`frame`] and [`fields`]: length-prefixed frames of NUL-terminated text fields;
+//! - [`handshake`] and [`versions`]: the `API\0` greeting and what each server version
+//!   adds;
+//! - [`text`]: the text encoding of messages ([`Incoming`] from TWS, [`Request`] to it).
+//!   [`message`] picks the decoder per message family, so the protobuf encoding that
+//!   TWS 10.4x uses from server version 201 on can slot in beside it (see
+//!   `docs/tws-protocol.md`);
+//! - [`link`]: the connection as a sans-IO state machine (handshake, nextValidId,
+//!   startup requests, resubscription after 1101, reconciliation after a reconnect,
+//!   desync detection, heartbeat, throttle, reconnect backoff): bytes and the time in,
+//!   bytes to send, events and the next deadline out;
+//! - [`driver`] (feature `driver`): the link on a tokio socket, nothing more;
+//! - [`sim`] (feature `sim`): a simulated brokerage and a TWS-compatible server.
+
+pub mod fields;
+pub mod frame;
+pub mod handshake;
+pub mod link;
+pub mod message;
+pub mod text;
+pub mod throttle;
+pub mod types;
+pub mod versions;
+
+#[cfg(feature = "driver")]
+pub mod driver;
+#[cfg(feature = "sim")]
+pub mod sim;
+
+pub use fields::DecodeError;
+pub use frame::{FrameDecoder, FrameError};
+pub use link::{LinkConfig, LinkEvent, TwsLink};
+pub use text::incoming::{self, Incoming};
+pub use text::order_walk;
+pub use text::outgoing::{self, Request};
