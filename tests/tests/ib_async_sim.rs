@@ -118,3 +118,53 @@ async fn ib_async_connects_and_sees_the_simulators_orders() {
     );
     assert_eq!(placed.status.status, "Cancelled");
 }
+
+const MULTI_SCRIPT: &str = r#"
+import asyncio, json, sys, time
+from ib_async import IB
+async def main():
+    ib = IB()
+    t0 = time.monotonic()
+    await ib.connectAsync('127.0.0.1', int(sys.argv[1]), clientId=3, timeout=10, raiseSyncErrors=True)
+    took = time.monotonic() - t0
+    values = [[v.account, v.tag, v.currency, v.value] for v in ib.accountValues()]
+    print(json.dumps({"connect_s": took, "accounts": ib.managedAccounts(), "values": values}))
+    ib.disconnect()
+asyncio.run(main())
+"#;
+
+/// ib_async asks every managed account for reqAccountUpdatesMulti at start-up and
+/// waits for each answer: with several accounts (one EUR-based) it must connect
+/// without a timeout and decode every value the simulator sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ib_async_follows_several_accounts_without_waiting_for_a_timeout() {
+    let sim = Simulator::start(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        accounts: vec!["DU111".parse().unwrap(), "DU222:EUR".parse().unwrap()],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let out = tokio::process::Command::new(python())
+        .arg("-c")
+        .arg(MULTI_SCRIPT)
+        .arg(sim.addr().port().to_string())
+        .kill_on_drop(true)
+        .output();
+    let out =
+        tokio::time::timeout(Duration::from_secs(60), out).await.expect("ib_async finishes").expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "ib_async failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("JSON result");
+    assert_eq!(v["accounts"], serde_json::json!(["DU111", "DU222"]));
+    assert!(v["connect_s"].as_f64().unwrap() < 5.0, "start-up waited for a timeout: {}", v["connect_s"]);
+    let mut seen: Vec<(String, String, String, String)> =
+        serde_json::from_value(v["values"].clone()).expect("value rows");
+    seen.retain(|r| r.0 == "DU222");
+    seen.sort();
+    let mut truth: Vec<(String, String, String, String)> = sim.with_engine(|e| {
+        e.account_values("DU222").into_iter().map(|(k, val, c)| ("DU222".to_owned(), k, c, val)).collect()
+    });
+    truth.sort();
+    assert_eq!(seen, truth, "every DU222 value decoded by ib_async as the simulator sent it");
+}
