@@ -197,6 +197,7 @@ impl Bridge {
             agents: cfg.agents.clone(),
             market_max_per_sec: cfg.market_max_per_sec,
             watch: cfg.watch.clone(),
+            accounts: cfg.accounts.clone(),
             utc_offset_secs: hub_cfg.utc_offset_secs,
         });
         let out = Outputs { hub: hub.clone(), uplink: uplink.clone(), status: status.clone() };

@@ -586,11 +586,7 @@ async fn main() -> ExitCode {
             };
             match Simulator::start(cfg).await {
                 Ok(sim) => {
-                    println!(
-                        "TWS simulator listening on {} (accounts {})",
-                        sim.addr(),
-                        sim.accounts().join(", ")
-                    );
+                    println!("TWS simulator listening on {} (accounts {})", sim.addr(), sim.accounts().join(", "));
                     shutdown_signal().await;
                     ExitCode::SUCCESS
                 }

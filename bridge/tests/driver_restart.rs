@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use ibws_bridge::notify::{Notifier, NotifierConfig};
 use ibws_bridge::sim::{SimConfig, Simulator};
 use ibws_bridge::tws::driver::{self, DriverConfig, LinkEvent};
-use ibws_bridge::tws::LinkConfig;
 use ibws_bridge::tws::outgoing::OrderTicket;
+use ibws_bridge::tws::LinkConfig;
 use ibws_shared::backoff::Backoff;
 use ibws_shared::hub::Now;
 use ibws_shared::protocol::ServerFrame;
@@ -186,7 +186,8 @@ async fn a_desynchronised_stream_is_dropped_and_reconnected_within_five_seconds(
     let (tx, rx) = mpsc::channel(10_000);
     let cfg = DriverConfig { addr: sim.addr().to_string(), link: LinkConfig::default() };
     let _driver = driver::spawn(cfg, tx);
-    let mut h = Harness { rx, notifier: Notifier::new(NotifierConfig::default()), created: HashMap::new(), connects: 0 };
+    let mut h =
+        Harness { rx, notifier: Notifier::new(NotifierConfig::default()), created: HashMap::new(), connects: 0 };
     assert!(h.until(Duration::from_secs(10), |h| h.connects == 1).await);
     h.until(Duration::from_millis(300), |_| false).await;
 

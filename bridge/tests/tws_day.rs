@@ -32,6 +32,7 @@ impl Day {
             watch,
             market_max_per_sec: 0,
             agents: Default::default(),
+            accounts: vec![],
             utc_offset_secs: 0,
         });
         Day { h: LinkHarness::new(MemoryTws::new(engine), cfg), notifier, frames: vec![] }
@@ -161,10 +162,8 @@ fn fills_while_away_are_reported_once_marked_reconciled() {
     day.take();
     day.restart(|e| e.fill(perm, 100.0, 150.25));
     let frames = day.take();
-    let codes: Vec<_> = frames
-        .iter()
-        .filter_map(|f| if let ServerFrame::Error(e) = f { e.error_code.clone() } else { None })
-        .collect();
+    let codes: Vec<_> =
+        frames.iter().filter_map(|f| if let ServerFrame::Error(e) = f { e.error_code.clone() } else { None }).collect();
     assert_eq!(codes, ["TWS_DISCONNECTED", "TWS_RECONNECTED"]);
     let execs = executions(&frames, perm);
     assert_eq!(execs.len(), 1, "{execs:?}");
@@ -243,6 +242,18 @@ fn a_non_usd_base_account_has_stable_keys_from_the_first_frame() {
 }
 
 #[test]
+fn only_the_configured_accounts_are_reported() {
+    let mut day = Day::new(&["DU111", "DU222:EUR"], Quirks::default(), &[]);
+    day.notifier = Notifier::new(NotifierConfig { accounts: vec!["DU222".into()], ..NotifierConfig::default() });
+    let perm = day.place(0, "AAPL", OrderTicket { account: "DU111".into(), ..OrderTicket::limit("BUY", 10.0, 190.0) });
+    day.h.tws.apply(|e| e.submit(perm));
+    day.h.tws.apply(|e| e.fill(perm, 10.0, 190.0)); // DU111 now has a position
+    day.run(Duration::from_secs(2));
+    let states = account_states(&day.take());
+    assert_eq!(states.keys().collect::<Vec<_>>(), ["DU222"]);
+}
+
+#[test]
 fn a_desynchronised_stream_reconnects_within_five_seconds_with_events() {
     let mut day = Day::new(&["DU111"], Quirks::default(), &[]);
     let perm = day.place(0, "AAPL", OrderTicket::limit("BUY", 100.0, 150.5));
@@ -270,10 +281,13 @@ fn market_data_carries_sizes_and_no_bid_is_null() {
     let frames = day.take();
     let q = frames
         .iter()
-        .filter_map(|f| if let ServerFrame::MarketData(m) = f { Some(m.data.clone()) } else { None })
-        .last()
+        .rev()
+        .find_map(|f| if let ServerFrame::MarketData(m) = f { Some(m.data.clone()) } else { None })
         .expect("a quote");
-    assert_eq!((q.bid_size.map(|n| n.0), q.ask_size.map(|n| n.0), q.last_size.map(|n| n.0)), (Some(300.0), Some(200.0), Some(100.0)));
+    assert_eq!(
+        (q.bid_size.map(|n| n.0), q.ask_size.map(|n| n.0), q.last_size.map(|n| n.0)),
+        (Some(300.0), Some(200.0), Some(100.0))
+    );
     day.h.tws.apply(|e| e.quote_gap("AAPL"));
     day.run(Duration::from_millis(100));
     let frames = day.take();

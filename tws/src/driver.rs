@@ -77,7 +77,9 @@ async fn run(cfg: DriverConfig, events: mpsc::Sender<LinkEvent>, mut requests: m
                             sock = Some(s);
                             link.on_connected(Instant::now());
                         }
-                        Ok(Err(e)) => link.on_connect_failed(format!("cannot connect to {}: {e}", cfg.addr), Instant::now()),
+                        Ok(Err(e)) => {
+                            link.on_connect_failed(format!("cannot connect to {}: {e}", cfg.addr), Instant::now())
+                        }
                         Err(_) => link.on_connect_failed(format!("connect to {} timed out", cfg.addr), Instant::now()),
                     }
                 }

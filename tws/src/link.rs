@@ -415,8 +415,7 @@ impl TwsLink {
             self.version = version;
             self.connection_time = fields.get(1).cloned().unwrap_or_default();
             self.queue(Request::StartApi { client_id: self.cfg.client_id, optional_capabilities: String::new() });
-            self.state =
-                State::AwaitingId { deadline: now + self.cfg.ready_timeout, accounts: vec![], early: vec![] };
+            self.state = State::AwaitingId { deadline: now + self.cfg.ready_timeout, accounts: vec![], early: vec![] };
             return;
         }
         let msg = match decode_message(self.version, payload) {

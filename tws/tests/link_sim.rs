@@ -55,11 +55,15 @@ fn start_up_follows_every_managed_account() {
     for (i, acct) in ["DU111", "DU222"].iter().enumerate() {
         let values = msgs
             .iter()
-            .filter(|m| matches!(m, Incoming::AccountValueMulti { account, req_id, .. }
-                if account == acct && *req_id == ACCOUNT_REQ_ID + i as i64))
+            .filter(|m| {
+                matches!(m, Incoming::AccountValueMulti { account, req_id, .. }
+                if account == acct && *req_id == ACCOUNT_REQ_ID + i as i64)
+            })
             .count();
         assert!(values > 10, "{acct}: {values} values");
-        assert!(msgs.iter().any(|m| matches!(m, Incoming::AccountUpdateMultiEnd { req_id } if *req_id == ACCOUNT_REQ_ID + i as i64)));
+        assert!(msgs
+            .iter()
+            .any(|m| matches!(m, Incoming::AccountUpdateMultiEnd { req_id } if *req_id == ACCOUNT_REQ_ID + i as i64)));
     }
     assert!(msgs.iter().any(|m| matches!(m, Incoming::ExecDetailsEnd { req_id } if *req_id == EXECUTIONS_REQ_ID)));
 }
@@ -126,7 +130,8 @@ fn connectivity_restored_with_data_lost_resubscribes() {
     let evs = h.take_events();
     assert!(!evs.iter().any(|(_, e)| matches!(e, LinkEvent::Disconnected { .. })), "1100/1101 never drop the socket");
     let msgs = messages(&evs);
-    let codes: Vec<i64> = msgs.iter().filter_map(|m| if let Incoming::Error(e) = m { Some(e.code) } else { None }).collect();
+    let codes: Vec<i64> =
+        msgs.iter().filter_map(|m| if let Incoming::Error(e) = m { Some(e.code) } else { None }).collect();
     assert_eq!(&codes[..2], &[1100, 1101]);
     for acct in ["DU111", "DU222"] {
         assert!(

@@ -8,8 +8,8 @@ use ibws_shared::protocol::{
 
 use super::errors::{classify, Severity};
 use super::{AccountBook, MarketConflator, OrderBook, OrderChange};
-use crate::tws::link::{watch_symbol, LinkEvent};
 use crate::tws::frame::{truncate_text, MAX_FIELD_BYTES};
+use crate::tws::link::{watch_symbol, LinkEvent};
 use crate::tws::Incoming;
 
 /// How orders placed by an AI agent are recognised: any MCP server that trades
@@ -47,6 +47,8 @@ pub struct NotifierConfig {
     pub market_max_per_sec: u32,
     /// The watchlist, in the order the driver requested it.
     pub watch: Vec<String>,
+    /// Accounts to report values and positions of (`--accounts`); empty means all.
+    pub accounts: Vec<String>,
     pub utc_offset_secs: i32,
 }
 
@@ -156,7 +158,21 @@ impl Notifier {
         }
     }
 
+    fn followed(&self, account: &str) -> bool {
+        self.cfg.accounts.is_empty() || self.cfg.accounts.iter().any(|a| a == account)
+    }
+
     fn on_message(&mut self, m: &Incoming, now: Now) -> Vec<ServerFrame> {
+        let account = match m {
+            Incoming::AccountValue { account, .. } | Incoming::AccountValueMulti { account, .. } => Some(account),
+            Incoming::Portfolio(p) => Some(&p.account),
+            Incoming::Position(p) => Some(&p.account),
+            Incoming::PositionMulti { item, .. } => Some(&item.account),
+            _ => None,
+        };
+        if account.is_some_and(|a| !self.followed(a)) {
+            return vec![]; // reqPositions answers for every account
+        }
         let changes = match m {
             Incoming::OpenOrder(b) => self.orders.on_open_order(&b.0, &b.1, now.mono_ms),
             Incoming::CompletedOrder(b) => self.orders.on_completed_order(&b.0, &b.1, now.mono_ms),
@@ -212,7 +228,9 @@ impl Notifier {
         self.accounts
             .flush(Some(&ts))
             .into_iter()
-            .map(|data| ServerFrame::AccountUpdate(AccountUpdate { data, timestamp: ts.clone(), seq: None, epoch: None }))
+            .map(|data| {
+                ServerFrame::AccountUpdate(AccountUpdate { data, timestamp: ts.clone(), seq: None, epoch: None })
+            })
             .collect()
     }
 

@@ -370,7 +370,8 @@ impl OrderBook {
     fn release(&mut self, due: impl Fn(&HeldExec) -> bool) -> Vec<OrderChange> {
         let mut out = Vec::new();
         let mut awaiting = Vec::new();
-        let mut perms: Vec<i64> = self.orders.iter().filter(|(_, t)| !t.held_execs.is_empty()).map(|(p, _)| *p).collect();
+        let mut perms: Vec<i64> =
+            self.orders.iter().filter(|(_, t)| !t.held_execs.is_empty()).map(|(p, _)| *p).collect();
         perms.sort_unstable();
         for perm in perms {
             let t = self.orders.get_mut(&perm).expect("listed");

@@ -772,7 +772,8 @@ impl Engine {
             let qty = f64::from(self.rng.random_range(1..6u32) * 100);
             let offset = if action == "BUY" { -0.002 } else { 0.002 };
             let n_acc = self.accounts.len();
-            let account = if n_acc > 1 { self.accounts[self.rng.random_range(0..n_acc)].id.clone() } else { String::new() };
+            let account =
+                if n_acc > 1 { self.accounts[self.rng.random_range(0..n_acc)].id.clone() } else { String::new() };
             let ticket = OrderTicket {
                 account,
                 action: action.into(),

@@ -217,8 +217,11 @@ impl SimSession {
             Request::ReqPositionsMulti { req_id, account, .. } => out.extend(e.positions_multi(req_id, &account)),
             Request::CancelPositionsMulti { .. } => {}
             Request::ReqMktData { req_id, contract, .. } => {
-                let con =
-                    if contract.con_id != 0 { e.contract_by_id(contract.con_id) } else { e.contract_for(&contract.symbol) };
+                let con = if contract.con_id != 0 {
+                    e.contract_by_id(contract.con_id)
+                } else {
+                    e.contract_for(&contract.symbol)
+                };
                 match con {
                     Some(c) => {
                         self.market.insert(c.con_id, req_id);
