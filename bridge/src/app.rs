@@ -54,6 +54,8 @@ pub struct BridgeConfig {
     pub hub: HubConfig,
     pub remote: Option<RemoteConfig>,
     pub uplink: Option<UplinkConfig>,
+    /// A client that has not taken a write for this long is dropped, its slot freed.
+    pub send_timeout: Duration,
 }
 
 impl Default for BridgeConfig {
@@ -72,6 +74,7 @@ impl Default for BridgeConfig {
             hub: HubConfig::default(),
             remote: None,
             uplink: None,
+            send_timeout: crate::server::SEND_TIMEOUT,
         }
     }
 }
@@ -136,11 +139,10 @@ impl Bridge {
         let (stop, stop_rx) = stop_signal();
         let endpoint = Endpoint {
             hubs: Hubs::Single(hub.clone()),
-            policy: Arc::new(Policy::local(
-                cfg.allowed_origins.clone(),
-                cfg.allowed_hosts.clone(),
-                hub_cfg.max_frame_bytes,
-            )),
+            policy: Arc::new(Policy {
+                send_timeout: cfg.send_timeout,
+                ..Policy::local(cfg.allowed_origins.clone(), cfg.allowed_hosts.clone(), hub_cfg.max_frame_bytes)
+            }),
             status: status.clone(),
             tls: None,
             bridges: None,
@@ -164,6 +166,7 @@ impl Bridge {
                     limits: ConnLimiter::new(r.limits.clone()),
                     max_frame: hub_cfg.max_frame_bytes,
                     auth_deadline: Duration::from_millis(hub_cfg.auth_deadline_ms),
+                    send_timeout: cfg.send_timeout,
                 }),
                 status: status.clone(),
                 tls: r.tls.clone().map(tokio_rustls::TlsAcceptor::from),

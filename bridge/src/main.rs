@@ -132,6 +132,17 @@ struct RelayArgs {
     /// Connections per IP still in TLS or before their request head (more are closed)
     #[arg(long, env = "IBWS_MAX_PENDING_PER_IP", default_value_t = 16)]
     max_pending_per_ip: usize,
+    /// Seconds a write to a client may take; a client that stops reading is dropped
+    /// after this and its slot freed
+    #[arg(long, env = "IBWS_SEND_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    send_timeout_secs: u64,
+    /// Events each tenant keeps for resume, and how far a client may fall behind
+    /// before it is told `recovered: false`
+    #[arg(long, env = "IBWS_REPLAY_EVENTS", default_value_t = 50_000)]
+    replay_events: usize,
+    /// Megabytes of event text each tenant's replay ring keeps at most
+    #[arg(long, env = "IBWS_REPLAY_MB", default_value_t = 64)]
+    replay_mb: usize,
     /// Serve plain ws:// on a non-loopback address (behind a TLS-terminating proxy)
     #[arg(long)]
     insecure: bool,
@@ -239,6 +250,17 @@ struct BridgeArgs {
     /// Serve a non-loopback address without TLS and auth (dangerous)
     #[arg(long, env = "IBWS_INSECURE_BIND")]
     insecure_bind: bool,
+    /// Seconds a write to a client may take; a client that stops reading is dropped
+    /// after this and its slot freed [default: 10]
+    #[arg(long, env = "IBWS_SEND_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    send_timeout_secs: Option<u64>,
+    /// Events kept for resume, and how far a client may fall behind before it is told
+    /// `recovered: false` [default: 50000]
+    #[arg(long, env = "IBWS_REPLAY_EVENTS")]
+    replay_events: Option<usize>,
+    /// Megabytes of event text the replay ring keeps at most [default: 64]
+    #[arg(long, env = "IBWS_REPLAY_MB")]
+    replay_mb: Option<usize>,
     /// Also serve remote clients here (JWT required; TLS required unless loopback)
     #[arg(long, env = "IBWS_REMOTE_LISTEN")]
     remote_listen: Option<SocketAddr>,
@@ -279,6 +301,9 @@ struct FileConfig {
     allowed_origins: Option<Vec<String>>,
     allowed_hosts: Option<Vec<String>>,
     insecure_bind: Option<bool>,
+    send_timeout_secs: Option<u64>,
+    replay_events: Option<usize>,
+    replay_mb: Option<usize>,
 }
 
 /// The TLS options of every listener that serves remote clients.
@@ -332,7 +357,15 @@ impl BridgeArgs {
             allowed_origins: self.allowed_origins.or(file.allowed_origins).unwrap_or_default(),
             allowed_hosts: self.allowed_hosts.or(file.allowed_hosts).unwrap_or_default(),
             insecure_bind: self.insecure_bind || file.insecure_bind.unwrap_or(false),
-            hub: d.hub,
+            send_timeout: self
+                .send_timeout_secs
+                .or(file.send_timeout_secs)
+                .map_or(d.send_timeout, |s| Duration::from_secs(s.clamp(1, 3600))),
+            hub: ibws_shared::hub::HubConfig {
+                replay_capacity: self.replay_events.or(file.replay_events).unwrap_or(d.hub.replay_capacity).max(1),
+                replay_max_bytes: self.replay_mb.or(file.replay_mb).map_or(d.hub.replay_max_bytes, |m| m.max(1) << 20),
+                ..d.hub
+            },
             remote: match self.remote_listen {
                 None => None,
                 Some(listen) => Some(RemoteConfig {
@@ -459,10 +492,13 @@ async fn run_relay(a: RelayArgs) -> ExitCode {
                 require_auth: true,
                 max_clients_per_subject: a.max_per_subject,
                 max_clients: a.max_clients_per_tenant,
+                replay_capacity: a.replay_events.max(1),
+                replay_max_bytes: a.replay_mb.max(1) << 20,
                 ..Default::default()
             },
             insecure: a.insecure,
             metrics_listen: listen_or_off(&a.metrics_listen).map_err(|e| format!("--metrics-listen {e}"))?,
+            send_timeout: Duration::from_secs(a.send_timeout_secs),
         };
         ibws_bridge::relay::Relay::start(cfg).await
     }

@@ -17,7 +17,7 @@ fn main() {
 }
 
 fn run(subscribers: usize, events: u64) {
-    let cfg = HubConfig { max_queue_frames: 100_000, max_queue_bytes: 1 << 30, ..HubConfig::default() };
+    let cfg = HubConfig::default();
     let mut hub = Hub::new(cfg, None, "bench".into());
     let now = Now { mono_ms: 1, unix_us: 1_700_000_000_000_000 };
     let sub = serde_json::to_string(&ClientMessage::Subscribe {

@@ -397,6 +397,7 @@ pub async fn test_relay(keys: &TestKeys) -> (ibws_bridge::relay::Relay, String) 
         hub: ibws_shared::hub::HubConfig { require_auth: true, ..ibws_shared::hub::HubConfig::default() },
         insecure: false,
         metrics_listen: Some("127.0.0.1:0".parse().expect("address")),
+        send_timeout: ibws_bridge::server::SEND_TIMEOUT,
     })
     .await
     .expect("relay starts");

@@ -129,6 +129,7 @@ async fn edge_relay_under_workerd() {
         hub: HubConfig { require_auth: true, ..HubConfig::default() },
         insecure: false,
         metrics_listen: None,
+        send_timeout: ibws_bridge::server::SEND_TIMEOUT,
     })
     .await
     .unwrap();

@@ -188,6 +188,7 @@ async fn clients_survive_uplink_cuts_and_relay_restarts() {
         hub: HubConfig { require_auth: true, max_clients_per_subject: 1_000, ..HubConfig::default() },
         insecure: false,
         metrics_listen: None,
+        send_timeout: ibws_bridge::server::SEND_TIMEOUT,
     };
     let relay = Relay::start(relay_cfg("127.0.0.1:0".parse().unwrap())).await.unwrap();
     let relay_addr = relay.addr;

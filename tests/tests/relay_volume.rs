@@ -1,27 +1,25 @@
-//! A real account's size through the uplink: a bridge holding 2,000 orders (a
-//! snapshot of about 600 KB, far over the relay's 64 KiB frame cap) connects, and
-//! the relay holds every order; after the uplink is cut, it reconnects once and stays
-//! up (no reconnect loop). Also: a 10 MB TWS message reaches clients cut to size.
+//! A real account's size through the uplink: a bridge holding 10,000 orders (a
+//! snapshot of about 3 MB, far over the relay's 64 KiB frame cap) connects, the relay
+//! holds every order and serves all 10,000 to a client's `get_orders`; after the uplink
+//! is cut, it reconnects once and stays up (no reconnect loop). Also: a 10 MB TWS
+//! message reaches clients cut to size.
 
 use std::time::{Duration, Instant};
 
 use ibws_bridge::app::{Bridge, BridgeConfig};
 use ibws_bridge::sim::{SimConfig, Simulator};
-use ibws_bridge::tws::outgoing::OrderTicket;
 use ibws_tests::{test_uplink, TestKeys};
 
-const ORDERS: usize = 2_000;
+const ORDERS: usize = 10_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_larger_than_a_frame_reaches_the_relay_whole() {
     let keys = TestKeys::ed25519();
     let (relay, ca) = ibws_tests::test_relay(&keys).await;
     let sim =
-        Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), ..SimConfig::default() }).await.unwrap();
-    for i in 0..ORDERS {
-        let perm = sim.place(0, "AAPL", OrderTicket::limit("BUY", 100.0, 100.0 + i as f64 / 100.0).with_ref("volume"));
-        sim.submit(perm);
-    }
+        Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), orders: ORDERS, ..SimConfig::default() })
+            .await
+            .unwrap();
     let bridge = Bridge::start(BridgeConfig {
         tws: sim.addr().to_string(),
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -42,6 +40,16 @@ async fn a_snapshot_larger_than_a_frame_reaches_the_relay_whole() {
         assert!(Instant::now() < deadline, "relay holds {} of {ORDERS} orders", relay_orders());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // a client of the relay gets all of them
+    let token = keys.token("alice", ibws_shared::auth::Role::Client, "desk1", &[]);
+    let url = format!("wss://localhost:{}/websocket/ws", relay.addr.port());
+    let mut c = ibws_tests::Client::connect_tls(&url, &ca, &[]).await.expect("connect");
+    c.send(serde_json::json!({"type": "auth", "token": token})).await;
+    c.recv_until(Duration::from_secs(5), |v| v["type"] == "connection").await.expect("authenticated");
+    c.send(serde_json::json!({"type": "get_orders"})).await;
+    let r = c.recv_until(Duration::from_secs(30), |v| v["type"] == "orders_response").await.expect("orders");
+    assert_eq!(r["data"].as_array().unwrap().len(), ORDERS);
+
     // the reconnect sends the whole snapshot again, in parts, and the link stays up
     let connects = uplink.stats().connects.load(std::sync::atomic::Ordering::Relaxed);
     uplink.cut();

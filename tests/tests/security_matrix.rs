@@ -348,6 +348,7 @@ async fn security_matrix_on_relay_and_bridge_remote_endpoint() {
         hub: hub_cfg(),
         insecure: false,
         metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+        send_timeout: ibws_bridge::server::SEND_TIMEOUT,
     })
     .await
     .unwrap();

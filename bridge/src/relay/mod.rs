@@ -32,6 +32,8 @@ pub struct RelayConfig {
     /// Where `/metrics` and `/status` (tenant names, client counts, positions) are
     /// served; `None` serves them nowhere. The main listener never serves them.
     pub metrics_listen: Option<SocketAddr>,
+    /// A client that has not taken a write for this long is dropped (its slot freed).
+    pub send_timeout: Duration,
 }
 
 /// A running relay.
@@ -80,6 +82,7 @@ impl Relay {
                 limits: ConnLimiter::new(cfg.limits.clone()),
                 max_frame: hub_cfg.max_frame_bytes,
                 auth_deadline,
+                send_timeout: cfg.send_timeout,
             }),
             status,
             tls: cfg.tls.clone().map(tokio_rustls::TlsAcceptor::from),
@@ -104,6 +107,7 @@ impl Relay {
                     limits: ConnLimiter::new(LimitConfig::default()),
                     max_frame: 1024,
                     auth_deadline,
+                    send_timeout: crate::server::SEND_TIMEOUT,
                 }),
                 bridges: None,
                 tls: None,

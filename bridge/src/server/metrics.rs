@@ -22,6 +22,7 @@ pub fn render(hubs: &Hubs, status: &Status, limits: &ConnLimiter) -> String {
             }
             stats.frames_delivered += st.frames_delivered;
             stats.slow_consumers_closed += st.slow_consumers_closed;
+            stats.slow_consumers_resynced += st.slow_consumers_resynced;
             stats.duplicates_dropped += st.duplicates_dropped;
             stats.clients_closed += st.clients_closed;
         });
@@ -41,7 +42,8 @@ pub fn render(hubs: &Hubs, status: &Status, limits: &ConnLimiter) -> String {
         let _ = writeln!(s, "ibws_events_total{{type=\"{}\"}} {}", t.as_str(), stats.events_by_type[t as usize]);
     }
     let _ = writeln!(s, "# HELP ibws_frames_delivered_total Frames handed to client sockets.\n# TYPE ibws_frames_delivered_total counter\nibws_frames_delivered_total {}", stats.frames_delivered);
-    let _ = writeln!(s, "# HELP ibws_slow_consumers_closed_total Clients closed because their queue overflowed.\n# TYPE ibws_slow_consumers_closed_total counter\nibws_slow_consumers_closed_total {}", stats.slow_consumers_closed);
+    let _ = writeln!(s, "# HELP ibws_slow_consumers_closed_total Clients closed because they fell off the replay ring without a way to resync (seed clients), or left their replies unread.\n# TYPE ibws_slow_consumers_closed_total counter\nibws_slow_consumers_closed_total {}", stats.slow_consumers_closed);
+    let _ = writeln!(s, "# HELP ibws_slow_consumers_resynced_total Clients that fell off the replay ring and were told recovered:false instead of being closed.\n# TYPE ibws_slow_consumers_resynced_total counter\nibws_slow_consumers_resynced_total {}", stats.slow_consumers_resynced);
     let _ = writeln!(s, "# HELP ibws_duplicates_dropped_total Events dropped as already seen.\n# TYPE ibws_duplicates_dropped_total counter\nibws_duplicates_dropped_total {}", stats.duplicates_dropped);
     let _ = writeln!(s, "# HELP ibws_clients_closed_total Clients closed by the server.\n# TYPE ibws_clients_closed_total counter\nibws_clients_closed_total {}", stats.clients_closed);
     let _ = writeln!(

@@ -83,6 +83,24 @@ pub struct Policy {
     pub limits: Arc<ConnLimiter>,
     pub max_frame: usize,
     pub auth_deadline: Duration,
+    /// A write to a client must complete within this; a client that stops reading
+    /// is dropped when it passes, and its slot freed.
+    pub send_timeout: Duration,
+}
+
+/// The default of [`Policy::send_timeout`].
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Per-connection buffers, sized for the workload: clients send small requests (at
+/// most `max_frame`), so reads go in 4 KiB steps instead of tungstenite's 128 KiB
+/// default, and writes are flushed every 16 KiB; an idle connection holds almost
+/// nothing.
+pub fn client_ws_config(max_frame: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_message_size(Some(max_frame))
+        .max_frame_size(Some(max_frame))
 }
 
 impl Policy {
@@ -104,6 +122,7 @@ impl Policy {
             }),
             max_frame,
             auth_deadline: Duration::from_secs(5),
+            send_timeout: SEND_TIMEOUT,
         }
     }
 }
@@ -287,9 +306,7 @@ impl Endpoint {
             if head.header_has("sec-websocket-protocol", "ibws") { "Sec-WebSocket-Protocol: ibws\r\n" } else { "" };
         let resp = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{proto}\r\n");
         stream.write_all(resp.as_bytes()).await.ok()?;
-        let cfg = WebSocketConfig::default()
-            .max_message_size(Some(self.policy.max_frame))
-            .max_frame_size(Some(self.policy.max_frame));
+        let cfg = client_ws_config(self.policy.max_frame);
         Some(WebSocketStream::from_raw_socket(stream, Role::Server, Some(cfg)).await)
     }
 
@@ -353,7 +370,7 @@ impl Endpoint {
             return;
         };
         let info = ConnectInfo { client_id: head.query_param("client_id"), claims };
-        ws::run(ws, hub, info, guard).await;
+        ws::run(ws, hub, info, guard, self.policy.send_timeout).await;
     }
 
     async fn bridge(&self, stream: BoxedIo, head: http::RequestHead, ip: IpAddr) {

@@ -100,8 +100,11 @@ impl SharedHub {
         g.dispatch();
     }
 
-    /// Moves a connection's queued frames into `into`.
+    /// Moves a batch of what a connection is owed into `into` (a take can also close
+    /// it, if it fell off the replay ring and cannot resync).
     pub fn take_frames(&self, id: ConnId, into: &mut Vec<Frame>) {
-        self.lock().hub.take_frames(id, into);
+        let mut g = self.lock();
+        g.hub.take_frames(id, into);
+        g.dispatch();
     }
 }

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use ibws_shared::hub::{ConnectInfo, Frame};
 use ibws_shared::protocol::{format_timestamp, CloseCode, ErrorFrame, ServerFrame};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -54,20 +54,38 @@ where
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async { while ws.next().await.is_some() {} }).await;
 }
 
-/// Runs an upgraded connection against `hub` until either side closes.
-pub async fn run<S>(ws: WebSocketStream<S>, hub: SharedHub, info: ConnectInfo, guard: Option<ConnGuard>)
-where
+/// Runs an upgraded connection against `hub` until either side closes, or until a
+/// write has waited `send_timeout` for a client that stopped reading.
+pub async fn run<S>(
+    ws: WebSocketStream<S>,
+    hub: SharedHub,
+    info: ConnectInfo,
+    guard: Option<ConnGuard>,
+    send_timeout: std::time::Duration,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (sink, mut source) = ws.split();
     let (id, notify, control) = hub.register();
     hub.with(|h| h.connect(id, info, clock::now()));
-    let writer = tokio::spawn(write_loop(sink, hub.clone(), id, notify, control));
+    let stuck = Arc::new(Notify::new());
+    let mut writer = tokio::spawn(write_loop(sink, hub.clone(), id, notify, control, send_timeout, stuck.clone()));
     // If this future is dropped (the server is stopping), the guard still forgets the
     // connection and stops its writer, so the socket closes.
-    let mut cleanup = Cleanup { hub: hub.clone(), id, writer: Some(writer), done: false };
+    let mut cleanup = Cleanup { hub: hub.clone(), id, writer: Some(writer.abort_handle()), done: false };
+    let mut drain = false;
 
-    while let Some(msg) = source.next().await {
+    loop {
+        let msg = tokio::select! {
+            m = source.next() => match m {
+                Some(m) => m,
+                None => break,
+            },
+            _ = stuck.notified() => {
+                debug!(conn = id, "client stopped reading: dropped after the send deadline");
+                break;
+            }
+        };
         let now = clock::now();
         match msg {
             Ok(Message::Text(t)) => hub.with(|h| h.on_text(id, t.as_str(), now)),
@@ -80,6 +98,7 @@ where
                 // allocate. Tell the client why.
                 if matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_)) {
                     hub.with(|h| h.on_oversized(id, now));
+                    drain = true;
                 }
                 debug!(conn = id, error = %e, "websocket read ended");
                 break;
@@ -89,8 +108,29 @@ where
     hub.unregister(id);
     cleanup.done = true;
     // Let the writer send a pending close frame, then stop it.
-    if let Some(w) = cleanup.writer.as_mut() {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), w).await;
+    let sink = match tokio::time::timeout(std::time::Duration::from_secs(2), &mut writer).await {
+        Ok(Ok(sink)) => sink,
+        _ => None,
+    };
+    // The client is still sending the frame we refused: read and discard it before the
+    // socket closes, or the kernel answers the unread bytes with a reset and the
+    // client never sees its close code.
+    if let (true, Some(sink)) = (drain, sink) {
+        if let Ok(mut ws) = source.reunite(sink) {
+            let raw = ws.get_mut();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+                let _ = raw.shutdown().await;
+                let mut buf = [0u8; 4096];
+                let mut left = 1usize << 20;
+                while left > 0 {
+                    match raw.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => left = left.saturating_sub(n),
+                    }
+                }
+            })
+            .await;
+        }
     }
     drop(guard);
 }
@@ -98,7 +138,7 @@ where
 struct Cleanup {
     hub: SharedHub,
     id: u64,
-    writer: Option<tokio::task::JoinHandle<()>>,
+    writer: Option<tokio::task::AbortHandle>,
     done: bool,
 }
 
@@ -119,7 +159,10 @@ async fn write_loop<K>(
     id: u64,
     notify: Arc<Notify>,
     mut control: mpsc::UnboundedReceiver<Control>,
-) where
+    send_timeout: std::time::Duration,
+    stuck: Arc<Notify>,
+) -> Option<K>
+where
     K: futures_util::Sink<Message> + Unpin,
 {
     let mut frames: Vec<Frame> = Vec::new();
@@ -128,32 +171,54 @@ async fn write_loop<K>(
             biased;
             c = control.recv() => match c {
                 Some(Control::Ping) => {
-                    if sink.send(Message::Ping(Bytes::new())).await.is_err() {
-                        return;
+                    match tokio::time::timeout(send_timeout, sink.send(Message::Ping(Bytes::new()))).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return None,
+                        Err(_) => {
+                            stuck.notify_one();
+                            return None;
+                        }
                     }
                 }
                 Some(Control::Close { code, frames: last }) => {
-                    for f in last {
-                        if sink.feed(text(f)).await.is_err() {
-                            return;
+                    let close = async {
+                        for f in last {
+                            sink.feed(text(f)).await?;
                         }
+                        let frame = CloseFrame { code: WsCloseCode::from(code.code()), reason: code.reason().into() };
+                        sink.send(Message::Close(Some(frame))).await?;
+                        sink.close().await
+                    };
+                    if tokio::time::timeout(send_timeout, close).await.is_err() {
+                        stuck.notify_one();
+                        return None;
                     }
-                    let frame = CloseFrame { code: WsCloseCode::from(code.code()), reason: code.reason().into() };
-                    let _ = sink.send(Message::Close(Some(frame))).await;
-                    let _ = sink.close().await;
-                    return;
+                    return Some(sink);
                 }
-                None => return,
+                None => return Some(sink),
             },
             _ = notify.notified() => {
-                hub.take_frames(id, &mut frames);
-                for f in frames.drain(..) {
-                    if sink.feed(text(f)).await.is_err() {
-                        return;
+                // take until nothing is left: the hub hands out a bounded batch at a
+                // time, so a long replay streams instead of sitting in memory
+                loop {
+                    hub.take_frames(id, &mut frames);
+                    if frames.is_empty() {
+                        break;
                     }
-                }
-                if sink.flush().await.is_err() {
-                    return;
+                    let batch = async {
+                        for f in frames.drain(..) {
+                            sink.feed(text(f)).await?;
+                        }
+                        sink.flush().await
+                    };
+                    match tokio::time::timeout(send_timeout, batch).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return None,
+                        Err(_) => {
+                            stuck.notify_one();
+                            return None;
+                        }
+                    }
                 }
             }
         }

@@ -20,12 +20,18 @@ pub struct HubConfig {
     pub rate_per_sec: u32,
     /// Most message types one client may subscribe to.
     pub max_subscriptions: usize,
-    /// Outbound queue cap per client, in frames.
+    /// Replies (answers to requests, notices) waiting for one client, at most. Events
+    /// are not queued per client: a client's backlog is its cursor into the ring.
     pub max_queue_frames: usize,
-    /// Outbound queue cap per client, in bytes.
+    /// Bytes of replies waiting for one client, at most (a `get_orders` answer of
+    /// 10,000 orders is about 4 MB).
     pub max_queue_bytes: usize,
-    /// Events kept for `resume`.
+    /// Events kept for `resume`, and the most a client may fall behind before it is
+    /// told `recovered: false` (or, if it does not speak ibws's protocol, closed).
     pub replay_capacity: usize,
+    /// Bytes of event text the ring keeps, at most (the ring drops its oldest events
+    /// past either bound).
+    pub replay_max_bytes: usize,
     /// Orders kept in the table (terminal ones are evicted first).
     pub max_orders: usize,
     /// Connections in total.
@@ -49,9 +55,10 @@ impl Default for HubConfig {
             rate_burst: 50,
             rate_per_sec: 20,
             max_subscriptions: 6,
-            max_queue_frames: 4_096,
-            max_queue_bytes: 1024 * 1024,
-            replay_capacity: 10_000,
+            max_queue_frames: 256,
+            max_queue_bytes: 16 * 1024 * 1024,
+            replay_capacity: 50_000,
+            replay_max_bytes: 64 * 1024 * 1024,
             max_orders: 10_000,
             max_clients: 10_000,
             max_clients_per_subject: 100,

@@ -11,10 +11,17 @@
 //!    ping, [`Output::Close`] closes a client after sending its last frames;
 //! 3. call [`Hub::tick`] again by [`Hub::next_timeout`].
 //!
-//! The hub never blocks and never waits on a client: each client has a bounded queue,
-//! and a client whose queue overflows is closed with "slow consumer" (reconnect and
-//! resume) while everyone else is served. Each event is serialized once
-//! ([`StampedEvent`]) and its text shared by reference among all recipients.
+//! The hub never blocks and never waits on a client. The replay ring is the stream, and
+//! a client's backlog is a cursor into it: publishing appends to the ring and wakes the
+//! clients that were idle; [`Hub::take_frames`] walks a client's cursor forward,
+//! picking the events it may see, interleaved with its replies. Live delivery and
+//! replay are the same path, an idle client costs a few words, and a burst up to the
+//! ring's size costs no memory per client. A client is slow only when its cursor falls
+//! off the ring: one that speaks ibws's protocol is then told `resume` with
+//! `recovered: false` and carries on from the head (it takes a fresh snapshot); a seed
+//! client, which has no way to resynchronise, is closed with "slow consumer". Each
+//! event is serialized once ([`StampedEvent`]) and its text shared by reference among
+//! all recipients.
 
 mod config;
 mod event;
@@ -107,6 +114,8 @@ pub struct HubStats {
     pub duplicates_dropped: u64,
     pub frames_delivered: u64,
     pub slow_consumers_closed: u64,
+    /// Clients that fell off the ring and were told `recovered: false` instead.
+    pub slow_consumers_resynced: u64,
     pub clients_closed: u64,
 }
 
@@ -126,16 +135,26 @@ pub struct Hub {
     next_sweep_ms: u64,
     generated_ids: u64,
     stats: HubStats,
+    /// The last unrestricted `orders_response`, shared by every client that asks at
+    /// the same position.
+    orders_cache: Option<(u64, Frame)>,
+    /// The latest time any input carried (for frames built in [`Hub::take_frames`]).
+    last_now: Now,
 }
 
 /// How often the hub sweeps its clients for deadlines.
 const SWEEP_MS: u64 = 500;
 
+/// Bytes of frames one [`Hub::take_frames`] hands out at most (at least one frame):
+/// a writer takes, writes, and takes again, so a 10,000-event replay never sits in
+/// memory twice.
+pub const TAKE_BUDGET_BYTES: usize = 256 * 1024;
+
 impl Hub {
     /// A hub for stream `epoch`, starting at seq 0.
     pub fn new(cfg: HubConfig, verifier: Option<Arc<dyn TokenVerifier>>, epoch: String) -> Hub {
         Hub {
-            ring: ReplayRing::new(cfg.replay_capacity),
+            ring: ReplayRing::bounded(cfg.replay_capacity, cfg.replay_max_bytes),
             orders: OrderTable::new(cfg.max_orders),
             cfg,
             verifier,
@@ -149,6 +168,8 @@ impl Hub {
             next_sweep_ms: 0,
             generated_ids: 0,
             stats: HubStats::default(),
+            orders_cache: None,
+            last_now: Now::default(),
         }
     }
 
@@ -219,8 +240,11 @@ impl Hub {
             next_ping_ms: now.mono_ms + self.cfg.heartbeat_interval_ms,
             auth_deadline_ms: now.mono_ms + self.cfg.auth_deadline_ms,
             bucket: TokenBucket::new(self.cfg.rate_burst, self.cfg.rate_per_sec, now.mono_ms),
-            queue: VecDeque::new(),
-            queue_bytes: 0,
+            cursor: self.seq + 1,
+            replies: VecDeque::new(),
+            reply_bytes: 0,
+            armed: true,
+            lost: false,
         }
     }
 
@@ -269,6 +293,7 @@ impl Hub {
     /// Restores a stored stream; events that do not parse are dropped, and the ring
     /// keeps only a contiguous run ending at `seq`.
     pub fn restore_stream(&mut self, st: StreamState) {
+        self.orders_cache = None;
         self.epoch = st.epoch;
         self.seq = st.seq;
         self.orders.replace(&st.orders);
@@ -380,7 +405,11 @@ impl Hub {
         };
         self.release_subject(&s);
         self.stats.clients_closed += 1;
-        let frames = if code == CloseCode::SlowConsumer { vec![] } else { s.queue.drain(..).collect() };
+        // what it is owed still goes out before the close frame (within one budget)
+        let mut frames = Vec::new();
+        if code != CloseCode::SlowConsumer && !self.fell_off(&s) {
+            self.collect(&mut s, &mut frames, TAKE_BUDGET_BYTES);
+        }
         self.out.push_back(Output::Close { id, code, frames });
     }
 
@@ -399,21 +428,28 @@ impl Hub {
 
     // ----- outbound -----
 
-    /// Queues a frame for one client; closes it as a slow consumer on overflow.
+    /// Wakes a client's driver if it is waiting.
+    fn wake(out: &mut VecDeque<Output>, id: ConnId, s: &mut Session) {
+        if s.armed {
+            s.armed = false;
+            out.push_back(Output::Wake(id));
+        }
+    }
+
+    /// Queues a reply for one client, after the events up to the current seq; closes
+    /// it as a slow consumer when its replies overflow (it asks and never reads).
     fn enqueue(&mut self, id: ConnId, frame: Frame, now: Now) -> bool {
         let Some(s) = self.clients.get_mut(&id) else {
             return false;
         };
-        if s.queue.len() >= self.cfg.max_queue_frames || s.queue_bytes + frame.len() > self.cfg.max_queue_bytes {
+        if s.replies.len() >= self.cfg.max_queue_frames || s.reply_bytes + frame.len() > self.cfg.max_queue_bytes {
             self.stats.slow_consumers_closed += 1;
             self.close(id, CloseCode::SlowConsumer, now);
             return false;
         }
-        if s.queue.is_empty() {
-            self.out.push_back(Output::Wake(id));
-        }
-        s.queue_bytes += frame.len();
-        s.queue.push_back(frame);
+        s.reply_bytes += frame.len();
+        s.replies.push_back((self.seq, frame));
+        Self::wake(&mut self.out, id, s);
         true
     }
 
@@ -435,13 +471,92 @@ impl Hub {
         self.reply(id, &frame, now);
     }
 
-    /// Moves a client's queued frames into `into`.
+    /// Moves up to [`TAKE_BUDGET_BYTES`] of what a client is owed into `into`: events
+    /// from its cursor that it may see, interleaved with its replies in stream order.
+    /// When something is left, another [`Output::Wake`] follows; a driver takes until
+    /// a take comes back empty. A client whose cursor fell off the ring is resynced
+    /// (`resume`, `recovered: false`) or, if it cannot resync, closed.
     pub fn take_frames(&mut self, id: ConnId, into: &mut Vec<Frame>) {
-        if let Some(s) = self.clients.get_mut(&id) {
-            self.stats.frames_delivered += s.queue.len() as u64;
-            into.extend(s.queue.drain(..));
-            s.queue_bytes = 0;
+        let Some(mut s) = self.clients.remove(&id) else {
+            return;
+        };
+        let before = into.len();
+        if self.fell_off(&s) {
+            if !s.aware {
+                self.clients.insert(id, s);
+                self.stats.slow_consumers_closed += 1;
+                self.close(id, CloseCode::SlowConsumer, Now::default());
+                return;
+            }
+            self.stats.slow_consumers_resynced += 1;
+            s.lost = false;
+            s.cursor = self.seq + 1;
+            for r in s.replies.iter_mut() {
+                r.0 = r.0.min(self.seq);
+            }
+            // after the replies it already had (they are older), before any new event
+            let f = self.resume_frame(false, 0, self.last_now);
+            s.reply_bytes += f.len();
+            s.replies.push_back((self.seq, f));
         }
+        let more = self.collect(&mut s, into, TAKE_BUDGET_BYTES);
+        self.stats.frames_delivered += (into.len() - before) as u64;
+        if more {
+            self.out.push_back(Output::Wake(id));
+        } else {
+            s.armed = true;
+        }
+        self.clients.insert(id, s);
+    }
+
+    /// Whether events `s` is owed are gone (evicted from the ring, or dropped with it).
+    fn fell_off(&self, s: &Session) -> bool {
+        s.lost || (s.cursor <= self.seq && self.ring.first_seq().is_none_or(|f| s.cursor < f))
+    }
+
+    /// Moves what `s` is owed into `into`, up to `budget` bytes (at least one frame);
+    /// true when something is left.
+    fn collect(&self, s: &mut Session, into: &mut Vec<Frame>, budget: usize) -> bool {
+        let mut bytes = 0usize;
+        loop {
+            let boundary = s.replies.front().map_or(self.seq, |r| r.0);
+            while s.cursor <= boundary {
+                if bytes >= budget && bytes > 0 {
+                    return true;
+                }
+                let seq = s.cursor;
+                s.cursor += 1;
+                if let Some(e) = self.ring.get(seq) {
+                    if s.ready && s.subscribed(e.kind) && s.may_see(e.kind, e.account.as_deref()) {
+                        bytes += e.json.len();
+                        into.push(e.json.clone());
+                    }
+                }
+            }
+            if bytes >= budget && bytes > 0 && !s.replies.is_empty() {
+                return true;
+            }
+            match s.replies.pop_front() {
+                Some((_, f)) => {
+                    s.reply_bytes -= f.len();
+                    bytes += f.len();
+                    into.push(f);
+                }
+                None => return false,
+            }
+        }
+    }
+
+    fn resume_frame(&self, recovered: bool, replayed: u64, now: Now) -> Frame {
+        ServerFrame::Resume(ResumeResult {
+            recovered,
+            epoch: self.epoch.clone(),
+            seq: self.seq,
+            replayed,
+            timestamp: self.stamp(now),
+        })
+        .to_json()
+        .into()
     }
 
     /// The next thing the driver must do, if any.
@@ -470,6 +585,7 @@ impl Hub {
 
     /// The client sent a text frame.
     pub fn on_text(&mut self, id: ConnId, text: &str, now: Now) {
+        self.see(now);
         let Some(s) = self.clients.get_mut(&id) else {
             return;
         };
@@ -628,6 +744,19 @@ impl Hub {
         };
         // Order rows only for a scope with an order type in it, and only the rows of
         // accounts the token allows (rows without an account: unrestricted tokens only).
+        let unrestricted = s.claims.as_ref().is_none_or(|c| c.allows_all_accounts())
+            && s.may_see_orders()
+            && s.may_subscribe(MessageType::AccountUpdate);
+        if unrestricted {
+            // serialized once per stream position, shared by every client asking there
+            if let Some((seq, f)) = &self.orders_cache {
+                if *seq == self.seq {
+                    let f = f.clone();
+                    self.enqueue(id, f, now);
+                    return;
+                }
+            }
+        }
         let data = if s.may_see_orders() {
             self.orders.rows().into_iter().filter(|o| s.may_see_order_row(o.account.as_deref())).cloned().collect()
         } else {
@@ -639,48 +768,47 @@ impl Hub {
             .filter(|a| s.may_see(MessageType::AccountUpdate, Some(&a.account)))
             .cloned()
             .collect();
-        let f = ServerFrame::OrdersResponse(OrdersResponse {
+        let f: Frame = ServerFrame::OrdersResponse(OrdersResponse {
             data,
             timestamp: self.stamp(now),
             seq: Some(self.seq),
             epoch: Some(self.epoch.clone()),
             source_connected: Some(self.source_connected),
             accounts: Some(accounts),
-        });
-        self.reply(id, &f, now);
+        })
+        .to_json()
+        .into();
+        if unrestricted {
+            self.orders_cache = Some((self.seq, f.clone()));
+        }
+        self.enqueue(id, f, now);
     }
 
+    /// Resumes a client after `since` of `epoch`: its cursor goes back to `since + 1`
+    /// when the ring reaches that far (the replay is then simply what it is owed, taken
+    /// like live events), and `resume` follows the replayed events.
     fn handle_resume(&mut self, id: ConnId, epoch: &str, since: u64, now: Now) {
         let Some(s) = self.clients.get(&id) else {
             return;
         };
-        let mut frames = Vec::new();
-        let recovered = epoch == self.epoch
-            && match self.ring.since(since, self.seq) {
-                Some(events) => {
-                    frames.extend(
-                        events
-                            .filter(|e| s.subscribed(e.kind) && s.may_see(e.kind, e.account.as_deref()))
-                            .map(|e| e.json.clone()),
-                    );
-                    true
-                }
-                None => false,
-            };
-        let replayed = frames.len() as u64;
-        for f in frames {
-            if !self.enqueue(id, f, now) {
-                return; // closed as a slow consumer: the client resumes again later
+        let replayed = if epoch == self.epoch {
+            self.ring.since(since, self.seq).map(|events| {
+                events.filter(|e| s.subscribed(e.kind) && s.may_see(e.kind, e.account.as_deref())).count() as u64
+            })
+        } else {
+            None
+        };
+        let s = self.clients.get_mut(&id).expect("checked");
+        if replayed.is_some() {
+            s.cursor = since + 1;
+            s.lost = false;
+            // replies already queued (the `subscription` answer) stay before the replay
+            for r in s.replies.iter_mut() {
+                r.0 = r.0.min(since);
             }
         }
-        let f = ServerFrame::Resume(ResumeResult {
-            recovered,
-            epoch: self.epoch.clone(),
-            seq: self.seq,
-            replayed,
-            timestamp: self.stamp(now),
-        });
-        self.reply(id, &f, now);
+        let f = self.resume_frame(replayed.is_some(), replayed.unwrap_or(0), now);
+        self.enqueue(id, f, now);
     }
 
     // ----- the source -----
@@ -689,17 +817,18 @@ impl Hub {
     /// a seq at or below the current one in the same epoch. A new epoch restarts the
     /// stream; a gap in seqs empties the replay ring so no resume spans it.
     pub fn publish(&mut self, ev: Arc<StampedEvent>, now: Now) -> bool {
+        self.see(now);
         if ev.epoch != self.epoch {
             self.epoch = ev.epoch.clone();
-            self.ring.clear();
             // announce at the position just before this event
-            self.seq = ev.seq.saturating_sub(1);
+            self.restart_stream(ev.seq.saturating_sub(1));
             self.announce_epoch(now);
         } else if ev.seq <= self.seq {
             self.stats.duplicates_dropped += 1;
             return false;
         } else if ev.seq != self.seq + 1 {
-            self.ring.clear();
+            // a gap: no resume may span it, and no backlog may either
+            self.restart_stream(ev.seq - 1);
         }
         self.seq = ev.seq;
         self.stats.events_published += 1;
@@ -714,14 +843,17 @@ impl Hub {
             }
         }
         self.ring.push(ev.clone());
-        let recipients: Vec<ConnId> = self
-            .clients
-            .iter()
-            .filter(|(_, s)| s.ready && s.subscribed(ev.kind) && s.may_see(ev.kind, ev.account.as_deref()))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in recipients {
-            self.enqueue(id, ev.json.clone(), now);
+        // wake the idle clients that want it; idle ones that do not move past it
+        for (id, s) in self.clients.iter_mut() {
+            if !s.armed {
+                continue; // its driver is taking already, and will come back for this
+            }
+            if s.ready && s.subscribed(ev.kind) && s.may_see(ev.kind, ev.account.as_deref()) {
+                s.armed = false;
+                self.out.push_back(Output::Wake(*id));
+            } else if s.cursor == ev.seq && s.replies.is_empty() {
+                s.cursor = ev.seq + 1;
+            }
         }
         true
     }
@@ -732,12 +864,13 @@ impl Hub {
     /// an unsolicited `resume` frame saying `recovered: false`, so they resnapshot now
     /// rather than at the next event.
     pub fn apply_snapshot(&mut self, snap: &Snapshot, now: Now) {
+        self.see(now);
         let new_epoch = snap.epoch != self.epoch;
-        if new_epoch || snap.seq != self.seq {
-            self.ring.clear();
-        }
         self.epoch = snap.epoch.clone();
-        self.seq = snap.seq;
+        if new_epoch || snap.seq != self.seq {
+            self.restart_stream(snap.seq);
+        }
+        self.orders_cache = None;
         self.orders.replace(&snap.orders);
         self.accounts = snap.accounts.iter().map(|a| (a.account.clone(), a.clone())).collect();
         self.source_connected = snap.source_connected;
@@ -746,18 +879,35 @@ impl Hub {
         }
     }
 
+    /// The ring is emptied and the stream goes on after `seq`. Clients that were idle
+    /// simply continue from there; a client with a backlog has lost it, and is resynced
+    /// or closed at its next take. Queued replies keep their place before new events.
+    fn restart_stream(&mut self, seq: u64) {
+        let old_head = self.seq;
+        self.ring.clear();
+        self.orders_cache = None;
+        self.seq = seq;
+        for s in self.clients.values_mut() {
+            if s.cursor <= old_head && !s.armed {
+                s.lost = true;
+            }
+            s.cursor = seq + 1;
+            for r in s.replies.iter_mut() {
+                r.0 = r.0.min(seq);
+            }
+        }
+    }
+
+    fn see(&mut self, now: Now) {
+        if now.mono_ms >= self.last_now.mono_ms {
+            self.last_now = now;
+        }
+    }
+
     /// Tells clients that speak our protocol that the stream restarted: an unsolicited
     /// `resume` with `recovered: false`, so they take a fresh snapshot now.
     fn announce_epoch(&mut self, now: Now) {
-        let frame: Frame = ServerFrame::Resume(ResumeResult {
-            recovered: false,
-            epoch: self.epoch.clone(),
-            seq: self.seq,
-            replayed: 0,
-            timestamp: self.stamp(now),
-        })
-        .to_json()
-        .into();
+        let frame = self.resume_frame(false, 0, now);
         let aware: Vec<ConnId> = self.clients.iter().filter(|(_, s)| s.ready && s.aware).map(|(id, _)| *id).collect();
         for id in aware {
             self.enqueue(id, frame.clone(), now);
@@ -773,6 +923,7 @@ impl Hub {
 
     /// Runs deadlines: pings, idle clients, auth deadlines, token expiry.
     pub fn tick(&mut self, now: Now) {
+        self.see(now);
         if now.mono_ms < self.next_sweep_ms {
             return;
         }

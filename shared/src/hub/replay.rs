@@ -1,4 +1,7 @@
-//! The replay ring: the last N events of the current epoch, contiguous by seq.
+//! The replay ring: the last events of the current epoch, contiguous by seq, bounded
+//! by count and by bytes. It is the stream itself: every client's backlog is a cursor
+//! into it, so live delivery and replay are the same path and a burst costs no memory
+//! per client.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -10,24 +13,53 @@ use super::StampedEvent;
 pub struct ReplayRing {
     events: VecDeque<Arc<StampedEvent>>,
     capacity: usize,
+    max_bytes: usize,
+    bytes: usize,
 }
 
 impl ReplayRing {
+    /// A ring of at most `capacity` events (and no byte bound).
     pub fn new(capacity: usize) -> Self {
-        ReplayRing { events: VecDeque::new(), capacity: capacity.max(1) }
+        Self::bounded(capacity, usize::MAX)
+    }
+
+    /// A ring of at most `capacity` events and `max_bytes` of their text.
+    pub fn bounded(capacity: usize, max_bytes: usize) -> Self {
+        ReplayRing { events: VecDeque::new(), capacity: capacity.max(1), max_bytes, bytes: 0 }
     }
 
     /// Appends the event that follows the last one; callers clear the ring on a gap.
+    /// The oldest events go when either bound is passed (the newest always stays).
     pub fn push(&mut self, ev: Arc<StampedEvent>) {
         debug_assert!(self.events.back().is_none_or(|b| b.seq + 1 == ev.seq));
-        if self.events.len() == self.capacity {
-            self.events.pop_front();
-        }
+        self.bytes += ev.json.len();
         self.events.push_back(ev);
+        while self.events.len() > self.capacity || (self.bytes > self.max_bytes && self.events.len() > 1) {
+            if let Some(old) = self.events.pop_front() {
+                self.bytes -= old.json.len();
+            }
+        }
     }
 
     pub fn clear(&mut self) {
         self.events.clear();
+        self.bytes = 0;
+    }
+
+    /// Bytes of event text held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The oldest seq held, if any.
+    pub fn first_seq(&self) -> Option<u64> {
+        self.events.front().map(|e| e.seq)
+    }
+
+    /// The event with `seq`, if held.
+    pub fn get(&self, seq: u64) -> Option<&Arc<StampedEvent>> {
+        let first = self.first_seq()?;
+        self.events.get(usize::try_from(seq.checked_sub(first)?).ok()?)
     }
 
     /// The events held, oldest first.

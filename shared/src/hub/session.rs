@@ -6,7 +6,8 @@ use super::{Frame, TokenBucket};
 use crate::auth::Claims;
 use crate::protocol::MessageType;
 
-/// Per-client state: identity, subscriptions, limits and the bounded outbound queue.
+/// Per-client state: identity, subscriptions, limits, its cursor into the stream and
+/// its bounded queue of replies.
 #[derive(Debug)]
 pub struct Session {
     /// The seed's `client_id` (from the query string, or generated).
@@ -24,8 +25,19 @@ pub struct Session {
     pub next_ping_ms: u64,
     pub auth_deadline_ms: u64,
     pub bucket: TokenBucket,
-    pub queue: VecDeque<Frame>,
-    pub queue_bytes: usize,
+    /// The next stream seq this client is owed; everything before it was taken (or
+    /// was of no interest). A client's event backlog is the ring from here: nothing is
+    /// copied per client.
+    pub cursor: u64,
+    /// Replies (answers, notices), each with the stream seq it must follow: it goes out
+    /// once the cursor has passed that seq, so an `orders_response` at seq S is
+    /// followed by exactly the events after S.
+    pub replies: VecDeque<(u64, Frame)>,
+    pub reply_bytes: usize,
+    /// The driver is waiting for a Wake (nothing was left at its last take).
+    pub armed: bool,
+    /// Events this client was owed were dropped before it took them.
+    pub lost: bool,
 }
 
 impl Session {

@@ -65,6 +65,7 @@ async fn main() {
         hub: HubConfig { require_auth: true, ..HubConfig::default() },
         insecure: false,
         metrics_listen: None,
+        send_timeout: ibws_bridge::server::SEND_TIMEOUT,
     })
     .await
     .expect("relay");

@@ -1,0 +1,239 @@
+//! A real trader's volume on the local endpoint, through the whole pipeline (simulated
+//! TWS -> bridge -> hub -> WebSocket clients): a burst far larger than any per-client
+//! queue reaches every client in order; `get_orders` with 10,000 orders answers every
+//! client; a resume across 9,999 events is recovered with all of them; a 10 MB TWS
+//! text closes no client; a client that never reads is dropped within its send
+//! deadline and its slot freed.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use ibws_bridge::app::{Bridge, BridgeConfig};
+use ibws_bridge::sim::{SimConfig, Simulator};
+use ibws_tests::{Client, Next};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+async fn start(orders: usize, send_timeout: Duration) -> (Simulator, Bridge, String) {
+    let sim = Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), orders, ..SimConfig::default() })
+        .await
+        .unwrap();
+    let bridge = Bridge::start(BridgeConfig {
+        tws: sim.addr().to_string(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        send_timeout,
+        ..BridgeConfig::default()
+    })
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while bridge.hub.with(|h| h.order_count()) < orders || !bridge.hub.with(|h| h.source_connected()) {
+        assert!(Instant::now() < deadline, "bridge holds {} of {orders} orders", bridge.hub.with(|h| h.order_count()));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let url = format!("ws://{}/websocket/ws", bridge.addr);
+    (sim, bridge, url)
+}
+
+async fn subscribed(url: &str, resume: Option<(&str, u64)>) -> Client {
+    let mut c = Client::connect(url).await;
+    let hello = c.recv(Duration::from_secs(5)).await.expect("connection frame");
+    assert_eq!(hello["type"], "connection");
+    let mut sub = json!({"type": "subscribe", "message_types": ["order_update", "order_notification", "mcp_order", "account_update", "market_data", "error"]});
+    if let Some((e, s)) = resume {
+        sub["epoch"] = json!(e);
+        sub["since"] = json!(s);
+    }
+    c.send(sub).await;
+    c
+}
+
+/// Waits until the stream has been still for a while; returns its head.
+async fn settle(bridge: &Bridge) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut head = position(bridge).1;
+    loop {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let h = position(bridge).1;
+        if h == head {
+            return h;
+        }
+        head = h;
+        assert!(Instant::now() < deadline, "the stream never settles");
+    }
+}
+
+fn position(bridge: &Bridge) -> (String, u64) {
+    bridge.hub.with(|h| {
+        let (e, s) = h.position();
+        (e.to_owned(), s)
+    })
+}
+
+/// Reads events until the client stands at `head`: every seq in order, none missing.
+async fn read_to(c: &mut Client, from: u64, head: u64) -> (u64, Vec<Value>) {
+    let mut next = from + 1;
+    let mut other = Vec::new();
+    while next <= head {
+        match c.next_frame(Duration::from_secs(30)).await {
+            Next::Frame(v) => match v["seq"].as_u64() {
+                Some(s) => {
+                    assert_eq!(s, next, "gap or duplicate: {v}");
+                    next += 1;
+                }
+                None => other.push(v),
+            },
+            Next::Silent => panic!("silent at seq {next} of {head}"),
+            Next::Closed(code) => panic!("closed ({code:?}) at seq {next} of {head}"),
+        }
+    }
+    (next - 1, other)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_reaches_every_client_in_order_and_closes_none() {
+    let (sim, bridge, url) = start(0, Duration::from_secs(10)).await;
+    let mut clients = Vec::new();
+    for _ in 0..50 {
+        clients.push(subscribed(&url, None).await);
+    }
+    for c in clients.iter_mut() {
+        c.recv_until(Duration::from_secs(5), |v| v["type"] == "subscription").await.expect("subscribed");
+    }
+    let (_, start) = position(&bridge);
+    // one burst of TWS traffic: ~20,000 events at once (the old per-client queue held
+    // 4,096 frames; this closed every client)
+    sim.set_flow(false);
+    sim.apply(|e| (0..21_000).flat_map(|_| e.random_step()).collect::<Vec<_>>());
+    // every client reads on its own, as real ones do
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|mut c| {
+            tokio::spawn(async move {
+                let mut at = start;
+                loop {
+                    match c.next_frame(Duration::from_secs(3)).await {
+                        Next::Frame(v) => {
+                            if let Some(s) = v["seq"].as_u64() {
+                                assert_eq!(s, at + 1, "gap or duplicate: {v}");
+                                at = s;
+                            }
+                        }
+                        Next::Silent => return at,
+                        Next::Closed(code) => panic!("closed ({code:?}) at seq {at}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let head = settle(&bridge).await;
+    assert!(head - start >= 15_000, "burst of {} events", head - start);
+    for r in readers {
+        assert_eq!(r.await.unwrap(), head, "every client stands at the head");
+    }
+    let closed = bridge.hub.with(|h| h.stats().slow_consumers_closed + h.stats().slow_consumers_resynced);
+    assert_eq!(closed, 0, "no client was slow");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_orders_with_ten_thousand_orders_answers_every_client() {
+    let (_sim, bridge, url) = start(10_000, Duration::from_secs(10)).await;
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        let mut c = Client::connect(&url).await;
+        c.recv(Duration::from_secs(5)).await.expect("connection frame");
+        c.send(json!({"type": "get_orders"})).await;
+        clients.push(c);
+    }
+    for c in clients.iter_mut() {
+        let r = c.recv_until(Duration::from_secs(60), |v| v["type"] == "orders_response").await.expect("answered");
+        assert_eq!(r["data"].as_array().unwrap().len(), 10_000);
+        c.send(json!({"type": "ping"})).await;
+        assert!(c.recv_until(Duration::from_secs(5), |v| v["type"] == "pong").await.is_some(), "still open");
+    }
+    assert_eq!(bridge.hub.with(|h| h.stats().slow_consumers_closed), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_across_9999_events_is_recovered_with_all_of_them() {
+    let (sim, bridge, url) = start(0, Duration::from_secs(10)).await;
+    sim.set_flow(false);
+    let (epoch, since) = position(&bridge);
+    // publish at least 9,999 events while no client is connected
+    let target = since + 9_999;
+    while position(&bridge).1 < target {
+        sim.apply(|e| (0..200).flat_map(|_| e.random_step()).collect::<Vec<_>>());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let head = settle(&bridge).await;
+    assert!(head - since >= 9_999, "{} events published", head - since);
+    let since = head - 9_999;
+    let mut c = subscribed(&url, Some((&epoch, since))).await;
+    let (at, other) = read_to(&mut c, since, head).await;
+    assert_eq!(at, head);
+    let resume = match other.iter().find(|v| v["type"] == "resume") {
+        Some(r) => r.clone(),
+        None => c.recv_until(Duration::from_secs(10), |v| v["type"] == "resume").await.expect("resume frame"),
+    };
+    assert_eq!(resume["recovered"], true, "{resume}");
+    assert_eq!(resume["seq"], head);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_megabytes_of_tws_text_close_no_client() {
+    let (sim, bridge, url) = start(0, Duration::from_secs(10)).await;
+    sim.set_flow(false);
+    let mut clients = Vec::new();
+    for _ in 0..10 {
+        let mut c = subscribed(&url, None).await;
+        c.recv_until(Duration::from_secs(5), |v| v["type"] == "subscription").await.expect("subscribed");
+        clients.push(c);
+    }
+    sim.notice(321, &"x".repeat(10 << 20));
+    for c in clients.iter_mut() {
+        let e = c
+            .recv_until(Duration::from_secs(10), |v| v["type"] == "error" && v["tws_code"] == 321)
+            .await
+            .expect("the error event");
+        assert!(e["message"].as_str().unwrap().len() < 4200);
+        c.send(json!({"type": "ping"})).await;
+        assert!(c.recv_until(Duration::from_secs(5), |v| v["type"] == "pong").await.is_some(), "still open");
+    }
+    assert_eq!(bridge.hub.with(|h| h.stats().clients_closed), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_dropped_within_its_send_deadline() {
+    let (sim, bridge, url) = start(0, Duration::from_secs(2)).await;
+    sim.set_flow(false);
+    // a raw client with a tiny receive buffer that subscribes and then never reads
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(bridge.addr).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(url.as_str(), tcp).await.unwrap();
+    ws.next().await.unwrap().unwrap(); // connection frame
+    let sub = json!({"type": "subscribe", "message_types": ["order_update", "order_notification", "market_data", "account_update", "error"]});
+    ws.send(Message::Text(sub.to_string().into())).await.unwrap();
+    let clients = || bridge.hub.with(|h| h.client_count());
+    assert_eq!(clients(), 1);
+    // a healthy client beside it keeps being served
+    let mut good = subscribed(&url, None).await;
+    good.recv_until(Duration::from_secs(5), |v| v["type"] == "subscription").await.unwrap();
+    let (_, mut good_at) = position(&bridge);
+    let stuck_since = Instant::now();
+    let mut freed = None;
+    while Instant::now() - stuck_since < Duration::from_secs(30) {
+        sim.apply(|e| (0..300).flat_map(|_| e.random_step()).collect::<Vec<_>>());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (_, head) = position(&bridge);
+        good_at = read_to(&mut good, good_at, head).await.0;
+        if clients() == 1 {
+            freed = Some(Instant::now() - stuck_since);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let freed = freed.expect("the stuck client's slot was freed");
+    assert!(freed < Duration::from_secs(15), "freed after {freed:?}");
+    drop(ws);
+}
