@@ -120,7 +120,7 @@ pub async fn run<S>(
             let raw = ws.get_mut();
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
                 let _ = raw.shutdown().await;
-                let mut buf = [0u8; 4096];
+                let mut buf = vec![0u8; 4096];
                 let mut left = 1usize << 20;
                 while left > 0 {
                     match raw.read(&mut buf).await {

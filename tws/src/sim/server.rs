@@ -105,7 +105,8 @@ impl Simulator {
     pub async fn start(cfg: SimConfig) -> std::io::Result<Simulator> {
         let listener = TcpListener::bind(cfg.listen).await?;
         let addr = listener.local_addr()?;
-        let (events, _) = broadcast::channel(8192);
+        // a session that falls this far behind is dropped (TWS drops slow API clients too)
+        let (events, _) = broadcast::channel(1 << 16);
         let inner = Arc::new(Inner {
             engine: Mutex::new(cfg.engine()),
             events,
