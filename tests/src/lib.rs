@@ -3,8 +3,10 @@
 //! ib_async, Node), the seed document's client examples verbatim, and a WebSocket test
 //! client.
 
+pub mod bench;
 pub mod chaos;
 pub mod fuzz_targets;
+pub mod latency;
 pub mod process;
 pub mod soak;
 

@@ -1,0 +1,447 @@
+//! The peer benchmark: ibws against Bun, Node `ws` and Python `websockets`, every
+//! server its own process, one Rust load generator driving them all.
+//!
+//! Each server is fed through its real publish path: ibws through a bridge connection
+//! on the relay's `/bridge/ws` (hello, snapshot, `publish` frames), the peers through a
+//! publisher socket on `/pub` whose frames they broadcast to `/sub`. Every event is the
+//! same ~310-byte `order_update` whose `timestamp` is the moment the load generator
+//! sent it, so a subscriber's latency is its receive time minus that stamp, without
+//! parsing JSON. Scenarios (reference.md and the volume issue):
+//! - A, fan-out: N subscribers, E events as fast as the server accepts them: deliveries
+//!   per second and the share delivered;
+//! - B, latency: N subscribers at R events/s for S seconds: p50 / p99 / p99.9 / max;
+//! - C, memory: N idle subscribed connections: the server's RSS growth per connection.
+//!
+//! Runs are interleaved (A for every server, then again), each printed as one line;
+//! [`summarize`] prints the median, range and the ratio ibws / peer per metric.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use ibws_shared::auth::Role;
+use ibws_shared::protocol::format_timestamp;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::Connector;
+
+use crate::latency::{field, parse_timestamp_us, raise_fd_limit, unix_us, Histogram};
+use crate::process::{wait_port, Proc};
+use crate::{free_port, repo_root, TestKeys};
+
+/// A server under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Server {
+    /// `ibws relay`, plain ws on loopback.
+    Ibws,
+    /// `ibws relay` with TLS.
+    IbwsTls,
+    Bun,
+    Node,
+    Python,
+}
+
+impl Server {
+    pub const ALL: [Server; 5] = [Server::Ibws, Server::IbwsTls, Server::Bun, Server::Node, Server::Python];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Server::Ibws => "ibws",
+            Server::IbwsTls => "ibws-wss",
+            Server::Bun => "bun-1.4",
+            Server::Node => "node-ws-8.23",
+            Server::Python => "python-websockets-17",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Server> {
+        Server::ALL.into_iter().find(|v| v.name() == s || v.name().starts_with(s))
+    }
+
+    fn is_ibws(self) -> bool {
+        matches!(self, Server::Ibws | Server::IbwsTls)
+    }
+}
+
+/// Where the peers' programs are (tests/bench, installed by `tests/run`).
+pub fn bench_dir() -> PathBuf {
+    repo_root().join("tests/bench")
+}
+
+/// A running server process and how to reach it.
+struct Running {
+    proc: Proc,
+    port: u16,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    client_token: String,
+    bridge_token: String,
+}
+
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0)
+}
+
+impl Running {
+    async fn start(server: Server, ibws: &Path, work: &Path, clients: usize) -> Running {
+        std::fs::create_dir_all(work).expect("work dir");
+        let port = free_port();
+        let log = work.join(format!("{}.log", server.name()));
+        let dir = bench_dir();
+        let mut tls = None;
+        let (mut client_token, mut bridge_token) = (String::new(), String::new());
+        let proc = match server {
+            Server::Ibws | Server::IbwsTls => {
+                let secret = format!("bench-secret-{:032x}", unix_us());
+                let keys = TestKeys::hs256(&secret);
+                let secret_file = work.join("jwt.secret");
+                std::fs::write(&secret_file, &secret).expect("write secret");
+                client_token = keys.token("bench-client", Role::Client, "desk1", &[]);
+                bridge_token = keys.token("bench-bridge", Role::Bridge, "desk1", &[]);
+                let big = (clients * 2 + 100).to_string();
+                let mut args: Vec<String> = vec!["relay".into(), "--listen".into(), format!("127.0.0.1:{port}")];
+                if server == Server::IbwsTls {
+                    let (ca, cert, key) = ibws_bridge::tls::self_signed(&["localhost"]).expect("certificate");
+                    let (c, k) = (work.join("cert.pem"), work.join("key.pem"));
+                    std::fs::write(&c, &cert).expect("cert");
+                    std::fs::write(&k, &key).expect("key");
+                    args.extend(["--tls-cert".into(), c.display().to_string()]);
+                    args.extend(["--tls-key".into(), k.display().to_string()]);
+                    tls = Some(ibws_bridge::tls::client_config(Some(ca.as_bytes())).expect("client TLS"));
+                }
+                for flag in [
+                    "--max-connections",
+                    "--max-per-ip",
+                    "--max-per-subject",
+                    "--max-clients-per-tenant",
+                    "--handshake-burst",
+                    "--handshakes-per-sec",
+                    "--max-pending-per-ip",
+                ] {
+                    args.extend([flag.to_owned(), big.clone()]);
+                }
+                args.extend(["--jwt-secret-file".into(), secret_file.display().to_string()]);
+                args.extend(["--metrics-listen".into(), "off".into()]);
+                Proc::spawn(ibws, &args, &log)
+            }
+            Server::Bun => Proc::spawn(
+                &dir.join("node_modules/.bin/bun"),
+                &[dir.join("servers/bun-pubsub.js").display().to_string(), port.to_string()],
+                &log,
+            ),
+            Server::Node => Proc::spawn(
+                Path::new("node"),
+                &[dir.join("servers/node-ws.mjs").display().to_string(), port.to_string()],
+                &log,
+            ),
+            Server::Python => Proc::spawn(
+                &dir.join(".venv/bin/python"),
+                &[dir.join("servers/py-websockets.py").display().to_string(), port.to_string()],
+                &log,
+            ),
+        };
+        wait_port(port);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Running { proc, port, tls, client_token, bridge_token }
+    }
+
+    fn url(&self, server: Server, path: &str) -> String {
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        let path = match (server.is_ibws(), path) {
+            (true, "sub") => "websocket/ws",
+            (true, _) => "bridge/ws",
+            (false, p) => p,
+        };
+        format!("{scheme}://localhost:{}/{path}", self.port)
+    }
+
+    async fn connect(
+        &self,
+        url: &str,
+    ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+        let req = url.into_client_request().expect("request");
+        let connector = self.tls.clone().map(Connector::Rustls);
+        let (ws, _) = tokio::time::timeout(
+            Duration::from_secs(30),
+            tokio_tungstenite::connect_async_tls_with_config(req, Some(ws_config()), true, connector),
+        )
+        .await
+        .expect("connect in time")
+        .expect("connect");
+        ws
+    }
+}
+
+/// Counters shared by every subscriber of one run.
+#[derive(Default)]
+struct Tally {
+    subscribed: AtomicU64,
+    delivered: AtomicU64,
+    last_us: AtomicU64,
+}
+
+/// One subscriber: connects, subscribes (ibws: auth + subscribe), then counts events
+/// and records their latency until `stop`.
+async fn subscriber(
+    run: Arc<Running>,
+    server: Server,
+    tally: Arc<Tally>,
+    hist: Arc<Histogram>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    gate: tokio::sync::OwnedSemaphorePermit,
+) {
+    let mut ws = run.connect(&run.url(server, "sub")).await;
+    if server.is_ibws() {
+        let auth = format!(r#"{{"type":"auth","token":"{}"}}"#, run.client_token);
+        ws.send(Message::Text(auth.into())).await.expect("auth");
+        ws.send(Message::Text(r#"{"type":"subscribe","message_types":["order_update"]}"#.into())).await.expect("sub");
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) if t.as_str().contains("\"subscription\"") => break,
+                Some(Ok(_)) => {}
+                other => panic!("{}: subscribe failed: {other:?}", server.name()),
+            }
+        }
+    }
+    drop(gate);
+    tally.subscribed.fetch_add(1, Ordering::Relaxed);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            m = ws.next() => match m {
+                Some(Ok(Message::Text(t))) => {
+                    let t = t.as_str();
+                    let event = t.contains("\"order_update\"");
+                    if let Some(sent) = field(t, "\"timestamp\":").and_then(parse_timestamp_us).filter(|_| event) {
+                        let now = unix_us();
+                        hist.record((now - sent).max(0) as u64);
+                        tally.delivered.fetch_add(1, Ordering::Relaxed);
+                        tally.last_us.fetch_max(now as u64, Ordering::Relaxed);
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            }
+        }
+    }
+}
+
+/// The event every server carries: an order_update of about 310 bytes, stamped now.
+fn event(seq: u64) -> String {
+    let ts = format_timestamp(unix_us(), 0);
+    let id = seq % 500 + 1;
+    format!(
+        r#"{{"type":"order_update","data":{{"order_id":{id},"symbol":"AAPL","action":"BUY","quantity":100,"order_type":"LMT","status":"Submitted","filled":0,"remaining":100,"avg_fill_price":0,"price":187.25,"perm_id":{perm},"account":"DU1234567","client_id":0,"order_ref":"bench"}},"timestamp":"{ts}","seq":{seq},"epoch":"bench"}}"#,
+        perm = 1_000_000 + id
+    )
+}
+
+/// Publishes `count` events, `rate` per second (0: as fast as the server takes
+/// them). ibws: as a bridge on `/bridge/ws`; peers: on `/pub`. The publisher's socket
+/// stays open while the returned guard lives.
+async fn publish(run: &Running, server: Server, count: u64, rate: u32) -> Box<dyn std::any::Any + Send> {
+    let mut ws = run.connect(&run.url(server, "pub")).await;
+    if server.is_ibws() {
+        let hello =
+            format!(r#"{{"type":"hello","token":"{}","epoch":"bench","seq":0,"version":"bench"}}"#, run.bridge_token);
+        ws.send(Message::Text(hello.into())).await.expect("hello");
+        let snap = r#"{"type":"snapshot","epoch":"bench","seq":0,"orders":[],"accounts":[],"source_connected":true}"#;
+        ws.send(Message::Text(snap.into())).await.expect("snapshot");
+    }
+    let (mut tx, mut rx) = ws.split();
+    // acks and welcome are read and dropped, so the server never blocks on us
+    let drain = tokio::spawn(async move { while let Some(Ok(_)) = rx.next().await {} });
+    let interval = (rate > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(rate)));
+    let start = Instant::now();
+    for seq in 1..=count {
+        if let Some(i) = interval {
+            let due = start + i * (seq as u32 - 1);
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let e = event(seq);
+        let text = if server.is_ibws() { format!(r#"{{"type":"publish","event":{e}}}"#) } else { e };
+        if rate > 0 {
+            tx.send(Message::Text(text.into())).await.expect("publish");
+        } else {
+            tx.feed(Message::Text(text.into())).await.expect("publish");
+            if seq % 64 == 0 {
+                tx.flush().await.expect("publish");
+            }
+        }
+    }
+    tx.flush().await.expect("publish");
+    Box::new((tx, drain))
+}
+
+/// One measured run.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub scenario: String,
+    pub server: Server,
+    pub metrics: BTreeMap<&'static str, f64>,
+}
+
+impl Sample {
+    pub fn line(&self) -> String {
+        let m: Vec<String> = self.metrics.iter().map(|(k, v)| format!("{k}={v:.3}")).collect();
+        format!("bench: scenario={} server={} {}", self.scenario, self.server.name(), m.join(" "))
+    }
+}
+
+/// Connects `n` subscribers (`parallel` handshakes at a time); returns their tasks.
+async fn subscribers(
+    run: &Arc<Running>,
+    server: Server,
+    n: usize,
+    tally: &Arc<Tally>,
+    hist: &Arc<Histogram>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let gate = Arc::new(tokio::sync::Semaphore::new(200));
+    let mut tasks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let permit = gate.clone().acquire_owned().await.expect("semaphore");
+        tasks.push(tokio::spawn(subscriber(run.clone(), server, tally.clone(), hist.clone(), stop.clone(), permit)));
+    }
+    let t0 = Instant::now();
+    while tally.subscribed.load(Ordering::Relaxed) < n as u64 {
+        assert!(t0.elapsed() < Duration::from_secs(300), "{}: subscribers never all connected", server.name());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tasks
+}
+
+/// Scenario A: `subs` subscribers, `events` events as fast as accepted.
+pub async fn fan_out(server: Server, ibws: &Path, work: &Path, subs: usize, events: u64) -> Sample {
+    raise_fd_limit();
+    let run = Arc::new(Running::start(server, ibws, work, subs).await);
+    let (tally, hist) = (Arc::new(Tally::default()), Arc::new(Histogram::new()));
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let tasks = subscribers(&run, server, subs, &tally, &hist, &stop).await;
+    let start_us = unix_us() as u64;
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let (run, peak) = (run.clone(), peak.clone());
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(run.proc.rss_bytes().unwrap_or(0), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let _publisher = publish(&run, server, events, 0).await;
+    let want = subs as u64 * events;
+    // until everything arrived, or nothing arrived for 5 s
+    let mut last = (0, Instant::now());
+    loop {
+        let got = tally.delivered.load(Ordering::Relaxed);
+        if got >= want {
+            break;
+        }
+        if got != last.0 {
+            last = (got, Instant::now());
+        } else if last.1.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sampler.abort();
+    let delivered = tally.delivered.load(Ordering::Relaxed);
+    let secs = (tally.last_us.load(Ordering::Relaxed).saturating_sub(start_us)) as f64 / 1e6;
+    stop_tx.send_replace(true);
+    for t in tasks {
+        t.abort();
+    }
+    let mut metrics = BTreeMap::new();
+    metrics.insert("deliveries_per_sec", delivered as f64 / secs.max(1e-6));
+    metrics.insert("delivered_pct", delivered as f64 * 100.0 / want as f64);
+    metrics.insert("peak_rss_mib", peak.load(Ordering::Relaxed) as f64 / 1048576.0);
+    Sample { scenario: format!("A_fanout_{subs}x{events}"), server, metrics }
+}
+
+/// Scenario B: `subs` subscribers at `rate` events/s for `secs`.
+pub async fn latency(server: Server, ibws: &Path, work: &Path, subs: usize, rate: u32, secs: u64) -> Sample {
+    raise_fd_limit();
+    let run = Arc::new(Running::start(server, ibws, work, subs).await);
+    let (tally, hist) = (Arc::new(Tally::default()), Arc::new(Histogram::new()));
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let tasks = subscribers(&run, server, subs, &tally, &hist, &stop).await;
+    let events = u64::from(rate) * secs;
+    let _publisher = publish(&run, server, events, rate).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop_tx.send_replace(true);
+    for t in tasks {
+        t.abort();
+    }
+    let (n, p50, p99, p999, max) = hist.take_percentiles();
+    let mut metrics = BTreeMap::new();
+    metrics.insert("p50_ms", p50 as f64 / 1000.0);
+    metrics.insert("p99_ms", p99 as f64 / 1000.0);
+    metrics.insert("p999_ms", p999 as f64 / 1000.0);
+    metrics.insert("max_ms", max as f64 / 1000.0);
+    metrics.insert("delivered_pct", n as f64 * 100.0 / (events * subs as u64) as f64);
+    Sample { scenario: format!("B_latency_{subs}x{rate}per_s"), server, metrics }
+}
+
+/// Scenario C: `subs` idle subscribed connections: server RSS growth per connection.
+pub async fn idle_memory(server: Server, ibws: &Path, work: &Path, subs: usize) -> Sample {
+    raise_fd_limit();
+    let run = Arc::new(Running::start(server, ibws, work, subs).await);
+    let _publisher = if server.is_ibws() {
+        // the tenant exists (a bridge has said hello) before the clients come
+        Some(publish(&run, server, 1, 0).await)
+    } else {
+        None
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = run.proc.rss_bytes().unwrap_or(0);
+    let (tally, hist) = (Arc::new(Tally::default()), Arc::new(Histogram::new()));
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let tasks = subscribers(&run, server, subs, &tally, &hist, &stop).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = run.proc.rss_bytes().unwrap_or(0);
+    stop_tx.send_replace(true);
+    for t in tasks {
+        t.abort();
+    }
+    let mut metrics = BTreeMap::new();
+    metrics.insert("bytes_per_conn", after.saturating_sub(before) as f64 / subs as f64);
+    metrics.insert("rss_mib", after as f64 / 1048576.0);
+    Sample { scenario: format!("C_idle_{subs}"), server, metrics }
+}
+
+/// Median, range and the ratio ibws / peer of every metric, one line each.
+pub fn summarize(samples: &[Sample]) -> Vec<String> {
+    let mut by: BTreeMap<(String, &'static str), BTreeMap<Server, Vec<f64>>> = BTreeMap::new();
+    for s in samples {
+        for (k, v) in &s.metrics {
+            by.entry((s.scenario.clone(), k)).or_default().entry(s.server).or_default().push(*v);
+        }
+    }
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut out = Vec::new();
+    for ((scenario, metric), servers) in by {
+        let ibws = servers.get(&Server::Ibws).map(|v| median(v));
+        for (server, v) in &servers {
+            let (lo, hi) = (v.iter().cloned().fold(f64::MAX, f64::min), v.iter().cloned().fold(f64::MIN, f64::max));
+            let m = median(v);
+            let ratio = match (ibws, server.is_ibws()) {
+                (Some(i), false) if m != 0.0 => format!(" ratio_ibws_over_peer={:.2}", i / m),
+                _ => String::new(),
+            };
+            out.push(format!(
+                "bench-summary: scenario={scenario} metric={metric} server={} runs={} median={m:.3} min={lo:.3} max={hi:.3}{ratio}",
+                server.name(),
+                v.len()
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,99 @@
+//! `ibws-bench`: ibws against Bun, Node `ws` and Python `websockets`, each server its
+//! own process, driven by this one load generator (see `ibws_tests::bench`). Prints one
+//! line per run and a summary with medians, ranges and ratios ibws / peer. The peers
+//! come from `tests/bench` (`npm ci` there, and a virtualenv with its
+//! requirements.txt; `tests/run` does both). Example (the full run in
+//! docs/benchmarks.md):
+//!
+//! ```text
+//! cargo build --release -p ibws-bridge -p ibws-tests
+//! target/release/ibws-bench --runs 3
+//! ```
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use ibws_tests::bench::{self, Sample, Server};
+
+#[derive(Parser)]
+#[command(about = "ibws against Bun, Node ws and Python websockets: fan-out, latency, memory per connection")]
+struct Args {
+    /// Servers to measure, comma-separated (ibws, ibws-wss, bun, node, python)
+    #[arg(long, value_delimiter = ',', default_value = "ibws,ibws-wss,bun,node,python")]
+    servers: Vec<String>,
+    /// Scenarios: A (fan-out), B (latency), C (idle memory)
+    #[arg(long, value_delimiter = ',', default_value = "A,B,C")]
+    scenarios: Vec<String>,
+    /// Runs of each scenario, interleaved across servers
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// A: subscribers and events
+    #[arg(long, default_value_t = 1_000)]
+    a_subs: usize,
+    #[arg(long, default_value_t = 20_000)]
+    a_events: u64,
+    /// B: seconds per latency run; the two configurations are 1,000 x 100/s and 100 x 1,000/s
+    #[arg(long, default_value_t = 20)]
+    b_secs: u64,
+    #[arg(long, default_value_t = 1_000)]
+    b_subs_slow: usize,
+    #[arg(long, default_value_t = 100)]
+    b_subs_fast: usize,
+    /// C: idle subscribed connections
+    #[arg(long, default_value_t = 10_000)]
+    c_subs: usize,
+    /// The ibws binary
+    #[arg(long)]
+    ibws: Option<PathBuf>,
+    #[arg(long, default_value = "target/bench")]
+    work_dir: PathBuf,
+    /// Exit non-zero unless ibws delivered every event in A and B (the suite's smoke
+    /// run uses this: speed is reported, completeness is checked)
+    #[arg(long)]
+    check: bool,
+}
+
+#[tokio::main]
+async fn main() {
+    let a = Args::parse();
+    let servers: Vec<Server> =
+        a.servers.iter().map(|s| Server::parse(s).unwrap_or_else(|| panic!("unknown server {s:?}"))).collect();
+    let ibws = a.ibws.clone().unwrap_or_else(ibws_tests::process::built_ibws_bin);
+    let mut samples: Vec<Sample> = Vec::new();
+    for run in 1..=a.runs {
+        for sc in &a.scenarios {
+            for &server in &servers {
+                let work = a.work_dir.join(format!("{}-{sc}-{run}", server.name()));
+                let got = match sc.as_str() {
+                    "A" => vec![bench::fan_out(server, &ibws, &work, a.a_subs, a.a_events).await],
+                    "B" => vec![
+                        bench::latency(server, &ibws, &work, a.b_subs_slow, 100, a.b_secs).await,
+                        bench::latency(server, &ibws, &work, a.b_subs_fast, 1_000, a.b_secs).await,
+                    ],
+                    "C" => vec![bench::idle_memory(server, &ibws, &work, a.c_subs).await],
+                    other => panic!("unknown scenario {other:?}"),
+                };
+                for s in got {
+                    println!("{} run={run}", s.line());
+                    samples.push(s);
+                }
+            }
+        }
+    }
+    for l in bench::summarize(&samples) {
+        println!("{l}");
+    }
+    if a.check {
+        let short: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| matches!(s.server, Server::Ibws | Server::IbwsTls))
+            .filter(|s| s.metrics.get("delivered_pct").is_some_and(|p| *p < 100.0))
+            .collect();
+        if !short.is_empty() {
+            for s in short {
+                eprintln!("ibws did not deliver everything: {}", s.line());
+            }
+            std::process::exit(1);
+        }
+    }
+}
