@@ -2,32 +2,39 @@
 //! outputs are routed to.
 //!
 //! Every call into the hub is followed by [`HubInner::dispatch`] under the same lock:
-//! `Wake` notifies the connection's writer (which then takes its frames), `Ping` and
-//! `Close` go down the connection's control channel. The lock is never held across an
-//! await; writers take their frames and release it before touching the socket.
+//! `Wake`, `Ping` and `Close` are left in the connection's [`Signal`] and its task is
+//! notified (one small allocation per connection: no channel, no second task). The
+//! lock is never held across an await; a connection takes its frames and releases it
+//! before touching the socket.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ibws_shared::hub::{ConnId, Frame, Hub, Output};
 use ibws_shared::protocol::CloseCode;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
-/// Instructions for a connection's writer besides "frames are waiting".
-#[derive(Debug)]
-pub enum Control {
-    Ping,
-    Close { code: CloseCode, frames: Vec<Frame> },
+/// What the hub asked of one connection since its task last looked.
+#[derive(Default)]
+pub struct Signal {
+    pub notify: Notify,
+    /// Send a transport ping.
+    pub ping: AtomicBool,
+    /// Send these frames, then close with this code.
+    pub close: Mutex<Option<(CloseCode, Vec<Frame>)>>,
 }
 
-struct ConnHandle {
-    notify: Arc<Notify>,
-    control: mpsc::UnboundedSender<Control>,
+impl Signal {
+    /// The close the hub asked for, if any.
+    pub fn take_close(&self) -> Option<(CloseCode, Vec<Frame>)> {
+        self.close.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
 }
 
 pub struct HubInner {
     pub hub: Hub,
-    conns: HashMap<ConnId, ConnHandle>,
+    conns: HashMap<ConnId, Arc<Signal>>,
 }
 
 impl HubInner {
@@ -42,12 +49,14 @@ impl HubInner {
                 }
                 Output::Ping(id) => {
                     if let Some(c) = self.conns.get(&id) {
-                        let _ = c.control.send(Control::Ping);
+                        c.ping.store(true, Ordering::Relaxed);
+                        c.notify.notify_one();
                     }
                 }
                 Output::Close { id, code, frames } => {
                     if let Some(c) = self.conns.remove(&id) {
-                        let _ = c.control.send(Control::Close { code, frames });
+                        *c.close.lock().unwrap_or_else(|p| p.into_inner()) = Some((code, frames));
+                        c.notify.notify_one();
                     }
                 }
             }
@@ -83,13 +92,12 @@ impl SharedHub {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a connection's writer; returns its id, wake-up and control channel.
-    pub fn register(&self) -> (ConnId, Arc<Notify>, mpsc::UnboundedReceiver<Control>) {
-        let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let notify = Arc::new(Notify::new());
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.lock().conns.insert(id, ConnHandle { notify: notify.clone(), control: tx });
-        (id, notify, rx)
+    /// Registers a connection; returns its id and the signal the hub leaves for it.
+    pub fn register(&self) -> (ConnId, Arc<Signal>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let signal = Arc::new(Signal::default());
+        self.lock().conns.insert(id, signal.clone());
+        (id, signal)
     }
 
     /// Forgets a connection whose socket is gone.

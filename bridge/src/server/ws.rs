@@ -1,13 +1,13 @@
-//! One WebSocket connection: a reader feeding the hub and a writer draining it.
+//! One WebSocket connection: one task that feeds the client's frames to the hub and
+//! writes what the hub owes the client.
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use ibws_shared::hub::{ConnectInfo, Frame};
 use ibws_shared::protocol::{format_timestamp, CloseCode, ErrorFrame, ServerFrame};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, Notify};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -15,7 +15,7 @@ use tokio_tungstenite::WebSocketStream;
 use tracing::debug;
 
 use super::limits::ConnGuard;
-use super::shared_hub::{Control, SharedHub};
+use super::shared_hub::SharedHub;
 use crate::clock;
 
 /// A frame's text as a message payload, sharing the hub's allocation.
@@ -51,155 +51,105 @@ where
     }
     let frame = CloseFrame { code: WsCloseCode::from(code.code()), reason: code.reason().into() };
     let _ = ws.send(Message::Close(Some(frame))).await;
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async { while ws.next().await.is_some() {} }).await;
+    drain(ws).await;
+}
+
+/// After our close frame: reads and discards what the client still sends (the rest of
+/// a frame we refused, its close frame) until it closes, for at most 2 s and 1 MiB.
+/// Closing a socket with unread bytes makes the kernel answer with a reset, and the
+/// client would never see its close code. The bytes are read below the WebSocket
+/// layer, which may be in an error state after refusing a frame.
+async fn drain<S>(ws: &mut WebSocketStream<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let raw = ws.get_mut();
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let mut buf = vec![0u8; 4096];
+        let mut left = 1usize << 20;
+        while left > 0 {
+            match raw.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
 }
 
 /// Runs an upgraded connection against `hub` until either side closes, or until a
 /// write has waited `send_timeout` for a client that stopped reading.
+///
+/// One task per connection: it reads the client's frames into the hub, and when the
+/// hub signals (frames owed, a ping, a close) it writes. While it writes it does not
+/// read, which is fine: a write either completes within `send_timeout` or the client
+/// is dropped. No second task, no channel, no lock around the socket: an idle
+/// connection costs its socket, its WebSocket state and this future.
 pub async fn run<S>(
-    ws: WebSocketStream<S>,
+    mut ws: WebSocketStream<S>,
     hub: SharedHub,
     info: ConnectInfo,
     guard: Option<ConnGuard>,
-    send_timeout: std::time::Duration,
+    send_timeout: Duration,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (sink, mut source) = ws.split();
-    let (id, notify, control) = hub.register();
+    let (id, signal) = hub.register();
     hub.with(|h| h.connect(id, info, clock::now()));
-    let stuck = Arc::new(Notify::new());
-    let mut writer = tokio::spawn(write_loop(sink, hub.clone(), id, notify, control, send_timeout, stuck.clone()));
-    // If this future is dropped (the server is stopping), the guard still forgets the
-    // connection and stops its writer, so the socket closes.
-    let mut cleanup = Cleanup { hub: hub.clone(), id, writer: Some(writer.abort_handle()), done: false };
-    let mut drain = false;
-
+    // If this future is dropped (the server is stopping), the hub still forgets it.
+    let mut cleanup = Cleanup { hub: hub.clone(), id, done: false };
+    let mut frames: Vec<Frame> = Vec::new();
+    let mut closing: Option<tokio::time::Instant> = None;
+    let mut drain_after = false;
     loop {
-        let msg = tokio::select! {
-            m = source.next() => match m {
-                Some(m) => m,
-                None => break,
-            },
-            _ = stuck.notified() => {
-                debug!(conn = id, "client stopped reading: dropped after the send deadline");
-                break;
+        let until_close = async {
+            match closing {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
             }
         };
-        let now = clock::now();
-        match msg {
-            Ok(Message::Text(t)) => hub.with(|h| h.on_text(id, t.as_str(), now)),
-            Ok(Message::Binary(b)) => hub.with(|h| h.on_binary(id, b.len(), now)),
-            Ok(Message::Pong(_)) | Ok(Message::Ping(_)) => hub.with(|h| h.on_pong(id, now)),
-            Ok(Message::Close(_)) => break,
-            Ok(Message::Frame(_)) => {}
-            Err(e) => {
-                // Over-size frames end here: tungstenite refuses them before we
-                // allocate. Tell the client why.
-                if matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_)) {
-                    hub.with(|h| h.on_oversized(id, now));
-                    drain = true;
-                }
-                debug!(conn = id, error = %e, "websocket read ended");
-                break;
-            }
-        }
-    }
-    hub.unregister(id);
-    cleanup.done = true;
-    // Let the writer send a pending close frame, then stop it.
-    let sink = match tokio::time::timeout(std::time::Duration::from_secs(2), &mut writer).await {
-        Ok(Ok(sink)) => sink,
-        _ => None,
-    };
-    // The client is still sending the frame we refused: read and discard it before the
-    // socket closes, or the kernel answers the unread bytes with a reset and the
-    // client never sees its close code.
-    if let (true, Some(sink)) = (drain, sink) {
-        if let Ok(mut ws) = source.reunite(sink) {
-            let raw = ws.get_mut();
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
-                let _ = raw.shutdown().await;
-                let mut buf = vec![0u8; 4096];
-                let mut left = 1usize << 20;
-                while left > 0 {
-                    match raw.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => left = left.saturating_sub(n),
-                    }
-                }
-            })
-            .await;
-        }
-    }
-    drop(guard);
-}
-
-struct Cleanup {
-    hub: SharedHub,
-    id: u64,
-    writer: Option<tokio::task::AbortHandle>,
-    done: bool,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if !self.done {
-            self.hub.unregister(self.id);
-        }
-        if let Some(w) = self.writer.take() {
-            w.abort();
-        }
-    }
-}
-
-async fn write_loop<K>(
-    mut sink: K,
-    hub: SharedHub,
-    id: u64,
-    notify: Arc<Notify>,
-    mut control: mpsc::UnboundedReceiver<Control>,
-    send_timeout: std::time::Duration,
-    stuck: Arc<Notify>,
-) -> Option<K>
-where
-    K: futures_util::Sink<Message> + Unpin,
-{
-    let mut frames: Vec<Frame> = Vec::new();
-    loop {
         tokio::select! {
-            biased;
-            c = control.recv() => match c {
-                Some(Control::Ping) => {
-                    match tokio::time::timeout(send_timeout, sink.send(Message::Ping(Bytes::new()))).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => return None,
-                        Err(_) => {
-                            stuck.notify_one();
-                            return None;
+            msg = ws.next() => {
+                let now = clock::now();
+                match msg {
+                    None | Some(Ok(Message::Close(_))) => break,
+                    _ if closing.is_some() => {} // closed by us: wait for the client's close
+                    Some(Ok(Message::Text(t))) => hub.with(|h| h.on_text(id, t.as_str(), now)),
+                    Some(Ok(Message::Binary(b))) => hub.with(|h| h.on_binary(id, b.len(), now)),
+                    Some(Ok(Message::Pong(_) | Message::Ping(_))) => hub.with(|h| h.on_pong(id, now)),
+                    Some(Ok(Message::Frame(_))) => {}
+                    Some(Err(e)) => {
+                        // Over-size frames end here: tungstenite refuses them before we
+                        // allocate. Tell the client why, then discard what it still sends.
+                        debug!(conn = id, error = %e, "websocket read ended");
+                        if matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_)) {
+                            hub.with(|h| h.on_oversized(id, now));
+                            drain_after = true;
+                            if let Some((code, last)) = signal.take_close() {
+                                let _ = tokio::time::timeout(send_timeout, send_close(&mut ws, code, last)).await;
+                            }
                         }
+                        break;
                     }
                 }
-                Some(Control::Close { code, frames: last }) => {
-                    let close = async {
-                        for f in last {
-                            sink.feed(text(f)).await?;
-                        }
-                        let frame = CloseFrame { code: WsCloseCode::from(code.code()), reason: code.reason().into() };
-                        sink.send(Message::Close(Some(frame))).await?;
-                        sink.close().await
-                    };
-                    if tokio::time::timeout(send_timeout, close).await.is_err() {
-                        stuck.notify_one();
-                        return None;
+            }
+            _ = signal.notify.notified(), if closing.is_none() => {
+                if let Some((code, last)) = signal.take_close() {
+                    match tokio::time::timeout(send_timeout, send_close(&mut ws, code, last)).await {
+                        Ok(Ok(())) => closing = Some(tokio::time::Instant::now() + Duration::from_secs(2)),
+                        _ => break,
                     }
-                    return Some(sink);
+                    continue;
                 }
-                None => return Some(sink),
-            },
-            _ = notify.notified() => {
+                if signal.ping.swap(false, std::sync::atomic::Ordering::Relaxed)
+                    && !matches!(tokio::time::timeout(send_timeout, ws.send(Message::Ping(Bytes::new()))).await, Ok(Ok(())))
+                {
+                    debug!(conn = id, "ping not sent within the send deadline: dropped");
+                    break;
+                }
                 // take until nothing is left: the hub hands out a bounded batch at a
                 // time, so a long replay streams instead of sitting in memory
+                let mut failed = false;
                 loop {
                     hub.take_frames(id, &mut frames);
                     if frames.is_empty() {
@@ -207,20 +157,58 @@ where
                     }
                     let batch = async {
                         for f in frames.drain(..) {
-                            sink.feed(text(f)).await?;
+                            ws.feed(text(f)).await?;
                         }
-                        sink.flush().await
+                        ws.flush().await
                     };
-                    match tokio::time::timeout(send_timeout, batch).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => return None,
-                        Err(_) => {
-                            stuck.notify_one();
-                            return None;
-                        }
+                    if !matches!(tokio::time::timeout(send_timeout, batch).await, Ok(Ok(()))) {
+                        debug!(conn = id, "client stopped reading: dropped after the send deadline");
+                        failed = true;
+                        break;
                     }
                 }
+                frames = Vec::new(); // an idle connection keeps no batch buffer
+                if failed {
+                    break;
+                }
             }
+            _ = until_close => break,
+        }
+    }
+    hub.unregister(id);
+    cleanup.done = true;
+    if drain_after {
+        drain(&mut ws).await;
+    }
+    drop(guard);
+}
+
+/// The frames still owed, then the close frame.
+async fn send_close<S>(
+    ws: &mut WebSocketStream<S>,
+    code: CloseCode,
+    last: Vec<Frame>,
+) -> Result<(), tokio_tungstenite::tungstenite::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    for f in last {
+        ws.feed(text(f)).await?;
+    }
+    let frame = CloseFrame { code: WsCloseCode::from(code.code()), reason: code.reason().into() };
+    ws.send(Message::Close(Some(frame))).await
+}
+
+struct Cleanup {
+    hub: SharedHub,
+    id: u64,
+    done: bool,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if !self.done {
+            self.hub.unregister(self.id);
         }
     }
 }
