@@ -2,9 +2,13 @@
 //! with wasm-bindgen, so `ibws` can serve the dashboard with no front-end build step.
 //!
 //! The nested cargo uses its own target directory under OUT_DIR (the outer build holds
-//! the main one). When the wasm build is impossible (no wasm32 target, or
-//! `IBWS_SKIP_WEB=1`), empty artifacts are written and `/` serves the plain status
-//! page instead; a cargo warning says why.
+//! the main one). `rust-toolchain.toml` lists the wasm32 target, but rustup installs
+//! listed targets only when it installs the toolchain itself; on a machine where stable
+//! was already installed the target is missing, so this script adds it with rustup (a
+//! one-time download, announced by a cargo warning; `IBWS_NO_RUSTUP=1` forbids it).
+//! When the wasm build is still impossible (no rustup, offline, or `IBWS_SKIP_WEB=1`),
+//! empty artifacts are written and `/` serves the plain status page instead; a cargo
+//! warning says why and what to run.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,6 +27,7 @@ fn main() {
         println!("cargo:rerun-if-changed={p}");
     }
     println!("cargo:rerun-if-env-changed=IBWS_SKIP_WEB");
+    println!("cargo:rerun-if-env-changed=IBWS_NO_RUSTUP");
     let result = if std::env::var_os("IBWS_SKIP_WEB").is_some() {
         Err("IBWS_SKIP_WEB is set".to_owned())
     } else {
@@ -36,7 +41,42 @@ fn main() {
     }
 }
 
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Makes sure the active toolchain has the wasm32 standard library, adding it with
+/// rustup when it is missing.
+fn ensure_wasm_target() -> Result<(), String> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot =
+        Command::new(&rustc).args(["--print", "sysroot"]).output().map_err(|e| format!("cannot run {rustc}: {e}"))?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+    if sysroot.join("lib/rustlib").join(WASM_TARGET).join("lib").is_dir() {
+        return Ok(());
+    }
+    let how = format!("`rustup target add {WASM_TARGET}` and rebuild to get the dashboard");
+    if std::env::var_os("IBWS_NO_RUSTUP").is_some() {
+        return Err(format!("the {WASM_TARGET} target is not installed and IBWS_NO_RUSTUP is set; {how}"));
+    }
+    // The toolchain this build runs on: rustup's proxy names it, else the sysroot does.
+    let toolchain = std::env::var("RUSTUP_TOOLCHAIN")
+        .ok()
+        .or_else(|| sysroot.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "stable".into());
+    println!(
+        "cargo:warning=the {WASM_TARGET} target is missing from toolchain {toolchain}; adding it with rustup (once) to build the dashboard"
+    );
+    let status = Command::new("rustup")
+        .args(["target", "add", WASM_TARGET, "--toolchain", &toolchain])
+        .status()
+        .map_err(|e| format!("the {WASM_TARGET} target is not installed and rustup cannot run ({e}); {how}"))?;
+    if !status.success() {
+        return Err(format!("`rustup target add {WASM_TARGET}` failed ({status}); {how}"));
+    }
+    Ok(())
+}
+
 fn build(out: &Path, web_out: &Path) -> Result<(), String> {
+    ensure_wasm_target()?;
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
     let target_dir = out.join("web-target");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

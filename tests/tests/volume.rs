@@ -14,6 +14,9 @@ use ibws_tests::{Client, Next};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
+/// `send_timeout` is the bridge's send deadline. Tests that are not about it give a
+/// generous one: these tests run beside each other on two cores in a debug build, and
+/// a reader parsing megabytes of JSON can be starved for seconds.
 async fn start(orders: usize, send_timeout: Duration) -> (Simulator, Bridge, String) {
     let sim = Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), orders, ..SimConfig::default() })
         .await
@@ -92,7 +95,7 @@ async fn read_to(c: &mut Client, from: u64, head: u64) -> (u64, Vec<Value>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_reaches_every_client_in_order_and_closes_none() {
-    let (sim, bridge, url) = start(0, Duration::from_secs(10)).await;
+    let (sim, bridge, url) = start(0, Duration::from_secs(60)).await;
     let mut clients = Vec::new();
     for _ in 0..25 {
         clients.push(subscribed(&url, None).await);
@@ -143,7 +146,7 @@ async fn a_burst_reaches_every_client_in_order_and_closes_none() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_orders_with_ten_thousand_orders_answers_every_client() {
-    let (_sim, bridge, url) = start(10_000, Duration::from_secs(10)).await;
+    let (_sim, bridge, url) = start(10_000, Duration::from_secs(60)).await;
     let mut clients = Vec::new();
     for _ in 0..20 {
         let mut c = Client::connect(&url).await;
@@ -162,7 +165,7 @@ async fn get_orders_with_ten_thousand_orders_answers_every_client() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_across_9999_events_is_recovered_with_all_of_them() {
-    let (sim, bridge, url) = start(0, Duration::from_secs(10)).await;
+    let (sim, bridge, url) = start(0, Duration::from_secs(60)).await;
     sim.set_flow(false);
     let (epoch, since) = position(&bridge);
     // publish at least 9,999 events while no client is connected
@@ -187,7 +190,7 @@ async fn a_resume_across_9999_events_is_recovered_with_all_of_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_megabytes_of_tws_text_close_no_client() {
-    let (sim, bridge, url) = start(0, Duration::from_secs(10)).await;
+    let (sim, bridge, url) = start(0, Duration::from_secs(60)).await;
     sim.set_flow(false);
     let mut clients = Vec::new();
     for _ in 0..10 {

@@ -155,13 +155,7 @@ pub async fn run<S>(
                     if frames.is_empty() {
                         break;
                     }
-                    let batch = async {
-                        for f in frames.drain(..) {
-                            ws.feed(text(f)).await?;
-                        }
-                        ws.flush().await
-                    };
-                    if !matches!(tokio::time::timeout(send_timeout, batch).await, Ok(Ok(()))) {
+                    if !send_batch(&mut ws, &mut frames, send_timeout).await {
                         debug!(conn = id, "client stopped reading: dropped after the send deadline");
                         failed = true;
                         break;
@@ -181,6 +175,23 @@ pub async fn run<S>(
         drain(&mut ws).await;
     }
     drop(guard);
+}
+
+/// Writes `frames` and flushes. The deadline is on progress, not on the whole batch:
+/// every step (one frame into the 16 KiB write buffer, which writes it out when full,
+/// or the final flush) must finish within `send_timeout`. A client that stops reading
+/// is caught within that time; one that reads slowly, or a machine that is briefly
+/// starved of CPU, is not mistaken for it. False when the client is to be dropped.
+async fn send_batch<S>(ws: &mut WebSocketStream<S>, frames: &mut Vec<Frame>, send_timeout: Duration) -> bool
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    for f in frames.drain(..) {
+        if !matches!(tokio::time::timeout(send_timeout, ws.feed(text(f))).await, Ok(Ok(()))) {
+            return false;
+        }
+    }
+    matches!(tokio::time::timeout(send_timeout, ws.flush()).await, Ok(Ok(())))
 }
 
 /// The frames still owed, then the close frame.
