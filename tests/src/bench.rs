@@ -10,7 +10,11 @@
 //! - A, fan-out: N subscribers, E events as fast as the server accepts them: deliveries
 //!   per second and the share delivered;
 //! - B, latency: N subscribers at R events/s for S seconds: p50 / p99 / p99.9 / max;
-//! - C, memory: N idle subscribed connections: the server's RSS growth per connection.
+//! - C, memory: N idle subscribed connections: the server's RSS growth per connection;
+//! - D, the bridge end to end (ibws only): a simulated TWS in this process changes an
+//!   order's price, `ibws bridge` (its own process) turns the frame into an
+//!   `order_notification` for N local clients: latency from just before the simulator
+//!   writes the frame to a client having read the notification.
 //!
 //! Runs are interleaved (A for every server, then again), each printed as one line;
 //! [`summarize`] prints the median, range and the ratio ibws / peer per metric.
@@ -411,6 +415,109 @@ pub async fn idle_memory(server: Server, ibws: &Path, work: &Path, subs: usize) 
     metrics.insert("bytes_per_conn", after.saturating_sub(before) as f64 / subs as f64);
     metrics.insert("rss_mib", after as f64 / 1048576.0);
     Sample { scenario: format!("C_idle_{subs}"), server, metrics }
+}
+
+/// The body of `GET /healthz` on a local endpoint.
+fn healthz(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// Scenario D: `ibws bridge` between the simulator and `clients` local clients;
+/// `rounds` price changes, one every 5 ms.
+pub async fn bridge_end_to_end(ibws: &Path, work: &Path, clients: usize, rounds: usize) -> Sample {
+    use ibws_bridge::sim::{SimConfig, Simulator};
+    use ibws_bridge::tws::outgoing::OrderTicket;
+    raise_fd_limit();
+    std::fs::create_dir_all(work).expect("work dir");
+    let sim = Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().expect("addr"), ..SimConfig::default() })
+        .await
+        .expect("simulator");
+    sim.set_flow(false);
+    let port = free_port();
+    let args: Vec<String> =
+        vec!["bridge".into(), "--tws".into(), sim.addr().to_string(), "--listen".into(), format!("127.0.0.1:{port}")];
+    let proc = Proc::spawn(ibws, &args, &work.join("ibws-bridge.log"));
+    wait_port(port);
+    let perm = sim.place(0, "AAPL", OrderTicket::limit("BUY", 100.0, 100.0));
+    // the bridge is connected to the simulator once its health says so
+    let t0 = Instant::now();
+    while !healthz(port).is_some_and(|b| b.contains("\"tws_connected\":true")) {
+        assert!(t0.elapsed() < Duration::from_secs(30), "the bridge never connected to the simulator");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let url = format!("ws://127.0.0.1:{port}/websocket/ws");
+    let samples = Arc::new(std::sync::Mutex::new(Vec::<(u64, Instant)>::with_capacity(clients * rounds)));
+    let ready = Arc::new(tokio::sync::Barrier::new(clients + 1));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(ws_config()), true)
+            .await
+            .expect("connect to the bridge");
+        let (samples, ready) = (samples.clone(), ready.clone());
+        tasks.push(tokio::spawn(async move {
+            let sub = r#"{"type":"subscribe","message_types":["order_notification"]}"#;
+            ws.send(Message::Text(sub.into())).await.expect("subscribe");
+            loop {
+                match ws.next().await {
+                    Some(Ok(Message::Text(t))) if t.as_str().contains("\"subscription\"") => break,
+                    Some(Ok(_)) => {}
+                    other => panic!("bridge connection ended before subscribing: {other:?}"),
+                }
+            }
+            ready.wait().await;
+            let mut got = Vec::with_capacity(rounds);
+            while got.len() < rounds {
+                match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+                    Ok(Some(Ok(Message::Text(t)))) => {
+                        let now = Instant::now();
+                        let t = t.as_str();
+                        if t.contains("\"event\":\"modified\"") {
+                            if let Some(p) = field(t, "\"price\":").and_then(|p| p.parse::<f64>().ok()) {
+                                got.push(((p * 100.0).round() as u64, now));
+                            }
+                        }
+                    }
+                    Ok(Some(Ok(_))) => {}
+                    _ => break,
+                }
+            }
+            samples.lock().expect("samples").extend(got);
+        }));
+    }
+    ready.wait().await;
+    let mut sent = std::collections::HashMap::with_capacity(rounds);
+    for i in 0..rounds {
+        let price = 100.0 + (i + 1) as f64 / 100.0;
+        sent.insert((price * 100.0).round() as u64, Instant::now());
+        sim.modify(perm, Some(price), None);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
+    let hist = Histogram::new();
+    let got = samples.lock().expect("samples");
+    for (k, t1) in got.iter() {
+        if let Some(t0) = sent.get(k) {
+            hist.record(t1.duration_since(*t0).as_micros() as u64);
+        }
+    }
+    drop(proc);
+    let (n, p50, p99, p999, max) = hist.take_percentiles();
+    let mut metrics = BTreeMap::new();
+    metrics.insert("p50_ms", p50 as f64 / 1000.0);
+    metrics.insert("p99_ms", p99 as f64 / 1000.0);
+    metrics.insert("p999_ms", p999 as f64 / 1000.0);
+    metrics.insert("max_ms", max as f64 / 1000.0);
+    metrics.insert("delivered_pct", n as f64 * 100.0 / (rounds * clients) as f64);
+    Sample { scenario: format!("D_bridge_{clients}_clients"), server: Server::Ibws, metrics }
 }
 
 /// Median, range and the ratio ibws / peer of every metric, one line each.

@@ -54,17 +54,20 @@ where
     drain(ws).await;
 }
 
-/// After our close frame: reads and discards what the client still sends (the rest of
-/// a frame we refused, its close frame) until it closes, for at most 2 s and 1 MiB.
-/// Closing a socket with unread bytes makes the kernel answer with a reset, and the
-/// client would never see its close code. The bytes are read below the WebSocket
-/// layer, which may be in an error state after refusing a frame.
+/// After our close frame: ends our side of the TCP connection (the server closes
+/// first, RFC 6455 7.1.1; the client sees the close frame, then the end of the stream,
+/// and closes its side at once), then reads and discards what the client still sends
+/// (the rest of a frame we refused, its close frame) until it closes, for at most 2 s
+/// and 1 MiB. Closing a socket with unread bytes makes the kernel answer with a reset,
+/// and the client would never see its close code. The bytes are read below the
+/// WebSocket layer, which may be in an error state after refusing a frame.
 async fn drain<S>(ws: &mut WebSocketStream<S>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let raw = ws.get_mut();
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let _ = tokio::io::AsyncWriteExt::shutdown(raw).await;
         let mut buf = vec![0u8; 4096];
         let mut left = 1usize << 20;
         while left > 0 {

@@ -21,8 +21,8 @@ struct Args {
     /// Servers to measure, comma-separated (ibws, ibws-wss, bun, node, python)
     #[arg(long, value_delimiter = ',', default_value = "ibws,ibws-wss,bun,node,python")]
     servers: Vec<String>,
-    /// Scenarios: A (fan-out), B (latency), C (idle memory)
-    #[arg(long, value_delimiter = ',', default_value = "A,B,C")]
+    /// Scenarios: A (fan-out), B (latency), C (idle memory), D (bridge end to end, ibws only)
+    #[arg(long, value_delimiter = ',', default_value = "A,B,C,D")]
     scenarios: Vec<String>,
     /// Runs of each scenario, interleaved across servers
     #[arg(long, default_value_t = 3)]
@@ -42,6 +42,11 @@ struct Args {
     /// C: idle subscribed connections
     #[arg(long, default_value_t = 10_000)]
     c_subs: usize,
+    /// D: local clients of the bridge, and price changes sent through it
+    #[arg(long, default_value_t = 100)]
+    d_clients: usize,
+    #[arg(long, default_value_t = 2_000)]
+    d_rounds: usize,
     /// The ibws binary
     #[arg(long)]
     ibws: Option<PathBuf>,
@@ -62,6 +67,13 @@ async fn main() {
     let mut samples: Vec<Sample> = Vec::new();
     for run in 1..=a.runs {
         for sc in &a.scenarios {
+            if sc == "D" {
+                let work = a.work_dir.join(format!("ibws-bridge-D-{run}"));
+                let s = bench::bridge_end_to_end(&ibws, &work, a.d_clients, a.d_rounds).await;
+                println!("{} run={run}", s.line());
+                samples.push(s);
+                continue;
+            }
             for &server in &servers {
                 let work = a.work_dir.join(format!("{}-{sc}-{run}", server.name()));
                 let got = match sc.as_str() {
