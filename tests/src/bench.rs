@@ -14,7 +14,9 @@
 //! - D, the bridge end to end (ibws only): a simulated TWS in this process changes an
 //!   order's price, `ibws bridge` (its own process) turns the frame into an
 //!   `order_notification` for N local clients: latency from just before the simulator
-//!   writes the frame to a client having read the notification.
+//!   writes the frame to a client having read the notification;
+//! - E, event memory (ibws only): a relay's RSS growth over the bytes of event text it
+//!   keeps, for large events.
 //!
 //! Runs are interleaved (A for every server, then again), each printed as one line;
 //! [`summarize`] prints the median, range and the ratio ibws / peer per metric.
@@ -415,6 +417,60 @@ pub async fn idle_memory(server: Server, ibws: &Path, work: &Path, subs: usize) 
     metrics.insert("bytes_per_conn", after.saturating_sub(before) as f64 / subs as f64);
     metrics.insert("rss_mib", after as f64 / 1048576.0);
     Sample { scenario: format!("C_idle_{subs}"), server, metrics }
+}
+
+/// Scenario E (ibws only): what a relay holds per byte of event it keeps. One bridge
+/// publishes `events` events of about `size` bytes: `error` events (the replay ring
+/// only) or `order_update`s of distinct orders (the ring and the order table). The
+/// relay's RSS growth over the bytes of event text published.
+pub async fn event_memory(ibws: &Path, work: &Path, events: u64, size: usize, orders: bool) -> Sample {
+    let run = Running::start(Server::Ibws, ibws, work, 10).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = run.proc.rss_bytes().unwrap_or(0);
+    let mut ws = run.connect(&run.url(Server::Ibws, "pub")).await;
+    let hello =
+        format!(r#"{{"type":"hello","token":"{}","epoch":"bench","seq":0,"version":"bench"}}"#, run.bridge_token);
+    ws.send(Message::Text(hello.into())).await.expect("hello");
+    let snap = r#"{"type":"snapshot","epoch":"bench","seq":0,"orders":[],"accounts":[],"source_connected":true}"#;
+    ws.send(Message::Text(snap.into())).await.expect("snapshot");
+    let filler = "x".repeat(size);
+    let mut text_bytes = 0usize;
+    for seq in 1..=events {
+        let ts = format_timestamp(unix_us(), 0);
+        let e = if orders {
+            format!(
+                r#"{{"type":"order_update","data":{{"order_id":{seq},"symbol":"AAPL","action":"BUY","quantity":100,"order_type":"LMT","status":"Submitted","filled":0,"remaining":100,"avg_fill_price":0,"price":187.25,"perm_id":{seq},"account":"DU1234567","client_id":0,"order_ref":"{filler}"}},"timestamp":"{ts}","seq":{seq},"epoch":"bench"}}"#
+            )
+        } else {
+            format!(
+                r#"{{"type":"error","message":"{filler}","error_code":"TWS_ERROR","timestamp":"{ts}","seq":{seq},"epoch":"bench"}}"#
+            )
+        };
+        text_bytes += e.len();
+        ws.send(Message::Text(format!(r#"{{"type":"publish","event":{e}}}"#).into())).await.expect("publish");
+    }
+    // the relay acks what it holds: wait for the last ack
+    let t0 = Instant::now();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t))))
+                if field(t.as_str(), "\"seq\":").and_then(|s| s.parse::<u64>().ok()) == Some(events) =>
+            {
+                break
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("relay stopped acking: {other:?}"),
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "no ack for the last event");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = run.proc.rss_bytes().unwrap_or(0);
+    let mut metrics = BTreeMap::new();
+    metrics.insert("rss_growth_mib", after.saturating_sub(before) as f64 / 1048576.0);
+    metrics.insert("event_text_mib", text_bytes as f64 / 1048576.0);
+    metrics.insert("growth_over_text", after.saturating_sub(before) as f64 / text_bytes as f64);
+    let what = if orders { "orders" } else { "errors" };
+    Sample { scenario: format!("E_memory_{events}x{size}B_{what}"), server: Server::Ibws, metrics }
 }
 
 /// The body of `GET /healthz` on a local endpoint.

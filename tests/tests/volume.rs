@@ -51,12 +51,12 @@ async fn subscribed(url: &str, resume: Option<(&str, u64)>) -> Client {
     c
 }
 
-/// Waits until the stream has been still for a while; returns its head.
+/// Waits until the stream has been still for 3 s; returns its head.
 async fn settle(bridge: &Bridge) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(180);
     let mut head = position(bridge).1;
     loop {
-        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        tokio::time::sleep(Duration::from_millis(3_000)).await;
         let h = position(bridge).1;
         if h == head {
             return h;
@@ -111,33 +111,41 @@ async fn a_burst_reaches_every_client_in_order_and_closes_none() {
         sim.apply(|e| (0..1_000).flat_map(|_| e.random_step()).collect::<Vec<_>>());
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // every client reads on its own, as real ones do
+    // every client reads on its own, as real ones do, until it stands at the head the
+    // stream settles on (no silence heuristic: a loaded machine may pause a reader)
+    let (head_tx, head_rx) = tokio::sync::watch::channel(None::<u64>);
     let readers: Vec<_> = clients
         .into_iter()
         .map(|mut c| {
+            let head_rx = head_rx.clone();
             tokio::spawn(async move {
                 let mut at = start;
+                let deadline = Instant::now() + Duration::from_secs(180);
                 loop {
-                    match c.next_frame(Duration::from_secs(5)).await {
+                    if head_rx.borrow().is_some_and(|h| at >= h) {
+                        return at;
+                    }
+                    assert!(Instant::now() < deadline, "stuck at seq {at}, head {:?}", *head_rx.borrow());
+                    match c.next_frame(Duration::from_secs(1)).await {
                         Next::Frame(v) => {
                             if let Some(s) = v["seq"].as_u64() {
                                 assert_eq!(s, at + 1, "gap or duplicate: {v}");
                                 at = s;
                             }
                         }
-                        Next::Silent => return at,
+                        Next::Silent => {}
                         Next::Closed(code) => panic!("closed ({code:?}) at seq {at}"),
                     }
                 }
             })
         })
         .collect();
-    // each reader stops after 5 s of silence: the burst is over by then
+    let head = settle(&bridge).await;
+    head_tx.send_replace(Some(head));
     let mut ends = Vec::new();
     for r in readers {
         ends.push(r.await.unwrap());
     }
-    let head = settle(&bridge).await;
     assert!(head - start >= 15_000, "burst of {} events", head - start);
     assert!(ends.iter().all(|e| *e == head), "every client stands at the head {head}: {ends:?}");
     let closed = bridge.hub.with(|h| h.stats().slow_consumers_closed + h.stats().slow_consumers_resynced);
@@ -244,5 +252,21 @@ async fn a_client_that_never_reads_is_dropped_within_its_send_deadline() {
     }
     let freed = freed.expect("the stuck client's slot was freed");
     assert!(freed < Duration::from_secs(15), "freed after {freed:?}");
+    // and the drop is counted where an operator looks
+    let metrics = get(bridge.addr, "/metrics").await;
+    assert!(metrics.contains("ibws_limit_hits_total{limit=\"send_timeout\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("ibws_limit_hits_total{limit=\"max_connections\"} 0\n"), "{metrics}");
     drop(ws);
+}
+
+/// The body of a plain `GET` on the local endpoint.
+async fn get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
 }

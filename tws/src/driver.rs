@@ -108,7 +108,20 @@ async fn run(cfg: DriverConfig, events: mpsc::Sender<LinkEvent>, mut requests: m
             }
         }
         let deadline = link.poll_timeout().map(tokio::time::Instant::from_std);
+        // Requests (orders) first, then TWS's bytes, then deadlines: after a pause (a
+        // slow consumer of events, a starved machine) the link's deadlines may have
+        // passed while TWS's bytes sat unread in the socket; reading them before looking
+        // at the clock keeps a busy link from being taken for a stalled one.
         tokio::select! {
+            biased;
+            r = requests.recv() => match r {
+                Some(r) => {
+                    if !link.request(r) {
+                        debug!("request refused: TWS link not ready");
+                    }
+                }
+                None => return,
+            },
             n = async { sock.as_mut().expect("guarded").read(&mut buf).await }, if sock.is_some() => match n {
                 Ok(0) => {
                     sock = None;
@@ -119,14 +132,6 @@ async fn run(cfg: DriverConfig, events: mpsc::Sender<LinkEvent>, mut requests: m
                     sock = None;
                     link.on_closed(format!("read: {e}"), Instant::now());
                 }
-            },
-            r = requests.recv() => match r {
-                Some(r) => {
-                    if !link.request(r) {
-                        debug!("request refused: TWS link not ready");
-                    }
-                }
-                None => return,
             },
             _ = sleep_until(deadline) => link.handle_timeout(Instant::now()),
         }

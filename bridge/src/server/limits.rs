@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ibws_shared::hub::TokenBucket;
@@ -46,6 +46,20 @@ pub struct ConnLimiter {
     total: AtomicUsize,
     pending: Mutex<HashMap<IpAddr, usize>>,
     pending_refused: AtomicUsize,
+    hits: LimitHits,
+}
+
+/// How often each limit of a listener was hit, for `/metrics`.
+#[derive(Default)]
+pub struct LimitHits {
+    /// Connections refused: the listener held `max_connections`.
+    pub max_connections: AtomicU64,
+    /// Connections refused: the address held `max_per_ip`.
+    pub max_per_ip: AtomicU64,
+    /// Handshakes refused: the address exceeded its handshake rate.
+    pub handshake_rate: AtomicU64,
+    /// Clients dropped because a write did not progress within the send deadline.
+    pub send_timeout: AtomicU64,
 }
 
 /// Holds one pre-handshake slot (accepted, request head not read yet); released on drop.
@@ -72,6 +86,13 @@ pub struct ConnGuard {
     ip: IpAddr,
 }
 
+impl ConnGuard {
+    /// The connection is being dropped because a write missed the send deadline.
+    pub fn note_send_timeout(&self) {
+        self.limiter.hits.send_timeout.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.limiter.total.fetch_sub(1, Ordering::Relaxed);
@@ -89,6 +110,7 @@ impl ConnLimiter {
             total: AtomicUsize::new(0),
             pending: Mutex::new(HashMap::new()),
             pending_refused: AtomicUsize::new(0),
+            hits: LimitHits::default(),
         })
     }
 
@@ -110,6 +132,10 @@ impl ConnLimiter {
         self.pending_refused.load(Ordering::Relaxed)
     }
 
+    pub fn hits(&self) -> &LimitHits {
+        &self.hits
+    }
+
     pub fn connections(&self) -> usize {
         self.total.load(Ordering::Relaxed)
     }
@@ -127,13 +153,18 @@ impl ConnLimiter {
             last_ms: now_ms,
         });
         s.last_ms = now_ms;
-        s.bucket.take(now_ms)
+        let ok = s.bucket.take(now_ms);
+        if !ok {
+            self.hits.handshake_rate.fetch_add(1, Ordering::Relaxed);
+        }
+        ok
     }
 
     /// Takes a connection slot for `ip`.
     pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<ConnGuard, CloseCode> {
         let mut ips = self.ips.lock().unwrap_or_else(|p| p.into_inner());
         if self.total.load(Ordering::Relaxed) >= self.cfg.max_connections {
+            self.hits.max_connections.fetch_add(1, Ordering::Relaxed);
             return Err(CloseCode::ConnectionLimit);
         }
         let s = ips.entry(ip).or_insert_with(|| IpState {
@@ -142,6 +173,7 @@ impl ConnLimiter {
             last_ms: 0,
         });
         if s.conns >= self.cfg.max_per_ip {
+            self.hits.max_per_ip.fetch_add(1, Ordering::Relaxed);
             return Err(CloseCode::ConnectionLimit);
         }
         s.conns += 1;

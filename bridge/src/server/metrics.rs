@@ -25,11 +25,29 @@ pub fn render(hubs: &Hubs, status: &Status, limits: &ConnLimiter) -> String {
             stats.slow_consumers_resynced += st.slow_consumers_resynced;
             stats.duplicates_dropped += st.duplicates_dropped;
             stats.clients_closed += st.clients_closed;
+            stats.refused_max_clients += st.refused_max_clients;
+            stats.refused_per_subject += st.refused_per_subject;
         });
     }
     let mut s = String::new();
     let _ = writeln!(s, "# HELP ibws_connections Open connections, including those not yet authenticated.\n# TYPE ibws_connections gauge\nibws_connections {}", limits.connections());
     let _ = writeln!(s, "# HELP ibws_pending_refused_total Sockets closed because their address held too many connections before a request head.\n# TYPE ibws_pending_refused_total counter\nibws_pending_refused_total {}", limits.pending_refused());
+    {
+        let h = limits.hits();
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let _ = writeln!(s, "# HELP ibws_limit_hits_total Times a limit refused a connection or dropped a client, by limit (each has a flag).\n# TYPE ibws_limit_hits_total counter");
+        for (limit, n) in [
+            ("max_connections", get(&h.max_connections)),
+            ("max_per_ip", get(&h.max_per_ip)),
+            ("handshake_rate", get(&h.handshake_rate)),
+            ("max_pending_per_ip", limits.pending_refused() as u64),
+            ("max_clients_per_tenant", stats.refused_max_clients),
+            ("max_per_subject", stats.refused_per_subject),
+            ("send_timeout", get(&h.send_timeout)),
+        ] {
+            let _ = writeln!(s, "ibws_limit_hits_total{{limit=\"{limit}\"}} {n}");
+        }
+    }
     let _ = writeln!(s, "# HELP ibws_tenants Streams served.\n# TYPE ibws_tenants gauge\nibws_tenants {}", all.len());
     let _ = writeln!(
         s,

@@ -102,12 +102,15 @@ pub async fn run<S>(
     // If this future is dropped (the server is stopping), the hub still forgets it.
     let mut cleanup = Cleanup { hub: hub.clone(), id, done: false };
     let mut frames: Vec<Frame> = Vec::new();
-    let mut closing: Option<tokio::time::Instant> = None;
+    // Set once our close frame is out: how long we wait for the client's. Boxed, like
+    // every write below, so an idle connection's future has no room for them.
+    let mut closing: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    let mut closed_by_us = false;
     let mut drain_after = false;
     loop {
         let until_close = async {
-            match closing {
-                Some(t) => tokio::time::sleep_until(t).await,
+            match closing.as_mut() {
+                Some(t) => t.await,
                 None => std::future::pending().await,
             }
         };
@@ -116,7 +119,7 @@ pub async fn run<S>(
                 let now = clock::now();
                 match msg {
                     None | Some(Ok(Message::Close(_))) => break,
-                    _ if closing.is_some() => {} // closed by us: wait for the client's close
+                    _ if closed_by_us => {} // closed by us: wait for the client's close
                     Some(Ok(Message::Text(t))) => hub.with(|h| h.on_text(id, t.as_str(), now)),
                     Some(Ok(Message::Binary(b))) => hub.with(|h| h.on_binary(id, b.len(), now)),
                     Some(Ok(Message::Pong(_) | Message::Ping(_))) => hub.with(|h| h.on_pong(id, now)),
@@ -129,25 +132,31 @@ pub async fn run<S>(
                             hub.with(|h| h.on_oversized(id, now));
                             drain_after = true;
                             if let Some((code, last)) = signal.take_close() {
-                                let _ = tokio::time::timeout(send_timeout, send_close(&mut ws, code, last)).await;
+                                let _ = Box::pin(tokio::time::timeout(send_timeout, send_close(&mut ws, code, last))).await;
                             }
                         }
                         break;
                     }
                 }
             }
-            _ = signal.notify.notified(), if closing.is_none() => {
+            _ = signal.notify.notified(), if !closed_by_us => {
                 if let Some((code, last)) = signal.take_close() {
-                    match tokio::time::timeout(send_timeout, send_close(&mut ws, code, last)).await {
-                        Ok(Ok(())) => closing = Some(tokio::time::Instant::now() + Duration::from_secs(2)),
+                    match Box::pin(tokio::time::timeout(send_timeout, send_close(&mut ws, code, last))).await {
+                        Ok(Ok(())) => {
+                            closed_by_us = true;
+                            closing = Some(Box::pin(tokio::time::sleep(Duration::from_secs(2))));
+                        }
                         _ => break,
                     }
                     continue;
                 }
                 if signal.ping.swap(false, std::sync::atomic::Ordering::Relaxed)
-                    && !matches!(tokio::time::timeout(send_timeout, ws.send(Message::Ping(Bytes::new()))).await, Ok(Ok(())))
+                    && !matches!(Box::pin(tokio::time::timeout(send_timeout, ws.send(Message::Ping(Bytes::new())))).await, Ok(Ok(())))
                 {
                     debug!(conn = id, "ping not sent within the send deadline: dropped");
+                    if let Some(g) = &guard {
+                        g.note_send_timeout();
+                    }
                     break;
                 }
                 // take until nothing is left: the hub hands out a bounded batch at a
@@ -158,8 +167,11 @@ pub async fn run<S>(
                     if frames.is_empty() {
                         break;
                     }
-                    if !send_batch(&mut ws, &mut frames, send_timeout).await {
+                    if !Box::pin(send_batch(&mut ws, &mut frames, send_timeout)).await {
                         debug!(conn = id, "client stopped reading: dropped after the send deadline");
+                        if let Some(g) = &guard {
+                            g.note_send_timeout();
+                        }
                         failed = true;
                         break;
                     }
@@ -175,7 +187,7 @@ pub async fn run<S>(
     hub.unregister(id);
     cleanup.done = true;
     if drain_after {
-        drain(&mut ws).await;
+        Box::pin(drain(&mut ws)).await;
     }
     drop(guard);
 }
@@ -224,5 +236,27 @@ impl Drop for Cleanup {
         if !self.done {
             self.hub.unregister(self.id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ibws_shared::hub::{Hub, HubConfig};
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    /// An idle connection is its task: this future, plus a few small heap objects. Its
+    /// size is fixed at compile time, so a change that makes every connection larger
+    /// shows here (the idle-memory benchmark measures the whole).
+    #[tokio::test]
+    async fn a_connection_future_is_small() {
+        let (io, _peer) = tokio::io::duplex(64);
+        let io: crate::server::BoxedIo = Box::new(io);
+        let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+        let hub = SharedHub::new(Hub::new(HubConfig::default(), None, "e".into()));
+        let fut = run(ws, hub, ConnectInfo { client_id: None, claims: None }, None, Duration::from_secs(1));
+        let size = std::mem::size_of_val(&fut);
+        println!("connection future: {size} bytes");
+        assert!(size <= 1536, "connection future grew to {size} bytes");
     }
 }

@@ -29,3 +29,21 @@ impl StampedEvent {
         Some(Arc::new(StampedEvent { frame, kind, epoch, seq, account, json }))
     }
 }
+
+/// What the replay ring keeps of an event: its wire text and what a client's filters
+/// look at. The parsed frame is needed once, when the event is published (the order
+/// and account tables take their copy then); keeping it for every event in the ring
+/// would hold each event about twice over.
+#[derive(Clone, Debug)]
+pub struct RingEvent {
+    pub seq: u64,
+    pub kind: MessageType,
+    pub account: Option<Box<str>>,
+    pub json: Frame,
+}
+
+impl From<&StampedEvent> for RingEvent {
+    fn from(e: &StampedEvent) -> Self {
+        RingEvent { seq: e.seq, kind: e.kind, account: e.account.as_deref().map(Into::into), json: e.json.clone() }
+    }
+}

@@ -34,7 +34,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 pub use config::HubConfig;
-pub use event::{Frame, StampedEvent};
+pub use event::{Frame, RingEvent, StampedEvent};
 pub use order_table::OrderTable;
 pub use replay::ReplayRing;
 pub use session::Session;
@@ -117,6 +117,10 @@ pub struct HubStats {
     /// Clients that fell off the ring and were told `recovered: false` instead.
     pub slow_consumers_resynced: u64,
     pub clients_closed: u64,
+    /// Clients refused because the stream served `max_clients` already.
+    pub refused_max_clients: u64,
+    /// Clients refused because their token's subject held `max_clients_per_subject`.
+    pub refused_per_subject: u64,
 }
 
 /// The hub. See the module documentation.
@@ -317,7 +321,7 @@ impl Hub {
             keep.push(e);
         }
         for e in keep.into_iter().rev() {
-            self.ring.push(e);
+            self.ring.push(RingEvent::from(&*e));
         }
     }
 
@@ -331,6 +335,7 @@ impl Hub {
             format!("client_{}_{}", now.unix_us / 1000, self.generated_ids)
         });
         if self.clients.len() >= self.cfg.max_clients {
+            self.stats.refused_max_clients += 1;
             self.out.push_back(Output::Close { id, code: CloseCode::ConnectionLimit, frames: vec![] });
             return;
         }
@@ -351,6 +356,7 @@ impl Hub {
         }
         let n = self.per_subject.get(&claims.sub).copied().unwrap_or(0);
         if n >= self.cfg.max_clients_per_subject {
+            self.stats.refused_per_subject += 1;
             self.close(id, CloseCode::ConnectionLimit, now);
             return;
         }
@@ -842,7 +848,7 @@ impl Hub {
                 acc.account = a.data.account.clone();
             }
         }
-        self.ring.push(ev.clone());
+        self.ring.push(RingEvent::from(&*ev));
         // wake the idle clients that want it; idle ones that do not move past it
         for (id, s) in self.clients.iter_mut() {
             if !s.armed {

@@ -4,14 +4,13 @@
 //! per client.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
-use super::StampedEvent;
+use super::RingEvent;
 
 /// Holds a contiguous run of seqs; `resume` is answered from it or not at all.
 #[derive(Debug, Default)]
 pub struct ReplayRing {
-    events: VecDeque<Arc<StampedEvent>>,
+    events: VecDeque<RingEvent>,
     capacity: usize,
     max_bytes: usize,
     bytes: usize,
@@ -30,7 +29,7 @@ impl ReplayRing {
 
     /// Appends the event that follows the last one; callers clear the ring on a gap.
     /// The oldest events go when either bound is passed (the newest always stays).
-    pub fn push(&mut self, ev: Arc<StampedEvent>) {
+    pub fn push(&mut self, ev: RingEvent) {
         debug_assert!(self.events.back().is_none_or(|b| b.seq + 1 == ev.seq));
         self.bytes += ev.json.len();
         self.events.push_back(ev);
@@ -57,13 +56,13 @@ impl ReplayRing {
     }
 
     /// The event with `seq`, if held.
-    pub fn get(&self, seq: u64) -> Option<&Arc<StampedEvent>> {
+    pub fn get(&self, seq: u64) -> Option<&RingEvent> {
         let first = self.first_seq()?;
         self.events.get(usize::try_from(seq.checked_sub(first)?).ok()?)
     }
 
     /// The events held, oldest first.
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<StampedEvent>> {
+    pub fn iter(&self) -> impl Iterator<Item = &RingEvent> {
         self.events.iter()
     }
 
@@ -77,7 +76,7 @@ impl ReplayRing {
 
     /// Every event after `since`, if the ring reaches back that far. `head` is the
     /// current stream seq; `Some(empty)` when the client is already up to date.
-    pub fn since(&self, since: u64, head: u64) -> Option<impl Iterator<Item = &Arc<StampedEvent>>> {
+    pub fn since(&self, since: u64, head: u64) -> Option<impl Iterator<Item = &RingEvent>> {
         if since > head {
             return None;
         }

@@ -21,8 +21,9 @@ struct Args {
     /// Servers to measure, comma-separated (ibws, ibws-wss, bun, node, python)
     #[arg(long, value_delimiter = ',', default_value = "ibws,ibws-wss,bun,node,python")]
     servers: Vec<String>,
-    /// Scenarios: A (fan-out), B (latency), C (idle memory), D (bridge end to end, ibws only)
-    #[arg(long, value_delimiter = ',', default_value = "A,B,C,D")]
+    /// Scenarios: A (fan-out), B (latency), C (idle memory), D (bridge end to end, ibws
+    /// only), E (relay memory per byte of large events, ibws only)
+    #[arg(long, value_delimiter = ',', default_value = "A,B,C,D,E")]
     scenarios: Vec<String>,
     /// Runs of each scenario, interleaved across servers
     #[arg(long, default_value_t = 3)]
@@ -47,6 +48,11 @@ struct Args {
     d_clients: usize,
     #[arg(long, default_value_t = 2_000)]
     d_rounds: usize,
+    /// E: events and their size in bytes
+    #[arg(long, default_value_t = 1_000)]
+    e_events: u64,
+    #[arg(long, default_value_t = 60_000)]
+    e_size: usize,
     /// The ibws binary
     #[arg(long)]
     ibws: Option<PathBuf>,
@@ -67,6 +73,15 @@ async fn main() {
     let mut samples: Vec<Sample> = Vec::new();
     for run in 1..=a.runs {
         for sc in &a.scenarios {
+            if sc == "E" {
+                for orders in [false, true] {
+                    let work = a.work_dir.join(format!("ibws-E-{orders}-{run}"));
+                    let s = bench::event_memory(&ibws, &work, a.e_events, a.e_size, orders).await;
+                    println!("{} run={run}", s.line());
+                    samples.push(s);
+                }
+                continue;
+            }
             if sc == "D" {
                 let work = a.work_dir.join(format!("ibws-bridge-D-{run}"));
                 let s = bench::bridge_end_to_end(&ibws, &work, a.d_clients, a.d_rounds).await;
