@@ -208,12 +208,17 @@ impl Bridge {
         Ok(Bridge { addr, remote_addr, hub, status, uplink, tasks, stop })
     }
 
-    /// Closes every client with "server restarting" (they reconnect and resume).
+    /// Closes every client with "server restarting" (they reconnect and resume), and
+    /// returns once each has received its close frame and answered it (at most
+    /// [`SHUTDOWN_GRACE`]).
     pub async fn shutdown(&self) {
         self.hub.with(|h| h.close_all(CloseCode::ServerRestarting, clock::now()));
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.hub.drained(SHUTDOWN_GRACE).await;
     }
 }
+
+/// How long a shutdown waits for clients to finish their closing handshake.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Where the pipeline's events go.
 struct Outputs {

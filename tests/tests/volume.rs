@@ -270,3 +270,49 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> String {
     s.read_to_string(&mut out).await.unwrap();
     out
 }
+
+/// Shutdown waits for clients to receive their close frames: a client with a backlog
+/// that starts reading only after the old fixed 300 ms wait still ends with 4000
+/// "server restarting", not a cut connection, even though the bridge is dropped as
+/// soon as `shutdown` returns (as `ibws` exits).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_until_a_client_behind_a_backlog_has_its_close_frame() {
+    let (sim, bridge, url) = start(0, Duration::from_secs(60)).await;
+    sim.set_flow(false);
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(bridge.addr).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(url.as_str(), tcp).await.unwrap();
+    ws.next().await.unwrap().unwrap(); // connection frame
+    let sub = json!({"type": "subscribe", "message_types": ["order_update", "order_notification", "market_data", "account_update", "error"]});
+    ws.send(Message::Text(sub.to_string().into())).await.unwrap();
+    // a backlog of a few thousand events owed to a client that is not reading
+    let (_, start_seq) = position(&bridge);
+    while position(&bridge).1 < start_seq + 3_000 {
+        sim.apply(|e| (0..300).flat_map(|_| e.random_step()).collect::<Vec<_>>());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    settle(&bridge).await;
+    let stopping = tokio::spawn(async move {
+        let t0 = Instant::now();
+        bridge.shutdown().await;
+        let took = t0.elapsed();
+        drop(bridge); // what `ibws` does next: exit
+        took
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut events = 0u64;
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(30), ws.next()).await.expect("the server went silent") {
+            Some(Ok(Message::Text(_))) => events += 1,
+            Some(Ok(Message::Close(f))) => break f.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            other => panic!("connection cut without a close frame after {events} frames: {other:?}"),
+        }
+    };
+    assert_eq!(code, Some(ibws_shared::protocol::CloseCode::ServerRestarting.code()), "server restarting");
+    let _ = ws.flush().await; // our answer to the close
+    let took = stopping.await.unwrap();
+    assert!(events > 1_000, "the backlog was delivered first ({events} frames)");
+    assert!(took >= Duration::from_millis(800), "shutdown returned after {took:?}, before the client read its close");
+}

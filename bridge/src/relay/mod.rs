@@ -125,9 +125,14 @@ impl Relay {
     /// Closes every client with "server restarting".
     pub async fn shutdown(&self) {
         let now = crate::clock::now();
-        for (_, h) in self.tenants.all() {
+        let hubs = self.tenants.all();
+        for (_, h) in &hubs {
             h.with(|h| h.close_all(CloseCode::ServerRestarting, now));
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // every tenant's clients finish their closing handshakes together
+        let deadline = tokio::time::Instant::now() + crate::app::SHUTDOWN_GRACE;
+        for (_, h) in &hubs {
+            h.drained(deadline.saturating_duration_since(tokio::time::Instant::now())).await;
+        }
     }
 }

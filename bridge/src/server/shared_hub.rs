@@ -69,6 +69,9 @@ impl HubInner {
 pub struct SharedHub {
     inner: Arc<Mutex<HubInner>>,
     next_id: Arc<std::sync::atomic::AtomicU64>,
+    /// Connections registered and not yet unregistered: a closed client counts until
+    /// its task has finished its closing handshake.
+    live: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SharedHub {
@@ -76,6 +79,7 @@ impl SharedHub {
         SharedHub {
             inner: Arc::new(Mutex::new(HubInner { hub, conns: HashMap::new() })),
             next_id: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+            live: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         }
     }
 
@@ -97,11 +101,29 @@ impl SharedHub {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let signal = Arc::new(Signal::default());
         self.lock().conns.insert(id, signal.clone());
+        self.live.fetch_add(1, Ordering::Relaxed);
         (id, signal)
     }
 
-    /// Forgets a connection whose socket is gone.
+    /// Connections whose tasks are still running (see [`SharedHub::unregister`]).
+    pub fn live_connections(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// After [`Hub::close_all`]: waits until every connection's task has sent its
+    /// close frame and finished its closing handshake (each waits at most 2 s for the
+    /// client's answer), or until `grace` has passed.
+    pub async fn drained(&self, grace: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.live_connections() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Forgets a connection whose socket is gone. Called exactly once per
+    /// [`SharedHub::register`].
     pub fn unregister(&self, id: ConnId) {
+        self.live.fetch_sub(1, Ordering::Relaxed);
         let mut g = self.lock();
         g.conns.remove(&id);
         g.hub.disconnect(id);
