@@ -78,6 +78,8 @@ pub fn bench_dir() -> PathBuf {
     repo_root().join("tests/bench")
 }
 
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 /// A running server process and how to reach it.
 struct Running {
     proc: Proc,
@@ -164,10 +166,16 @@ impl Running {
         format!("{scheme}://localhost:{}/{path}", self.port)
     }
 
-    async fn connect(
-        &self,
-        url: &str,
-    ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    /// Opens a bridge session on ibws's `/bridge/ws`: `hello`, then an empty snapshot.
+    async fn bridge_hello(&self, ws: &mut Ws) {
+        let hello =
+            format!(r#"{{"type":"hello","token":"{}","epoch":"bench","seq":0,"version":"bench"}}"#, self.bridge_token);
+        ws.send(Message::Text(hello.into())).await.expect("hello");
+        let snap = r#"{"type":"snapshot","epoch":"bench","seq":0,"orders":[],"accounts":[],"source_connected":true}"#;
+        ws.send(Message::Text(snap.into())).await.expect("snapshot");
+    }
+
+    async fn connect(&self, url: &str) -> Ws {
         let req = url.into_client_request().expect("request");
         let connector = self.tls.clone().map(Connector::Rustls);
         let (ws, _) = tokio::time::timeout(
@@ -251,11 +259,7 @@ fn event(seq: u64) -> String {
 async fn publish(run: &Running, server: Server, count: u64, rate: u32) -> Box<dyn std::any::Any + Send> {
     let mut ws = run.connect(&run.url(server, "pub")).await;
     if server.is_ibws() {
-        let hello =
-            format!(r#"{{"type":"hello","token":"{}","epoch":"bench","seq":0,"version":"bench"}}"#, run.bridge_token);
-        ws.send(Message::Text(hello.into())).await.expect("hello");
-        let snap = r#"{"type":"snapshot","epoch":"bench","seq":0,"orders":[],"accounts":[],"source_connected":true}"#;
-        ws.send(Message::Text(snap.into())).await.expect("snapshot");
+        run.bridge_hello(&mut ws).await;
     }
     let (mut tx, mut rx) = ws.split();
     // acks and welcome are read and dropped, so the server never blocks on us
@@ -428,11 +432,7 @@ pub async fn event_memory(ibws: &Path, work: &Path, events: u64, size: usize, or
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = run.proc.rss_bytes().unwrap_or(0);
     let mut ws = run.connect(&run.url(Server::Ibws, "pub")).await;
-    let hello =
-        format!(r#"{{"type":"hello","token":"{}","epoch":"bench","seq":0,"version":"bench"}}"#, run.bridge_token);
-    ws.send(Message::Text(hello.into())).await.expect("hello");
-    let snap = r#"{"type":"snapshot","epoch":"bench","seq":0,"orders":[],"accounts":[],"source_connected":true}"#;
-    ws.send(Message::Text(snap.into())).await.expect("snapshot");
+    run.bridge_hello(&mut ws).await;
     let filler = "x".repeat(size);
     let mut text_bytes = 0usize;
     for seq in 1..=events {

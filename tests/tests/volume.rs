@@ -223,14 +223,7 @@ async fn ten_megabytes_of_tws_text_close_no_client() {
 async fn a_client_that_never_reads_is_dropped_within_its_send_deadline() {
     let (sim, bridge, url) = start(0, Duration::from_secs(2)).await;
     sim.set_flow(false);
-    // a raw client with a tiny receive buffer that subscribes and then never reads
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let tcp = socket.connect(bridge.addr).await.unwrap();
-    let (mut ws, _) = tokio_tungstenite::client_async(url.as_str(), tcp).await.unwrap();
-    ws.next().await.unwrap().unwrap(); // connection frame
-    let sub = json!({"type": "subscribe", "message_types": ["order_update", "order_notification", "market_data", "account_update", "error"]});
-    ws.send(Message::Text(sub.to_string().into())).await.unwrap();
+    let ws = unread_client(&bridge, &url).await;
     let clients = || bridge.hub.with(|h| h.client_count());
     assert_eq!(clients(), 1);
     // a healthy client beside it keeps being served
@@ -259,6 +252,23 @@ async fn a_client_that_never_reads_is_dropped_within_its_send_deadline() {
     drop(ws);
 }
 
+/// A raw client with a 4 KiB receive buffer, subscribed to everything, that reads
+/// nothing more than its connection frame until the test makes it.
+async fn unread_client(
+    bridge: &Bridge,
+    url: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(bridge.addr).await.unwrap();
+    let (mut ws, _) =
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp)).await.unwrap();
+    ws.next().await.unwrap().unwrap(); // connection frame
+    let sub = json!({"type": "subscribe", "message_types": ["order_update", "order_notification", "market_data", "account_update", "error"]});
+    ws.send(Message::Text(sub.to_string().into())).await.unwrap();
+    ws
+}
+
 /// The body of a plain `GET` on the local endpoint.
 async fn get(addr: std::net::SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -279,13 +289,7 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> String {
 async fn shutdown_waits_until_a_client_behind_a_backlog_has_its_close_frame() {
     let (sim, bridge, url) = start(0, Duration::from_secs(60)).await;
     sim.set_flow(false);
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let tcp = socket.connect(bridge.addr).await.unwrap();
-    let (mut ws, _) = tokio_tungstenite::client_async(url.as_str(), tcp).await.unwrap();
-    ws.next().await.unwrap().unwrap(); // connection frame
-    let sub = json!({"type": "subscribe", "message_types": ["order_update", "order_notification", "market_data", "account_update", "error"]});
-    ws.send(Message::Text(sub.to_string().into())).await.unwrap();
+    let mut ws = unread_client(&bridge, &url).await;
     // a backlog of a few thousand events owed to a client that is not reading
     let (_, start_seq) = position(&bridge);
     while position(&bridge).1 < start_seq + 3_000 {
