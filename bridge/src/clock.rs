@@ -15,6 +15,17 @@ pub fn now() -> Now {
     Now { mono_ms: start.elapsed().as_millis() as u64 + 1, unix_us }
 }
 
+/// The tokio instant of monotonic millisecond `mono_ms` (as [`now`] counts them).
+pub fn instant_at(mono_ms: u64) -> tokio::time::Instant {
+    let start = *START.get_or_init(Instant::now);
+    tokio::time::Instant::from_std(start + std::time::Duration::from_millis(mono_ms.saturating_sub(1).min(1 << 40)))
+}
+
+/// An instant no deadline reaches (a year from now).
+pub fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(365 * 86_400)
+}
+
 /// The offset from UTC applied to seed-style timestamps (which carry no zone), in
 /// seconds: `IBWS_UTC_OFFSET` (e.g. `+08:00`), default UTC. Reading the host's zone
 /// would need a time-zone database; an explicit setting is also easier to reason about

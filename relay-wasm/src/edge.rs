@@ -1,15 +1,35 @@
-//! The edge relay's logic for one tenant, as a Durable Object runs it: the shared hub,
-//! the bridge ingest protocol, token checks, and the state a hibernating object must
-//! store. No I/O and no JavaScript here; `lib.rs` exports it to the host.
+//! One tenant's edge relay, as a Durable Object runs it, free of I/O.
+//!
+//! Every decision is the shared relay core's: [`ibws_shared::relay::admit`] for each
+//! request the Worker routes, [`BridgeSession`] for the bridge, the [`Hub`] for the
+//! clients. What is particular to a Durable Object lives here:
+//!
+//! - **storage by rows**: the hub journals what changed ([`Hub::take_changes`]); the
+//!   host writes those rows (one per event, per order, per account) in one
+//!   transaction, waits until they are durable, and only then asks for the bridge's
+//!   `ack` ([`EdgeRelay::stored`]). A write costs what changed, however full the ring.
+//! - **fan-out serialised once**: [`EdgeRelay::drain`] hands the host each distinct
+//!   frame once with, for every socket, the indexes of its frames.
+//! - **sleep**: no transport pings and no idle reaping (the platform closes dead
+//!   sockets and tells us; seed clients never send anything and must stay), so the
+//!   only deadlines are auth deadlines, token expiries and the bridge's; the host sets
+//!   one alarm for [`EdgeRelay::deadline`], or none.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use ibws_shared::auth::{AuthError, JwtVerifier, Role, TokenVerifier, VerifyKey};
-use ibws_shared::hub::{ConnId, ConnectInfo, Hub, HubConfig, Now, Output, SessionState, StampedEvent, StreamState};
-use ibws_shared::protocol::{BridgeFrame, CloseCode, RelayFrame, SnapshotAssembler};
+use ibws_shared::auth::{JwtVerifier, TokenVerifier, VerifyKey};
+use ibws_shared::hub::{
+    ConnId, ConnectInfo, Frame, Hub, HubConfig, Now, Output, SessionState, StreamChanges, StreamState,
+};
+use ibws_shared::protocol::{AccountState, CloseCode, OrderData};
+use ibws_shared::relay::admission::{bearer, query_param};
+use ibws_shared::relay::bridge_session::Applied;
+use ibws_shared::relay::{admit, refusal_frame, Admission, BridgeSession, ConnRole, OriginPolicy, Refused, Request};
 use serde::{Deserialize, Serialize};
 
-/// How the edge relay verifies tokens and which tenant this object serves.
+/// How the edge relay verifies tokens, which tenant this object serves, and which
+/// browser origins may connect.
 #[derive(Clone, Debug, Deserialize)]
 pub struct EdgeConfig {
     pub tenant: String,
@@ -23,72 +43,213 @@ pub struct EdgeConfig {
     pub issuer: String,
     #[serde(default = "ibws")]
     pub audience: String,
+    /// Exact browser origins allowed (`*`: any); none by default.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 fn ibws() -> String {
     "ibws".into()
 }
 
-/// Something for the host to do.
-#[derive(Debug, Serialize, PartialEq)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Out {
-    Send { id: u64, frames: Vec<String> },
-    Close { id: u64, code: u16, reason: String, frames: Vec<String> },
+/// The verifier a configuration describes.
+pub fn verifier(cfg: &EdgeConfig) -> Result<Arc<dyn TokenVerifier>, String> {
+    let key = match (&cfg.jwt_secret, &cfg.jwt_public_key) {
+        (Some(s), None) => VerifyKey::Hs256(s.trim().as_bytes().to_vec()),
+        (None, Some(p)) => VerifyKey::from_public_pem(p.as_bytes())?,
+        _ => return Err("configure exactly one of jwt_secret and jwt_public_key".into()),
+    };
+    Ok(Arc::new(JwtVerifier::new(key, &cfg.issuer, &cfg.audience, 30)?))
 }
 
-/// The answer to a bridge frame.
+/// A request's facts as the Worker sees them.
+#[derive(Debug, Default, Deserialize)]
+pub struct Facts {
+    pub path: String,
+    #[serde(default)]
+    pub query: String,
+    #[serde(default)]
+    pub upgrade: bool,
+    #[serde(default)]
+    pub origin: Option<String>,
+    #[serde(default)]
+    pub protocols: Option<String>,
+}
+
+/// The Worker's answer to a request.
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Route {
+    Health,
+    /// HTTP refusal before any upgrade.
+    Http {
+        status: u16,
+        body: &'static str,
+    },
+    /// Upgrade, send `frame` (an error frame saying why), close with `code`.
+    Refuse {
+        code: u16,
+        reason: &'static str,
+        frame: String,
+    },
+    /// Hand the socket to `tenant`'s Durable Object.
+    Forward {
+        tenant: String,
+        bridge: bool,
+        echo_ibws: bool,
+    },
+}
+
+/// Decides a request in the Worker, before any Durable Object is involved: the shared
+/// admission, then which tenant's object gets it (the verified bearer token's tenant,
+/// else the `tenant` parameter, whose object checks the token the client sends).
+pub fn route(cfg: &EdgeConfig, verifier: &dyn TokenVerifier, facts: &Facts, now: Now) -> Route {
+    let req = Request {
+        path: &facts.path,
+        query: &facts.query,
+        upgrade: facts.upgrade,
+        origin: facts.origin.as_deref(),
+        protocols: facts.protocols.as_deref(),
+    };
+    let origins = OriginPolicy::remote(cfg.allowed_origins.clone());
+    let refuse = |code: CloseCode, why: &str| Route::Refuse {
+        code: code.code(),
+        reason: code.reason(),
+        frame: refusal_frame(code, why, now.unix_us, 0),
+    };
+    match admit(&req, &origins, Some(verifier), now.unix_us.max(0) as u64 / 1_000_000) {
+        Admission::Health => Route::Health,
+        Admission::Refused(Refused::Http { status, body }) => Route::Http { status, body },
+        Admission::Refused(Refused::Close { code, reason: why }) => refuse(code, why),
+        Admission::Accept { role, claims, echo_ibws, tenant, .. } => match claims.map(|c| c.tenant).or(tenant) {
+            Some(tenant) => Route::Forward { tenant, bridge: role == ConnRole::Bridge, echo_ibws },
+            None => refuse(CloseCode::AuthRequired, "say which tenant: a bearer token or the tenant parameter"),
+        },
+    }
+}
+
+/// Frames for the host to send, each distinct frame once.
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub struct Batch {
+    /// Every distinct frame of this batch.
+    pub frames: Vec<Frame>,
+    /// Per socket: its id, then the indexes into `frames` to send it, in order.
+    pub sends: Vec<Vec<u64>>,
+    /// Sockets to close after their frames: id, code, reason.
+    pub closes: Vec<(u64, u16, String)>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.sends.is_empty() && self.closes.is_empty()
+    }
+}
+
+/// The answer to a bridge's frame: frames to send it now (`welcome`), and whether to
+/// close it.
 #[derive(Debug, Default, Serialize, PartialEq)]
 pub struct BridgeReply {
-    /// A frame to send back (welcome, ack).
-    pub reply: Option<String>,
-    /// Close the bridge connection with this code.
-    pub close: Option<u16>,
+    pub send: Vec<String>,
+    pub close: Option<(u16, String)>,
+}
+
+/// One batch of rows to store, as the host writes them (see [`StreamChanges`]):
+/// orders and accounts already as JSON text.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Rows {
+    pub epoch: String,
+    pub seq: u64,
+    pub source_connected: bool,
+    pub clear_events: bool,
+    pub clear_tables: bool,
+    pub keep_from: u64,
+    pub events: Vec<(u64, Frame)>,
+    /// (key, row or `None` to delete)
+    pub orders: Vec<(i64, Option<String>)>,
+    /// (account, row)
+    pub accounts: Vec<(String, String)>,
+}
+
+impl From<StreamChanges> for Rows {
+    fn from(c: StreamChanges) -> Rows {
+        fn text<T: Serialize>(v: &T) -> String {
+            serde_json::to_string(v).unwrap_or_default()
+        }
+        Rows {
+            epoch: c.epoch,
+            seq: c.seq,
+            source_connected: c.source_connected,
+            clear_events: c.clear_events,
+            clear_tables: c.clear_tables,
+            keep_from: c.keep_from,
+            events: c.events,
+            orders: c.orders.into_iter().map(|(k, o)| (k, o.as_ref().map(text))).collect(),
+            accounts: c.accounts.iter().map(|a| (a.account.clone(), text(a))).collect(),
+        }
+    }
+}
+
+/// What a bridge socket keeps across the object's sleep.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct BridgeState {
+    pub tenant: String,
+    pub exp: u64,
 }
 
 pub struct EdgeRelay {
     hub: Hub,
     verifier: Arc<dyn TokenVerifier>,
     tenant: String,
-    bridge_authed: bool,
-    /// A large snapshot arriving in parts.
-    parts: SnapshotAssembler,
-}
-
-fn close_for(e: AuthError) -> CloseCode {
-    match e {
-        AuthError::Expired => CloseCode::TokenExpired,
-        _ => CloseCode::InvalidToken,
-    }
+    bridges: HashMap<ConnId, BridgeSession>,
+    /// Bridge sockets to close at the next drain (a token that expired while asleep).
+    bridge_closes: Vec<(ConnId, u16, String)>,
+    /// A stream being read back from storage.
+    restoring: Option<StreamState>,
 }
 
 impl EdgeRelay {
     pub fn new(cfg: EdgeConfig) -> Result<EdgeRelay, String> {
-        let key = match (&cfg.jwt_secret, &cfg.jwt_public_key) {
-            (Some(s), None) => VerifyKey::Hs256(s.trim().as_bytes().to_vec()),
-            (None, Some(p)) => VerifyKey::from_public_pem(p.as_bytes())?,
-            _ => return Err("configure exactly one of jwt_secret and jwt_public_key".into()),
+        let verifier = verifier(&cfg)?;
+        let hub_cfg = HubConfig {
+            require_auth: true,
+            tenant: Some(cfg.tenant.clone()),
+            idle_timeout_ms: u64::MAX,
+            transport_pings: false,
+            ..HubConfig::default()
         };
-        let verifier: Arc<dyn TokenVerifier> = Arc::new(JwtVerifier::new(key, &cfg.issuer, &cfg.audience, 30)?);
-        let hub_cfg = HubConfig { require_auth: true, tenant: Some(cfg.tenant.clone()), ..HubConfig::default() };
-        let hub = Hub::new(hub_cfg, Some(verifier.clone()), format!("edge-{}", cfg.tenant));
-        let parts = SnapshotAssembler::new(hub.config().max_orders + 10_000);
-        Ok(EdgeRelay { hub, verifier, tenant: cfg.tenant, bridge_authed: false, parts })
+        let mut hub = Hub::new(hub_cfg, Some(verifier.clone()), format!("edge-{}", cfg.tenant));
+        hub.enable_journal();
+        Ok(EdgeRelay {
+            hub,
+            verifier,
+            tenant: cfg.tenant,
+            bridges: HashMap::new(),
+            bridge_closes: Vec::new(),
+            restoring: None,
+        })
     }
 
-    /// Verifies a token and returns its tenant (the Worker routes with it).
-    pub fn token_tenant(&self, token: &str, now: Now) -> Option<String> {
-        self.verifier.verify(token, (now.unix_us / 1_000_000) as u64).ok().map(|c| c.tenant)
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    // ----- clients -----
+
+    /// A client socket was accepted, with its request's query string and
+    /// `Sec-WebSocket-Protocol` header (a `bearer.` token there is verified now).
+    pub fn client_open_request(&mut self, id: ConnId, query: &str, protocols: Option<&str>, now: Now) {
+        let client_id = query_param(query, "client_id").filter(|c| c.len() <= 128);
+        self.client_open(id, client_id, bearer(protocols), now);
     }
 
     /// A client socket was accepted; `bearer` is a token offered as a subprotocol.
     pub fn client_open(&mut self, id: ConnId, client_id: Option<String>, bearer: Option<&str>, now: Now) {
         let claims = match bearer {
-            Some(t) => match self.verifier.verify(t, (now.unix_us / 1_000_000) as u64) {
+            Some(t) => match self.verifier.verify(t, now.unix_us.max(0) as u64 / 1_000_000) {
                 Ok(c) => Some(c),
                 Err(e) => {
                     self.hub.connect(id, ConnectInfo { client_id, claims: None }, now);
-                    self.hub.close_client(id, close_for(e), now);
+                    self.hub.close_client(id, e.close_code(), now);
                     return;
                 }
             },
@@ -109,102 +270,119 @@ impl EdgeRelay {
         self.hub.disconnect(id);
     }
 
-    /// A frame from the bridge connection.
-    pub fn bridge_text(&mut self, text: &str, now: Now) -> BridgeReply {
-        let frame: BridgeFrame = match serde_json::from_str(text) {
-            Ok(f) => f,
-            Err(_) => return BridgeReply { reply: None, close: Some(CloseCode::UnsupportedData.code()) },
-        };
-        let ack = |hub: &Hub| {
-            let (e, s) = hub.position();
-            serde_json::to_string(&RelayFrame::Ack { epoch: e.to_owned(), seq: s }).ok()
-        };
-        match frame {
-            BridgeFrame::Hello { token, .. } => match self.verifier.verify(&token, (now.unix_us / 1_000_000) as u64) {
-                Ok(c) if c.role == Role::Bridge && c.tenant == self.tenant => {
-                    self.bridge_authed = true;
-                    let (e, s) = self.hub.position();
-                    let w = RelayFrame::Welcome { tenant: self.tenant.clone(), epoch: e.to_owned(), seq: s };
-                    BridgeReply { reply: serde_json::to_string(&w).ok(), close: None }
-                }
-                Ok(_) => BridgeReply { reply: None, close: Some(CloseCode::Forbidden.code()) },
-                Err(e) => BridgeReply { reply: None, close: Some(close_for(e).code()) },
-            },
-            _ if !self.bridge_authed => BridgeReply { reply: None, close: Some(CloseCode::AuthRequired.code()) },
-            BridgeFrame::Publish { event } => {
-                if let Some(ev) = StampedEvent::new(*event) {
-                    self.hub.publish(ev, now);
-                }
-                BridgeReply { reply: ack(&self.hub), close: None }
-            }
-            BridgeFrame::Snapshot(s) => {
-                self.hub.apply_snapshot(&s, now);
-                BridgeReply { reply: ack(&self.hub), close: None }
-            }
-            BridgeFrame::SnapshotPart(p) => match self.parts.push(p) {
-                Ok(Some(s)) => {
-                    self.hub.apply_snapshot(&s, now);
-                    BridgeReply { reply: ack(&self.hub), close: None }
-                }
-                Ok(None) => BridgeReply::default(),
-                Err(_) => BridgeReply { reply: None, close: Some(CloseCode::MessageTooBig.code()) },
-            },
-            BridgeFrame::Source { connected } => {
-                self.hub.set_source_connected(connected);
-                BridgeReply::default()
-            }
-        }
-    }
-
-    /// The bridge connection is gone.
-    pub fn bridge_closed(&mut self) {
-        self.bridge_authed = false;
-        self.parts.reset();
-        self.hub.set_source_connected(false);
-    }
-
-    /// Restores the bridge's authentication after the object woke up.
-    pub fn set_bridge_authed(&mut self, yes: bool) {
-        self.bridge_authed = yes;
-    }
-
-    pub fn tick(&mut self, now: Now) {
-        self.hub.tick(now);
-    }
-
     pub fn client_count(&self) -> usize {
         self.hub.client_count()
     }
 
-    /// What the host must do now. Transport pings are not possible under hibernation;
-    /// clients keep the connection alive with their own `ping` (answered here).
-    pub fn drain(&mut self) -> Vec<Out> {
-        let mut out = Vec::new();
-        while let Some(o) = self.hub.poll_output() {
-            match o {
-                Output::Wake(id) => {
-                    let mut frames = Vec::new();
-                    self.hub.take_frames(id, &mut frames);
-                    out.push(Out::Send { id, frames: frames.iter().map(|f| f.to_string()).collect() });
-                }
-                Output::Ping(_) => {}
-                Output::Close { id, code, frames } => out.push(Out::Close {
-                    id,
-                    code: code.code(),
-                    reason: code.reason().to_owned(),
-                    frames: frames.iter().map(|f| f.to_string()).collect(),
-                }),
+    // ----- the bridge -----
+
+    /// A bridge socket was accepted: it must say `hello` by the auth deadline.
+    pub fn bridge_open(&mut self, id: ConnId, now: Now) {
+        let cfg = self.hub.config();
+        let s = BridgeSession::new(Some(self.tenant.clone()), cfg.auth_deadline_ms, cfg.max_orders, now);
+        self.bridges.insert(id, s);
+    }
+
+    /// A text frame from bridge socket `id`.
+    pub fn bridge_text(&mut self, id: ConnId, text: &str, now: Now) -> BridgeReply {
+        let Some(s) = self.bridges.get_mut(&id) else {
+            return BridgeReply { send: vec![], close: Some((CloseCode::AuthRequired.code(), "unknown".into())) };
+        };
+        let result = if s.identity().is_none() {
+            s.on_hello(text, self.verifier.as_ref(), now).map(|_| Some(s.welcome(&self.hub)))
+        } else {
+            s.on_text(text, &mut self.hub, now).map(|a| match a {
+                Applied::Ignored(_) | Applied::Stored | Applied::Partial => None,
+            })
+        };
+        match result {
+            Ok(welcome) => BridgeReply { send: welcome.into_iter().collect(), close: None },
+            Err(r) => {
+                self.bridge_closed(id);
+                let frame = refusal_frame(r.code, r.reason, now.unix_us, 0);
+                BridgeReply { send: vec![frame], close: Some((r.code.code(), r.code.reason().into())) }
             }
         }
-        out
     }
 
-    pub fn stream_state(&self) -> StreamState {
-        self.hub.stream_state()
+    /// A binary frame from bridge socket `id`: refused.
+    pub fn bridge_binary(&mut self, id: ConnId) -> BridgeReply {
+        let r = self.bridges.get_mut(&id).map(|s| s.on_binary());
+        self.bridge_closed(id);
+        let r = r.map_or(CloseCode::UnsupportedData.code(), |r| r.code.code());
+        BridgeReply { send: vec![], close: Some((r, "the bridge protocol is text".into())) }
     }
 
-    pub fn restore_stream(&mut self, st: StreamState) {
-        self.hub.restore_stream(st);
+    /// Bridge socket `id` is gone.
+    pub fn bridge_closed(&mut self, id: ConnId) {
+        if let Some(mut s) = self.bridges.remove(&id) {
+            let last = self.bridges.values().all(|b| b.identity().is_none());
+            s.on_closed(&mut self.hub, last);
+        }
+    }
+
+    /// What bridge socket `id` must keep while the object sleeps.
+    pub fn bridge_state(&self, id: ConnId) -> Option<BridgeState> {
+        let (tenant, exp) = self.bridges.get(&id)?.identity()?;
+        Some(BridgeState { tenant: tenant.to_owned(), exp })
+    }
+
+    /// Re-creates a bridge session after the object woke up.
+    pub fn restore_bridge(&mut self, id: ConnId, st: Option<BridgeState>, now: Now) {
+        let max_orders = self.hub.config().max_orders;
+        let s = match st {
+            Some(st) if st.tenant == self.tenant => BridgeSession::resumed(st.tenant, st.exp, max_orders, now),
+            Some(_) => {
+                self.bridge_closes.push((id, CloseCode::Forbidden.code(), "token is for another tenant".into()));
+                return;
+            }
+            // it had not said hello yet: it has the rest of a deadline from now
+            None => BridgeSession::new(Some(self.tenant.clone()), self.hub.config().auth_deadline_ms, max_orders, now),
+        };
+        self.bridges.insert(id, s);
+    }
+
+    // ----- storage -----
+
+    /// What changed since the last call, for the host to store; `None`: nothing.
+    pub fn take_changes(&mut self) -> Option<StreamChanges> {
+        self.hub.take_changes()
+    }
+
+    /// The host has made the stream durable up to `(epoch, seq)` (the position of the
+    /// changes it stored): the `ack` for each bridge, as `(socket, frame)`.
+    pub fn stored(&mut self, epoch: &str, seq: u64) -> Vec<(ConnId, String)> {
+        self.bridges.iter_mut().filter_map(|(id, s)| s.ack(epoch, seq).map(|a| (*id, a))).collect()
+    }
+
+    /// Starts reading a stored stream back (after the object was evicted).
+    pub fn restore_begin(&mut self, epoch: String, seq: u64, source_connected: bool) {
+        self.restoring = Some(StreamState { epoch, seq, source_connected, ..StreamState::default() });
+    }
+
+    pub fn restore_event(&mut self, json: String) {
+        if let Some(r) = &mut self.restoring {
+            r.events.push(json);
+        }
+    }
+
+    pub fn restore_order(&mut self, json: &str) {
+        if let (Some(r), Ok(o)) = (&mut self.restoring, serde_json::from_str::<OrderData>(json)) {
+            r.orders.push(o);
+        }
+    }
+
+    pub fn restore_account(&mut self, json: &str) {
+        if let (Some(r), Ok(a)) = (&mut self.restoring, serde_json::from_str::<AccountState>(json)) {
+            r.accounts.push(a);
+        }
+    }
+
+    /// The stream is read back: the hub continues from it.
+    pub fn restore_end(&mut self) {
+        if let Some(st) = self.restoring.take() {
+            self.hub.restore_stream(st);
+        }
     }
 
     pub fn session_state(&self, id: ConnId) -> Option<SessionState> {
@@ -213,5 +391,72 @@ impl EdgeRelay {
 
     pub fn restore_session(&mut self, id: ConnId, st: SessionState, now: Now) {
         self.hub.restore_session(id, st, now);
+    }
+
+    // ----- time -----
+
+    /// When [`EdgeRelay::sweep`] must run next (the clock's ms), or `None`: then the
+    /// object may sleep with no alarm.
+    pub fn deadline(&self, now: Now) -> Option<u64> {
+        let bridges = self.bridges.values().filter_map(|b| b.poll_timeout());
+        self.hub.next_deadline(now).into_iter().chain(bridges).min()
+    }
+
+    /// Runs what is due: auth deadlines, token expiries (clients' and the bridge's).
+    pub fn sweep(&mut self, now: Now) {
+        self.hub.sweep(now);
+        let mut ended = Vec::new();
+        for (id, s) in self.bridges.iter_mut() {
+            if let Some(r) = s.handle_timeout(now) {
+                ended.push((*id, r.code.code(), r.reason.to_owned()));
+            }
+        }
+        for (id, code, reason) in ended {
+            self.bridge_closed(id);
+            self.bridge_closes.push((id, code, reason));
+        }
+    }
+
+    /// Everything the host must send and close now, each distinct frame once.
+    pub fn drain(&mut self) -> Batch {
+        let mut batch = Batch::default();
+        let mut index: HashMap<*const u8, u64> = HashMap::new();
+        let mut frames: Vec<Frame> = Vec::new();
+        let mut place = |batch: &mut Batch, f: Frame| -> u64 {
+            *index.entry(f.as_ptr()).or_insert_with(|| {
+                batch.frames.push(f);
+                batch.frames.len() as u64 - 1
+            })
+        };
+        while let Some(o) = self.hub.poll_output() {
+            match o {
+                Output::Wake(id) => {
+                    frames.clear();
+                    self.hub.take_frames(id, &mut frames);
+                    if frames.is_empty() {
+                        continue;
+                    }
+                    let mut row = Vec::with_capacity(frames.len() + 1);
+                    row.push(id);
+                    for f in frames.drain(..) {
+                        row.push(place(&mut batch, f));
+                    }
+                    batch.sends.push(row);
+                }
+                Output::Ping(_) => {}
+                Output::Close { id, code, frames } => {
+                    if !frames.is_empty() {
+                        let mut row = vec![id];
+                        for f in frames {
+                            row.push(place(&mut batch, f));
+                        }
+                        batch.sends.push(row);
+                    }
+                    batch.closes.push((id, code.code(), code.reason().to_owned()));
+                }
+            }
+        }
+        batch.closes.append(&mut self.bridge_closes);
+        batch
     }
 }

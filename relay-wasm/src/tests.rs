@@ -3,23 +3,35 @@ use ibws_shared::hub::Now;
 use ibws_shared::protocol::{OrderData, OrderUpdate, ServerFrame};
 use serde_json::Value;
 
-use crate::edge::{EdgeConfig, EdgeRelay, Out};
+use std::collections::BTreeMap;
+
+use ibws_shared::hub::StreamChanges;
+
+use crate::edge::{route, verifier, Batch, EdgeConfig, EdgeRelay, Facts, Route};
 
 const SECRET: &str = "edge-test-secret-0123456789abcdef0123";
 
-fn relay() -> EdgeRelay {
-    EdgeRelay::new(EdgeConfig {
-        tenant: "desk1".into(),
+fn config(tenant: &str) -> EdgeConfig {
+    EdgeConfig {
+        tenant: tenant.into(),
         jwt_secret: Some(SECRET.into()),
         jwt_public_key: None,
         issuer: "ibws".into(),
         audience: "ibws".into(),
-    })
-    .unwrap()
+        allowed_origins: vec![],
+    }
+}
+
+fn relay() -> EdgeRelay {
+    EdgeRelay::new(config("desk1")).unwrap()
 }
 
 fn token(role: Role, tenant: &str) -> String {
-    let c = Claims {
+    mint(&claims(role, tenant), &SignKey::Hs256(SECRET.as_bytes().to_vec())).unwrap()
+}
+
+fn claims(role: Role, tenant: &str) -> Claims {
+    Claims {
         sub: "t".into(),
         role,
         tenant: tenant.into(),
@@ -30,8 +42,7 @@ fn token(role: Role, tenant: &str) -> String {
         iat: None,
         iss: "ibws".into(),
         aud: "ibws".into(),
-    };
-    mint(&c, &SignKey::Hs256(SECRET.as_bytes().to_vec())).unwrap()
+    }
 }
 
 const NOW: Now = Now { mono_ms: 1_000, unix_us: 1_700_000_000_000_000 };
@@ -52,30 +63,116 @@ fn publish(seq: u64, epoch: &str) -> String {
     format!("{{\"type\":\"publish\",\"event\":{}}}", f.to_json())
 }
 
-fn sent(out: &[Out], id: u64) -> Vec<Value> {
-    out.iter()
-        .filter_map(|o| match o {
-            Out::Send { id: i, frames } if *i == id => Some(frames.clone()),
-            _ => None,
-        })
-        .flatten()
-        .map(|f| serde_json::from_str(&f).unwrap())
+fn hello(tenant: &str, role: Role) -> String {
+    format!(r#"{{"type":"hello","token":"{}","epoch":"B","seq":0,"version":"x"}}"#, token(role, tenant))
+}
+
+/// The frames socket `id` is sent in a batch, parsed.
+fn sent(b: &Batch, id: u64) -> Vec<Value> {
+    b.sends
+        .iter()
+        .filter(|row| row[0] == id)
+        .flat_map(|row| row[1..].iter().map(|i| serde_json::from_str(&b.frames[*i as usize]).unwrap()))
         .collect()
 }
 
+/// The rows worker.js keeps in the Durable Object's SQLite, changed exactly as it
+/// changes them.
+#[derive(Default, Debug)]
+struct Rows {
+    meta: Option<(String, u64, bool)>,
+    events: BTreeMap<u64, String>,
+    orders: BTreeMap<i64, String>,
+    accounts: BTreeMap<String, String>,
+    /// Rows written, all tables.
+    writes: usize,
+}
+
+impl Rows {
+    fn apply(&mut self, c: &StreamChanges) {
+        // the same JSON the host gets
+        let c: Value = serde_json::from_str(&serde_json::to_string(c).unwrap()).unwrap();
+        if c["clear_events"] == true {
+            self.events.clear();
+        }
+        if c["clear_tables"] == true {
+            self.orders.clear();
+            self.accounts.clear();
+        }
+        let keep = c["keep_from"].as_u64().unwrap();
+        self.events.retain(|s, _| *s >= keep);
+        for e in c["events"].as_array().unwrap() {
+            self.events.insert(e[0].as_u64().unwrap(), e[1].as_str().unwrap().to_owned());
+            self.writes += 1;
+        }
+        for o in c["orders"].as_array().unwrap() {
+            let k = o[0].as_i64().unwrap();
+            if o[1].is_null() {
+                self.orders.remove(&k);
+            } else {
+                self.orders.insert(k, o[1].to_string());
+                self.writes += 1;
+            }
+        }
+        for a in c["accounts"].as_array().unwrap() {
+            self.accounts.insert(a["account"].as_str().unwrap().to_owned(), a.to_string());
+            self.writes += 1;
+        }
+        self.meta =
+            Some((c["epoch"].as_str().unwrap().into(), c["seq"].as_u64().unwrap(), c["source_connected"] == true));
+    }
+
+    fn store(&mut self, r: &mut EdgeRelay) -> Vec<(u64, String)> {
+        match r.take_changes() {
+            Some(c) => {
+                self.apply(&c);
+                r.stored(&c.epoch, c.seq)
+            }
+            None => vec![],
+        }
+    }
+
+    fn restore_into(&self, r: &mut EdgeRelay) {
+        let (e, s, up) = self.meta.clone().unwrap();
+        r.restore_begin(e, s, up);
+        for j in self.events.values() {
+            r.restore_event(j.clone());
+        }
+        for j in self.orders.values() {
+            r.restore_order(j);
+        }
+        for j in self.accounts.values() {
+            r.restore_account(j);
+        }
+        r.restore_end();
+    }
+}
+
+fn client(r: &mut EdgeRelay, id: u64) {
+    let c = Claims { sub: format!("c{id}"), ..claims(Role::Client, "desk1") };
+    let t = mint(&c, &SignKey::Hs256(SECRET.as_bytes().to_vec())).unwrap();
+    r.client_open(id, Some(format!("c{id}")), Some(&t), NOW);
+    r.client_text(id, r#"{"type":"subscribe","message_types":["order_update"]}"#, NOW);
+}
+
 #[test]
-fn bridge_publishes_and_clients_receive() {
+fn bridge_publishes_clients_receive_and_acks_wait_for_storage() {
     let mut r = relay();
-    let hello =
-        format!(r#"{{"type":"hello","token":"{}","epoch":"B","seq":0,"version":"x"}}"#, token(Role::Bridge, "desk1"));
-    let w: Value = serde_json::from_str(&r.bridge_text(&hello, NOW).reply.unwrap()).unwrap();
+    let mut rows = Rows::default();
+    r.bridge_open(1, NOW);
+    let w: Value = serde_json::from_str(&r.bridge_text(1, &hello("desk1", Role::Bridge), NOW).send[0]).unwrap();
     assert_eq!(w["type"], "welcome");
     r.client_open(7, None, None, NOW);
     r.client_text(7, &format!(r#"{{"type":"auth","token":"{}"}}"#, token(Role::Client, "desk1")), NOW);
     r.client_text(7, r#"{"type":"subscribe","message_types":["order_update"]}"#, NOW);
     r.drain();
-    let ack: Value = serde_json::from_str(&r.bridge_text(&publish(1, "B"), NOW).reply.unwrap()).unwrap();
-    assert_eq!((ack["type"].as_str(), ack["seq"].as_u64()), (Some("ack"), Some(1)));
+    let reply = r.bridge_text(1, &publish(1, "B"), NOW);
+    assert!(reply.send.is_empty() && reply.close.is_none(), "no ack before the event is stored: {reply:?}");
+    let acks = rows.store(&mut r);
+    assert_eq!(acks.len(), 1);
+    let ack: Value = serde_json::from_str(&acks[0].1).unwrap();
+    assert_eq!((acks[0].0, ack["type"].as_str(), ack["seq"].as_u64()), (1, Some("ack"), Some(1)));
+    assert!(rows.store(&mut r).is_empty(), "nothing new stored, nothing new acked");
     let got = sent(&r.drain(), 7);
     // the stream moved from the relay's placeholder epoch to the bridge's: an
     // authenticated client hears about it before the first event
@@ -86,41 +183,172 @@ fn bridge_publishes_and_clients_receive() {
 #[test]
 fn wrong_tokens_are_refused() {
     let mut r = relay();
-    let other =
-        format!(r#"{{"type":"hello","token":"{}","epoch":"B","seq":0,"version":"x"}}"#, token(Role::Bridge, "desk2"));
-    assert_eq!(r.bridge_text(&other, NOW).close, Some(4502));
-    let client_as_bridge =
-        format!(r#"{{"type":"hello","token":"{}","epoch":"B","seq":0,"version":"x"}}"#, token(Role::Client, "desk1"));
-    assert_eq!(r.bridge_text(&client_as_bridge, NOW).close, Some(4502));
-    assert_eq!(r.bridge_text(&publish(1, "B"), NOW).close, Some(4505), "no publish before hello");
-    r.client_open(1, None, Some("not.a.token"), NOW);
-    assert!(matches!(r.drain().as_slice(), [Out::Close { id: 1, code: 4500, .. }]));
+    for (id, h, code) in
+        [(1, hello("desk2", Role::Bridge), 4502), (2, hello("desk1", Role::Client), 4502), (3, publish(1, "B"), 4505)]
+    {
+        r.bridge_open(id, NOW);
+        assert_eq!(r.bridge_text(id, &h, NOW).close.map(|c| c.0), Some(code), "{h}");
+    }
+    r.bridge_open(4, NOW);
+    assert_eq!(r.bridge_binary(4).close.map(|c| c.0), Some(4506));
+    r.client_open(9, None, Some("not.a.token"), NOW);
+    assert_eq!(r.drain().closes, vec![(9, 4500, "invalid token".to_owned())]);
 }
 
 #[test]
-fn hibernation_loses_nothing() {
+fn each_event_is_serialised_once_for_all_recipients() {
     let mut r = relay();
-    let hello =
-        format!(r#"{{"type":"hello","token":"{}","epoch":"B","seq":0,"version":"x"}}"#, token(Role::Bridge, "desk1"));
-    r.bridge_text(&hello, NOW);
-    r.client_open(3, Some("c3".into()), Some(&token(Role::Client, "desk1")), NOW);
-    r.client_text(3, r#"{"type":"subscribe","message_types":["order_update"]}"#, NOW);
-    for s in 1..=4 {
-        r.bridge_text(&publish(s, "B"), NOW);
+    r.bridge_open(1, NOW);
+    r.bridge_text(1, &hello("desk1", Role::Bridge), NOW);
+    r.bridge_text(1, &publish(1, "B"), NOW);
+    for id in 10..210 {
+        client(&mut r, id);
     }
     r.drain();
-    let stream = serde_json::to_string(&r.stream_state()).unwrap();
-    let session = serde_json::to_string(&r.session_state(3).unwrap()).unwrap();
+    r.bridge_text(1, &publish(2, "B"), NOW);
+    let b = r.drain();
+    assert_eq!(b.sends.len(), 200);
+    assert_eq!(b.frames.len(), 1, "one frame text for 200 recipients");
+    assert!(b.sends.iter().all(|row| row[1..] == [0]));
+}
 
+#[test]
+fn storage_writes_what_changed_and_restores_everything() {
+    let mut r = relay();
+    let mut rows = Rows::default();
+    r.bridge_open(1, NOW);
+    r.bridge_text(1, &hello("desk1", Role::Bridge), NOW);
+    rows.store(&mut r);
+    // a full ring's worth: every write stays one event and one order, however full
+    for s in 1..=12_000 {
+        r.bridge_text(1, &publish(s, "B"), NOW);
+        let before = rows.writes;
+        rows.store(&mut r);
+        assert_eq!(rows.writes - before, 2, "event {s}: one event row and one order row");
+    }
+    assert_eq!(rows.events.len(), 12_000);
+    assert_eq!(rows.orders.len(), 10_000, "the order table's cap holds on disk too (evicted rows deleted)");
+    client(&mut r, 3);
+    r.drain();
+    let session = serde_json::to_string(&r.session_state(3).unwrap()).unwrap();
+    let bridge = r.bridge_state(1);
+
+    // the object is evicted and wakes up
     let mut woken = relay();
-    woken.restore_stream(serde_json::from_str(&stream).unwrap());
+    rows.restore_into(&mut woken);
     woken.restore_session(3, serde_json::from_str(&session).unwrap(), NOW);
-    woken.set_bridge_authed(true);
-    woken.bridge_text(&publish(5, "B"), NOW);
+    woken.restore_bridge(1, bridge, NOW);
+    assert_eq!(woken.hub().position(), ("B", 12_000));
+    assert_eq!(woken.hub().order_count(), 10_000);
+    woken.bridge_text(1, &publish(12_001, "B"), NOW);
     let got = sent(&woken.drain(), 3);
     assert_eq!(got.len(), 1, "the restored client is still subscribed");
-    assert_eq!(got[0]["seq"], 5);
-    woken.client_text(3, r#"{"type":"resume","epoch":"B","since":1}"#, NOW);
+    assert_eq!(got[0]["seq"], 12_001);
+    assert_eq!(rows.store(&mut woken).len(), 1, "the restored bridge is acked");
+    woken.client_text(3, r#"{"type":"resume","epoch":"B","since":9000}"#, NOW);
     let seqs: Vec<u64> = sent(&woken.drain(), 3).iter().filter_map(|v| v["seq"].as_u64()).collect();
-    assert_eq!(seqs, vec![2, 3, 4, 5, 5]);
+    assert_eq!(seqs.len(), 3_002, "3,001 replayed events and the resume frame");
+    assert_eq!(seqs[..3_001], (9_001..=12_001).collect::<Vec<_>>()[..]);
+}
+
+#[test]
+fn a_new_epoch_clears_the_stored_events() {
+    let mut r = relay();
+    let mut rows = Rows::default();
+    r.bridge_open(1, NOW);
+    r.bridge_text(1, &hello("desk1", Role::Bridge), NOW);
+    for s in 1..=5 {
+        r.bridge_text(1, &publish(s, "B"), NOW);
+    }
+    rows.store(&mut r);
+    r.bridge_text(1, &publish(1, "C"), NOW);
+    rows.store(&mut r);
+    assert_eq!(rows.events.keys().copied().collect::<Vec<_>>(), vec![1]);
+    assert_eq!(rows.meta.as_ref().map(|m| (m.0.as_str(), m.1)), Some(("C", 1)));
+}
+
+#[test]
+fn a_silent_client_stays_and_an_idle_tenant_needs_no_alarm() {
+    let mut r = relay();
+    // nothing connected: nothing due
+    assert_eq!(r.deadline(NOW), None);
+    r.bridge_open(1, NOW);
+    assert_eq!(r.deadline(NOW), Some(NOW.mono_ms + 5_000), "the bridge's hello deadline");
+    r.bridge_text(1, &hello("desk1", Role::Bridge), NOW);
+    // a seed-style client: authenticated by its subprotocol, then never sends a frame
+    client(&mut r, 2);
+    r.drain();
+    let exp_ms = 4_000_000_000u64 * 1000 - (NOW.unix_us / 1000) as u64 + NOW.mono_ms;
+    assert_eq!(r.deadline(NOW), Some(exp_ms), "only token expiry is due");
+    // an hour of events, sweeps in between, and no input from the client
+    for minute in 1..=60u64 {
+        let now = Now { mono_ms: NOW.mono_ms + minute * 60_000, unix_us: NOW.unix_us + (minute * 60_000_000) as i64 };
+        r.bridge_text(1, &publish(minute, "B"), now);
+        r.sweep(now);
+        let b = r.drain();
+        assert!(b.closes.is_empty(), "minute {minute}: {:?}", b.closes);
+        assert_eq!(sent(&b, 2).iter().filter(|v| v["type"] == "order_update").count(), 1);
+    }
+    assert_eq!(r.client_count(), 1);
+    // an unauthenticated client has a deadline, and is closed at it
+    r.client_open(3, None, None, NOW);
+    assert_eq!(r.deadline(NOW), Some(NOW.mono_ms + 5_000));
+    let later = Now { mono_ms: NOW.mono_ms + 5_000, unix_us: NOW.unix_us + 5_000_000 };
+    r.sweep(later);
+    assert!(r.drain().closes.iter().any(|c| c.0 == 3 && c.1 == 4505));
+}
+
+#[test]
+fn a_bridge_token_that_expires_ends_its_session() {
+    let mut r = relay();
+    let t = ibws_shared::auth::mint(
+        &Claims { exp: (NOW.unix_us / 1_000_000) as u64 + 60, ..claims(Role::Bridge, "desk1") },
+        &SignKey::Hs256(SECRET.as_bytes().to_vec()),
+    )
+    .unwrap();
+    r.bridge_open(1, NOW);
+    let h = format!(r#"{{"type":"hello","token":"{t}","epoch":"B","seq":0,"version":"x"}}"#);
+    assert!(r.bridge_text(1, &h, NOW).close.is_none());
+    assert_eq!(r.deadline(NOW), Some(NOW.mono_ms + 60_000));
+    r.sweep(Now { mono_ms: NOW.mono_ms + 60_000, unix_us: NOW.unix_us + 60_000_000 });
+    assert_eq!(r.drain().closes, vec![(1, 4501, "token expired".to_owned())]);
+    assert_eq!(r.bridge_text(1, &publish(1, "B"), NOW).close.map(|c| c.0), Some(4505));
+}
+
+fn facts(path: &str, query: &str, origin: Option<&str>, protocols: Option<&str>) -> Facts {
+    Facts {
+        path: path.into(),
+        query: query.into(),
+        upgrade: true,
+        origin: origin.map(Into::into),
+        protocols: protocols.map(Into::into),
+    }
+}
+
+#[test]
+fn the_worker_routes_with_the_shared_admission() {
+    let cfg = EdgeConfig { allowed_origins: vec!["https://app.example".into()], ..config("-") };
+    let v = verifier(&cfg).unwrap();
+    let route = |f: Facts| route(&cfg, v.as_ref(), &f, NOW);
+    assert_eq!(route(facts("/healthz", "", None, None)), Route::Health);
+    assert!(matches!(route(facts("/status", "", None, None)), Route::Http { status: 404, .. }));
+    assert!(matches!(
+        route(facts("/websocket/ws", "", Some("https://evil.example"), None)),
+        Route::Http { status: 403, .. }
+    ));
+    let t = token(Role::Client, "desk1");
+    assert!(matches!(
+        route(facts("/websocket/ws", &format!("tenant=desk1&token={t}"), None, None)),
+        Route::Refuse { code: 4500, .. }
+    ));
+    assert!(matches!(route(facts("/websocket/ws", "", None, Some("bearer.bad"))), Route::Refuse { code: 4500, .. }));
+    assert!(matches!(route(facts("/websocket/ws", "", None, None)), Route::Refuse { code: 4505, .. }));
+    assert_eq!(
+        route(facts("/websocket/ws", "", Some("https://app.example"), Some(&format!("ibws, bearer.{t}")))),
+        Route::Forward { tenant: "desk1".into(), bridge: false, echo_ibws: true }
+    );
+    assert_eq!(
+        route(facts("/bridge/ws", "tenant=desk1", None, None)),
+        Route::Forward { tenant: "desk1".into(), bridge: true, echo_ibws: false }
+    );
 }

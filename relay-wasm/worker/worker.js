@@ -1,13 +1,21 @@
-// The edge relay's host: a Worker that routes each connection to its tenant's
-// Durable Object, and the Durable Object that runs the wasm relay. This file only
-// moves bytes and state; every protocol decision (auth, scopes, limits, replay, close
-// codes) is made by the Rust relay in ../src (compiled to pkg/ by tests/run).
-import { WasmRelay, initSync } from "./pkg/ibws_relay_wasm.js";
+// The edge relay's host: a Worker that routes each request to its tenant's Durable
+// Object, and the Durable Object that runs the wasm relay.
+//
+// This file only moves bytes and rows. Every decision (admission, tokens, the bridge
+// session, scopes, limits, replay, close codes) is the Rust relay core's, the same
+// code the native `ibws relay` runs (../src, compiled to pkg/ by build.sh). What the
+// host does:
+// - the Worker asks `route` and forwards, answers, or refuses as told;
+// - the Durable Object accepts sockets with the hibernation API, keeps each socket's
+//   session in its attachment, writes the rows the relay hands it (one per event,
+//   order and account) to its SQLite storage in one transaction, acknowledges to the
+//   bridge only once they are durable, sends each distinct frame text it is given to
+//   the sockets listed for it, and sets one alarm for the relay's next deadline (none
+//   when nothing is due, so an idle tenant sleeps).
+import { WasmRelay, route, initSync } from "./pkg/ibws_relay_wasm.js";
 import wasmModule from "./pkg/ibws_relay_wasm_bg.wasm";
 
 initSync({ module: wasmModule });
-
-const TOKEN_PARAMS = ["token", "access_token", "jwt", "auth", "authorization", "bearer"];
 
 function relayConfig(env, tenant) {
   return JSON.stringify({
@@ -16,18 +24,15 @@ function relayConfig(env, tenant) {
     jwt_public_key: env.JWT_PUBLIC_KEY || undefined,
     issuer: env.JWT_ISSUER || "ibws",
     audience: env.JWT_AUDIENCE || "ibws",
+    allowed_origins: (env.ALLOWED_ORIGINS || "").split(",").map((s) => s.trim()).filter(Boolean),
   });
 }
 
-function offered(req) {
-  return (req.headers.get("Sec-WebSocket-Protocol") || "").split(",").map((s) => s.trim()).filter(Boolean);
-}
-
-/** Accepts the upgrade only to say why it is refused (browsers see only close codes). */
-function refuse(code, reason) {
+/** Upgrades only to say why the connection is refused (browsers see only close codes). */
+function refuse(code, reason, frame) {
   const [client, server] = Object.values(new WebSocketPair());
   server.accept();
-  server.send(JSON.stringify({ type: "error", message: reason, error_code: reason.toUpperCase().replace(/ /g, "_"), timestamp: new Date().toISOString() }));
+  server.send(frame);
   server.close(code, reason);
   return new Response(null, { status: 101, webSocket: client });
 }
@@ -35,58 +40,85 @@ function refuse(code, reason) {
 export default {
   async fetch(req, env) {
     const url = new URL(req.url);
-    if (url.pathname === "/healthz") return new Response(JSON.stringify({ status: "ok" }), { headers: { "content-type": "application/json" } });
-    if (url.pathname !== "/websocket/ws" && url.pathname !== "/bridge/ws") return new Response("not found\n", { status: 404 });
-    if (req.headers.get("Upgrade") !== "websocket") return new Response("WebSocket upgrade required\n", { status: 426 });
-    if (TOKEN_PARAMS.some((k) => url.searchParams.has(k))) return refuse(4500, "invalid token");
-    const origin = req.headers.get("Origin");
-    const allowed = (env.ALLOWED_ORIGINS || "").split(",").map((s) => s.trim()).filter(Boolean);
-    // A foreign page is refused before the upgrade, so it never sees its socket open.
-    if (origin && !allowed.includes(origin) && !allowed.includes("*")) return new Response("origin not allowed\n", { status: 403 });
-    // Route by tenant: from a verified bearer subprotocol, else the `tenant` parameter
-    // (not secret; the Durable Object checks the token's tenant against it).
-    let tenant = url.searchParams.get("tenant");
-    const bearer = offered(req).find((p) => p.startsWith("bearer."));
-    if (bearer) {
-      const probe = new WasmRelay(relayConfig(env, "-"));
-      const t = probe.tokenTenant(bearer.slice(7), Date.now());
-      probe.free();
-      if (!t) return refuse(4500, "invalid token");
-      tenant = t;
+    const facts = {
+      path: url.pathname,
+      query: url.search.slice(1),
+      upgrade: (req.headers.get("Upgrade") || "").toLowerCase() === "websocket",
+      origin: req.headers.get("Origin"),
+      protocols: req.headers.get("Sec-WebSocket-Protocol"),
+    };
+    const r = JSON.parse(route(relayConfig(env, "-"), JSON.stringify(facts), Date.now()));
+    switch (r.kind) {
+      case "health":
+        return new Response('{"status":"ok"}', { headers: { "content-type": "application/json" } });
+      case "http":
+        return new Response(r.body, { status: r.status, headers: { "content-type": "text/plain" } });
+      case "refuse":
+        return refuse(r.code, r.reason, r.frame);
     }
-    if (!tenant || tenant.length > 128) return refuse(4505, "auth required");
     const headers = new Headers(req.headers);
-    headers.set("x-ibws-tenant", tenant);
-    const stub = env.TENANT.get(env.TENANT.idFromName(tenant));
+    headers.set("x-ibws-tenant", r.tenant);
+    headers.set("x-ibws-role", r.bridge ? "bridge" : "client");
+    headers.set("x-ibws-echo", r.echo_ibws ? "1" : "0");
+    const stub = env.TENANT.get(env.TENANT.idFromName(r.tenant));
     return stub.fetch(new Request(req, { headers }));
   },
 };
 
+const SCHEMA = [
+  "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
+  "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, json TEXT NOT NULL)",
+  "CREATE TABLE IF NOT EXISTS orders (key INTEGER PRIMARY KEY, json TEXT NOT NULL)",
+  "CREATE TABLE IF NOT EXISTS accounts (account TEXT PRIMARY KEY, json TEXT NOT NULL)",
+];
+
 export class Tenant {
-  constructor(state, env) {
-    this.state = state;
+  constructor(ctx, env) {
+    this.ctx = ctx;
     this.env = env;
+    this.sql = ctx.storage.sql;
     this.relay = null;
     this.sockets = new Map();
     this.nextId = 1;
-    state.blockConcurrencyWhile(() => this.wake());
+    this.alarmAt = null;
+    // the newest stored position, and whether a durability wait is running
+    this.stored = null;
+    this.syncing = false;
+    this.syncAgain = false;
+    ctx.blockConcurrencyWhile(() => this.wake());
   }
 
-  // After eviction: rebuild the relay from storage and the sockets' attachments.
+  putMeta(k, v) {
+    this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", k, String(v));
+  }
+
+  // At start and after eviction: the relay is rebuilt from the stored rows and the
+  // sockets' attachments.
   async wake() {
-    const tenant = await this.state.storage.get("tenant");
-    if (!tenant) return;
-    this.relay = new WasmRelay(relayConfig(this.env, tenant));
-    const stream = await this.state.storage.get("stream");
-    if (stream) this.relay.restoreStream(stream);
-    this.nextId = (await this.state.storage.get("nextId")) || 1;
-    for (const ws of this.state.getWebSockets()) {
+    for (const s of SCHEMA) this.sql.exec(s);
+    const meta = {};
+    for (const r of this.sql.exec("SELECT k, v FROM meta")) meta[r.k] = r.v;
+    this.alarmAt = await this.ctx.storage.getAlarm();
+    if (!meta.tenant) return;
+    const now = Date.now();
+    this.relay = new WasmRelay(relayConfig(this.env, meta.tenant));
+    this.nextId = Number(meta.next_id || 1);
+    if (meta.epoch !== undefined) {
+      this.relay.restoreBegin(meta.epoch, Number(meta.seq), meta.source_connected === "1");
+      for (const r of this.sql.exec("SELECT json FROM events ORDER BY seq")) this.relay.restoreEvent(r.json);
+      for (const r of this.sql.exec("SELECT json FROM orders")) this.relay.restoreOrder(r.json);
+      for (const r of this.sql.exec("SELECT json FROM accounts")) this.relay.restoreAccount(r.json);
+      this.relay.restoreEnd();
+    }
+    for (const ws of this.ctx.getWebSockets()) {
       const a = ws.deserializeAttachment();
       if (!a) continue;
       this.sockets.set(a.id, ws);
-      if (a.role === "bridge") this.relay.setBridgeAuthed(!!a.authed);
-      else if (a.session) this.relay.restoreSession(a.id, a.session, Date.now());
+      if (a.role === "bridge") this.relay.restoreBridge(a.id, a.bridge, now);
+      else if (a.session) this.relay.restoreSession(a.id, a.session, now);
     }
+    this.flush();
+    this.schedule(now);
   }
 
   async fetch(req) {
@@ -94,68 +126,60 @@ export class Tenant {
     if (!this.relay) {
       const tenant = req.headers.get("x-ibws-tenant");
       this.relay = new WasmRelay(relayConfig(this.env, tenant));
-      await this.state.storage.put("tenant", tenant);
+      this.putMeta("tenant", tenant);
     }
+    const now = Date.now();
     const [client, server] = Object.values(new WebSocketPair());
     const id = this.nextId++;
-    await this.state.storage.put("nextId", this.nextId);
-    const role = url.pathname === "/bridge/ws" ? "bridge" : "client";
-    this.state.acceptWebSocket(server, [role]);
+    this.putMeta("next_id", this.nextId);
+    const role = req.headers.get("x-ibws-role") === "bridge" ? "bridge" : "client";
+    this.ctx.acceptWebSocket(server, [role]);
     const a = { id, role };
     server.serializeAttachment(a);
     this.sockets.set(id, server);
-    const headers = new Headers();
-    const protos = offered(req);
-    if (protos.includes("ibws")) headers.set("Sec-WebSocket-Protocol", "ibws");
-    if (role === "client") {
-      const bearer = protos.find((p) => p.startsWith("bearer."));
-      this.relay.clientOpen(id, url.searchParams.get("client_id") || undefined, bearer ? bearer.slice(7) : undefined, Date.now());
+    if (role === "bridge") {
+      this.relay.bridgeOpen(id, now);
+    } else {
+      this.relay.clientOpen(id, url.search.slice(1), req.headers.get("Sec-WebSocket-Protocol") || undefined, now);
       this.saveSession(server, a);
-      this.flush();
     }
-    await this.ensureAlarm();
+    this.flush();
+    this.schedule(now);
+    const headers = new Headers();
+    if (req.headers.get("x-ibws-echo") === "1") headers.set("Sec-WebSocket-Protocol", "ibws");
     return new Response(null, { status: 101, webSocket: client, headers });
   }
 
   async webSocketMessage(ws, msg) {
     const a = ws.deserializeAttachment();
+    if (!a || !this.relay) return;
     const now = Date.now();
     if (a.role === "bridge") {
-      if (typeof msg !== "string") {
-        ws.close(4506, "unsupported data");
-        return;
-      }
-      const r = JSON.parse(this.relay.bridgeText(msg, now));
+      const hello = !a.bridge;
+      const r = JSON.parse(typeof msg === "string" ? this.relay.bridgeText(a.id, msg, now) : this.relay.bridgeBinary(a.id));
+      for (const f of r.send) ws.send(f);
       if (r.close) {
-        if (r.reply) ws.send(r.reply);
-        ws.close(r.close, "refused");
-        this.relay.bridgeClosed();
-        this.flush();
-        return;
+        this.closeSocket(a.id, r.close[0], r.close[1]);
+      } else if (hello) {
+        const b = this.relay.bridgeState(a.id);
+        if (b) {
+          a.bridge = b;
+          ws.serializeAttachment(a);
+        }
       }
-      if (!a.authed) {
-        a.authed = true;
-        ws.serializeAttachment(a);
-      }
-      // An ack promises the event is stored: write first, acknowledge after. A failed
-      // write acknowledges nothing and drops the bridge, which reconnects and resends.
-      try {
-        await this.state.storage.put("stream", this.relay.streamState());
-      } catch (e) {
-        console.error(`tenant stream not stored: ${e && e.name}`);
-        ws.close(4000, "storage write failed");
-        this.relay.bridgeClosed();
-        this.flush();
-        return;
-      }
-      if (r.reply) ws.send(r.reply);
-    } else if (typeof msg === "string") {
+      this.store();
+      this.flush();
+      if (hello || r.close) this.schedule(now);
+      return;
+    }
+    if (typeof msg === "string") {
       this.relay.clientText(a.id, msg, now);
       this.saveSession(ws, a);
     } else {
       this.relay.clientBinary(a.id, msg.byteLength, now);
     }
     this.flush();
+    this.schedule(now);
   }
 
   async webSocketClose(ws) {
@@ -168,25 +192,114 @@ export class Tenant {
 
   closed(ws) {
     const a = ws.deserializeAttachment();
-    if (!a || !this.relay) return;
+    if (!a || !this.relay || !this.sockets.has(a.id)) return;
     this.sockets.delete(a.id);
-    if (a.role === "bridge") this.relay.bridgeClosed();
+    if (a.role === "bridge") this.relay.bridgeClosed(a.id);
     else this.relay.clientClosed(a.id);
+    this.store();
     this.flush();
+    this.schedule(Date.now());
   }
 
   async alarm() {
-    if (this.relay) {
-      this.relay.tick(Date.now());
-      this.flush();
-    }
-    await this.ensureAlarm();
+    this.alarmAt = null;
+    if (!this.relay) return;
+    const now = Date.now();
+    this.relay.sweep(now);
+    this.store();
+    this.flush();
+    this.schedule(now);
   }
 
-  async ensureAlarm() {
-    if (this.sockets.size > 0 && (await this.state.storage.getAlarm()) === null) {
-      await this.state.storage.setAlarm(Date.now() + 1000);
+  // One alarm at the relay's next deadline, or none.
+  schedule(now) {
+    const d = this.relay ? this.relay.deadline(now) : undefined;
+    const want = d === undefined ? null : d;
+    if (want === this.alarmAt) return;
+    this.alarmAt = want;
+    if (want === null) this.ctx.storage.deleteAlarm();
+    else this.ctx.storage.setAlarm(want);
+  }
+
+  // Writes what changed as rows, in one transaction; acknowledges once durable.
+  store() {
+    const text = this.relay.takeChanges();
+    if (text === undefined) return;
+    const c = JSON.parse(text);
+    try {
+      this.ctx.storage.transactionSync(() => {
+        if (c.clear_events) this.sql.exec("DELETE FROM events");
+        if (c.clear_tables) {
+          this.sql.exec("DELETE FROM orders");
+          this.sql.exec("DELETE FROM accounts");
+        }
+        this.sql.exec("DELETE FROM events WHERE seq < ?", c.keep_from);
+        for (const [seq, json] of c.events) this.sql.exec("INSERT OR REPLACE INTO events (seq, json) VALUES (?, ?)", seq, json);
+        for (const [key, row] of c.orders) {
+          if (row === null) this.sql.exec("DELETE FROM orders WHERE key = ?", key);
+          else this.sql.exec("INSERT OR REPLACE INTO orders (key, json) VALUES (?, ?)", key, row);
+        }
+        for (const [account, row] of c.accounts) this.sql.exec("INSERT OR REPLACE INTO accounts (account, json) VALUES (?, ?)", account, row);
+        this.putMeta("epoch", c.epoch);
+        this.putMeta("seq", c.seq);
+        this.putMeta("source_connected", c.source_connected ? "1" : "0");
+      });
+    } catch (e) {
+      this.storageFailed(e);
+      return;
     }
+    this.stored = [c.epoch, c.seq];
+    this.ackWhenDurable();
+  }
+
+  // An ack promises the events are on disk: wait for the writes so far to be
+  // durable, then acknowledge the position they reached (batched while waiting).
+  ackWhenDurable() {
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
+    this.syncing = true;
+    const [epoch, seq] = this.stored;
+    this.ctx.storage.sync().then(
+      () => {
+        this.syncing = false;
+        if (!this.relay) return;
+        for (const [id, frame] of JSON.parse(this.relay.stored(epoch, seq))) {
+          try {
+            this.sockets.get(id)?.send(frame);
+          } catch {
+            /* closing */
+          }
+        }
+        if (this.syncAgain) {
+          this.syncAgain = false;
+          this.ackWhenDurable();
+        }
+      },
+      (e) => {
+        this.syncing = false;
+        this.storageFailed(e);
+      },
+    );
+  }
+
+  // Memory and disk disagree: close every socket (clients resume, the bridge resends
+  // what was never acknowledged) and start again from what is stored.
+  storageFailed(e) {
+    console.error(`tenant stream not stored: ${e && e.name}`);
+    for (const ws of this.ctx.getWebSockets()) {
+      try {
+        ws.serializeAttachment(null);
+        ws.close(4000, "storage write failed");
+      } catch {
+        /* already closed */
+      }
+    }
+    this.sockets.clear();
+    this.relay?.free();
+    this.relay = null;
+    this.ctx.blockConcurrencyWhile(() => this.wake());
   }
 
   saveSession(ws, a) {
@@ -197,17 +310,32 @@ export class Tenant {
     }
   }
 
+  closeSocket(id, code, reason) {
+    const ws = this.sockets.get(id);
+    if (!ws) return;
+    try {
+      ws.close(code, reason);
+    } catch {
+      /* already closed */
+    }
+    this.sockets.delete(id);
+  }
+
+  // Sends each socket its frames (each distinct text was serialised once), then the
+  // closes.
   flush() {
-    for (const o of JSON.parse(this.relay.drain())) {
-      const ws = this.sockets.get(o.id);
+    const text = this.relay.drain();
+    if (text === undefined) return;
+    const b = JSON.parse(text);
+    for (const row of b.sends) {
+      const ws = this.sockets.get(row[0]);
       if (!ws) continue;
-      for (const f of o.frames) {
-        try { ws.send(f); } catch { /* closing */ }
-      }
-      if (o.kind === "close") {
-        try { ws.close(o.code, o.reason); } catch { /* already closed */ }
-        this.sockets.delete(o.id);
+      try {
+        for (let i = 1; i < row.length; i++) ws.send(b.frames[row[i]]);
+      } catch {
+        /* closing */
       }
     }
+    for (const [id, code, reason] of b.closes) this.closeSocket(id, code, reason);
   }
 }

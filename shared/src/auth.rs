@@ -77,6 +77,17 @@ pub enum AuthError {
     NotYetValid,
 }
 
+impl AuthError {
+    /// The close code a refused connection gets: expired tokens are told so (the
+    /// client refreshes), everything else is an invalid token.
+    pub fn close_code(self) -> crate::protocol::CloseCode {
+        match self {
+            AuthError::Expired => crate::protocol::CloseCode::TokenExpired,
+            _ => crate::protocol::CloseCode::InvalidToken,
+        }
+    }
+}
+
 impl std::fmt::Display for AuthError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -10,6 +10,8 @@
 //!   the bridge <-> relay uplink frames and the close-code table.
 //! - [`hub`]: the sans-IO fan-out state machine (subscriptions, order table, replay,
 //!   heartbeats, limits, slow consumers).
+//! - [`relay`]: a relay's decisions about the connections it accepts and about the
+//!   bridge that publishes into it, shared by the native relay and the edge relay.
 //! - [`auth`]: JWT verification and minting with a fixed algorithm allowlist.
 //! - [`close_code`] and [`backoff`]: what a client does when a connection ends; these
 //!   two have no dependencies, so the browser client uses them without pulling in
@@ -23,3 +25,5 @@ pub mod close_code;
 pub mod hub;
 #[cfg(feature = "protocol")]
 pub mod protocol;
+#[cfg(feature = "hub")]
+pub mod relay;

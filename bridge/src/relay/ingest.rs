@@ -1,10 +1,6 @@
-//! A bridge's connection to the relay (`/bridge/ws`).
-//!
-//! The bridge must say `hello` with a `bridge`-role token within the auth deadline.
-//! The relay answers `welcome` with the highest seq it holds for its stream, applies
-//! snapshots (reassembled from parts when large), publishes events into the tenant's
-//! hub (the hub drops duplicates by seq, which makes the bridge's resends harmless)
-//! and acknowledges what it stored.
+//! A bridge's connection to the relay (`/bridge/ws`): the tokio driver of
+//! [`BridgeSession`] (hello, welcome, snapshots, publishing, acks, token expiry, all
+//! decided in `ibws_shared::relay`, the same code the edge relay runs).
 //!
 //! One bridge owns a tenant's stream at a time. A second connection with a valid
 //! bridge token takes over only if the current one fails a liveness check (a ping it
@@ -20,16 +16,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use ibws_shared::auth::{Role, TokenVerifier};
-use ibws_shared::hub::StampedEvent;
-use ibws_shared::protocol::{BridgeFrame, CloseCode, RelayFrame, SnapshotAssembler};
+use ibws_shared::auth::TokenVerifier;
+use ibws_shared::protocol::CloseCode;
+use ibws_shared::relay::bridge_session::Applied;
+use ibws_shared::relay::{BridgeSession, Refusal};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use tracing::{info, warn};
 
 use crate::clock;
-use crate::server::{auth_close, ws, BoxedIo, Status, TenantMap};
+use crate::server::{ws, BoxedIo, Status, TenantMap};
 
 /// How long the current bridge has to answer a liveness ping before a newcomer may
 /// take its tenant over.
@@ -91,11 +88,17 @@ async fn alive(probe: mpsc::Sender<Probe>) -> bool {
     matches!(tokio::time::timeout(LIVENESS_TIMEOUT, rx).await, Ok(Ok(())))
 }
 
-fn send_frame(f: &RelayFrame) -> Message {
-    Message::Text(serde_json::to_string(f).expect("relay frames serialize").into())
+fn text(t: String) -> Message {
+    Message::Text(t.into())
 }
 
-/// Serves one bridge connection.
+async fn refuse(ws: &mut WebSocketStream<BoxedIo>, r: Refusal) {
+    ws::close_with(ws, r.code, Some(r.reason)).await;
+}
+
+/// Serves one bridge connection. Every decision about it is [`BridgeSession`]'s (the
+/// edge relay runs the same code); this function moves frames, runs the timers and
+/// settles which connection owns a tenant.
 pub async fn run(
     mut ws: WebSocketStream<BoxedIo>,
     ip: IpAddr,
@@ -104,12 +107,14 @@ pub async fn run(
     owners: Arc<Owners>,
     status: Arc<Status>,
     auth_deadline: Duration,
+    max_orders: usize,
 ) {
+    let mut session = BridgeSession::new(None, auth_deadline.as_millis() as u64, max_orders, clock::now());
     // hello
-    let hello = tokio::time::timeout(auth_deadline, async {
+    let first = tokio::time::timeout(auth_deadline, async {
         loop {
             match ws.next().await {
-                Some(Ok(Message::Text(t))) => return serde_json::from_str::<BridgeFrame>(t.as_str()).ok(),
+                Some(Ok(Message::Text(t))) => return Some(t),
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                 _ => return None,
             }
@@ -118,22 +123,17 @@ pub async fn run(
     .await
     .ok()
     .flatten();
-    let Some(BridgeFrame::Hello { token, epoch: bridge_epoch, seq: bridge_seq, .. }) = hello else {
-        ws::close_with(&mut ws, CloseCode::AuthRequired, Some("send hello with a bridge token first")).await;
-        return;
+    let hello = match first {
+        Some(t) => session.on_hello(t.as_str(), verifier.as_ref(), clock::now()),
+        None => Err(session
+            .handle_timeout(clock::now())
+            .unwrap_or(Refusal { code: CloseCode::AuthRequired, reason: "send hello with a bridge token first" })),
     };
-    let claims = match verifier.verify(&token, (clock::now().unix_us / 1_000_000) as u64) {
-        Ok(c) if c.role == Role::Bridge => c,
-        Ok(_) => {
-            ws::close_with(&mut ws, CloseCode::Forbidden, Some("token role is not bridge")).await;
-            return;
-        }
-        Err(e) => {
-            ws::close_with(&mut ws, auth_close(e), Some("authentication failed")).await;
-            return;
-        }
+    let hello = match hello {
+        Ok(h) => h,
+        Err(r) => return refuse(&mut ws, r).await,
     };
-    let tenant = claims.tenant.clone();
+    let tenant = hello.tenant.clone();
     if let Some((current_ip, probe)) = owners.current(&tenant) {
         let current = current_ip.map(|a| a.to_string()).unwrap_or_default();
         if alive(probe).await {
@@ -149,19 +149,18 @@ pub async fn run(
     let (probe_tx, mut probes) = mpsc::channel::<Probe>(4);
     let (gen, mut replaced) = owners.claim(&tenant, ip, probe_tx);
     let mut pending_probe: Option<Probe> = None;
-    let (epoch, seq) = hub.with(|h| (h.position().0.to_owned(), h.position().1));
-    info!(%tenant, %ip, %bridge_epoch, bridge_seq, relay_epoch = %epoch, relay_seq = seq, "bridge connected");
-    if ws.send(send_frame(&RelayFrame::Welcome { tenant: tenant.clone(), epoch, seq })).await.is_err() {
+    let (welcome, epoch, seq) = hub.with(|h| (session.welcome(h), h.position().0.to_owned(), h.position().1));
+    info!(%tenant, %ip, bridge_epoch = %hello.epoch, bridge_seq = hello.seq, relay_epoch = %epoch, relay_seq = seq, "bridge connected");
+    if ws.send(text(welcome)).await.is_err() {
+        hub.with(|h| session.on_closed(h, owners.owns(&tenant, gen)));
         return;
     }
 
-    let mut parts = SnapshotAssembler::new(hub.with(|h| h.config().max_orders) + 10_000);
+    // The native relay's storage is its memory: what the hub holds is stored, and is
+    // acknowledged every 50 ms.
     let mut ack_timer = tokio::time::interval(Duration::from_millis(50));
-    let mut acked: Option<(String, u64)> = None;
-    let expires_in = Duration::from_secs(claims.exp.saturating_sub((clock::now().unix_us / 1_000_000) as u64));
-    let expiry = tokio::time::sleep(expires_in);
-    tokio::pin!(expiry);
     loop {
+        let deadline = session.poll_timeout().map(clock::instant_at).unwrap_or_else(clock::far_future);
         tokio::select! {
             msg = ws.next() => {
                 let now = clock::now();
@@ -171,42 +170,32 @@ pub async fn run(
                     }
                 }
                 match msg {
-                    Some(Ok(Message::Text(t))) => match serde_json::from_str::<BridgeFrame>(t.as_str()) {
-                        Ok(BridgeFrame::Publish { event }) => match StampedEvent::new(*event) {
-                            Some(ev) => {
-                                hub.with(|h| h.publish(ev, now));
-                            }
-                            None => warn!(%tenant, "bridge published an event without a stream position"),
-                        },
-                        Ok(BridgeFrame::Snapshot(s)) => hub.with(|h| h.apply_snapshot(&s, now)),
-                        Ok(BridgeFrame::SnapshotPart(p)) => match parts.push(p) {
-                            Ok(Some(s)) => hub.with(|h| h.apply_snapshot(&s, now)),
-                            Ok(None) => {}
-                            Err(_) => {
-                                warn!(%tenant, "bridge snapshot larger than the order table; refused");
-                                ws::close_with(&mut ws, CloseCode::MessageTooBig, None).await;
-                                break;
-                            }
-                        },
-                        Ok(BridgeFrame::Source { connected }) => hub.with(|h| h.set_source_connected(connected)),
-                        Ok(BridgeFrame::Hello { .. }) => {}
-                        Err(_) => warn!(%tenant, "unreadable frame from bridge"),
+                    Some(Ok(Message::Text(t))) => match hub.with(|h| session.on_text(t.as_str(), h, now)) {
+                        Ok(Applied::Ignored(why)) => warn!(%tenant, "bridge frame ignored: {why}"),
+                        Ok(_) => {}
+                        Err(r) => {
+                            warn!(%tenant, code = r.code.code(), "bridge session ended: {}", r.reason);
+                            refuse(&mut ws, r).await;
+                            break;
+                        }
                     },
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
                     Some(Ok(Message::Binary(_))) => {
-                        ws::close_with(&mut ws, CloseCode::UnsupportedData, None).await;
+                        refuse(&mut ws, session.on_binary()).await;
                         break;
                     }
                     _ => break,
                 }
             }
             _ = ack_timer.tick() => {
-                let pos = hub.with(|h| (h.position().0.to_owned(), h.position().1));
-                if acked.as_ref() != Some(&pos) {
-                    if ws.send(send_frame(&RelayFrame::Ack { epoch: pos.0.clone(), seq: pos.1 })).await.is_err() {
+                let ack = hub.with(|h| {
+                    let (e, s) = h.position();
+                    session.ack(e, s)
+                });
+                if let Some(a) = ack {
+                    if ws.send(text(a)).await.is_err() {
                         break;
                     }
-                    acked = Some(pos);
                 }
             }
             Some(p) = probes.recv() => {
@@ -218,16 +207,20 @@ pub async fn run(
             _ = replaced.changed() => {
                 info!(%tenant, "bridge connection replaced by a newer one");
                 ws::close_with(&mut ws, CloseCode::GoingAway, None).await;
+                hub.with(|h| session.on_closed(h, false));
                 return;
             }
-            _ = &mut expiry => {
-                ws::close_with(&mut ws, CloseCode::TokenExpired, None).await;
-                break;
+            _ = tokio::time::sleep_until(deadline) => {
+                if let Some(r) = session.handle_timeout(clock::now()) {
+                    refuse(&mut ws, r).await;
+                    break;
+                }
             }
         }
     }
-    if owners.owns(&tenant, gen) {
-        hub.with(|h| h.set_source_connected(false));
+    let owned = owners.owns(&tenant, gen);
+    hub.with(|h| session.on_closed(h, owned));
+    if owned {
         info!(%tenant, "bridge disconnected");
     }
 }

@@ -68,6 +68,7 @@ impl Relay {
         let tenants = TenantMap::new(hub_cfg.clone(), Some(cfg.verifier.clone()));
         let owners = Arc::new(ingest::Owners::default());
         let auth_deadline = Duration::from_millis(hub_cfg.auth_deadline_ms);
+        let max_orders = hub_cfg.max_orders;
         let (t2, v2) = (tenants.clone(), cfg.verifier.clone());
         let status = Arc::new(Status::default());
         let s2 = status.clone();
@@ -87,7 +88,16 @@ impl Relay {
             status,
             tls: cfg.tls.clone().map(tokio_rustls::TlsAcceptor::from),
             bridges: Some(Arc::new(move |ws, ip| {
-                Box::pin(ingest::run(ws, ip, t2.clone(), v2.clone(), owners.clone(), s2.clone(), auth_deadline))
+                Box::pin(ingest::run(
+                    ws,
+                    ip,
+                    t2.clone(),
+                    v2.clone(),
+                    owners.clone(),
+                    s2.clone(),
+                    auth_deadline,
+                    max_orders,
+                ))
             })),
             stop: stop_rx,
         };

@@ -134,6 +134,16 @@ pub async fn read_head<S: AsyncRead + Unpin>(s: &mut S, timeout: Duration) -> Re
     tokio::time::timeout(timeout, fut).await.map_err(|_| HeadError::Timeout)?
 }
 
+/// The status line text for the statuses a refusal uses.
+pub fn status_line(status: u16) -> &'static str {
+    match status {
+        403 => "403 Forbidden",
+        404 => "404 Not Found",
+        426 => "426 Upgrade Required",
+        _ => "400 Bad Request",
+    }
+}
+
 /// Writes a complete response and closes the exchange.
 pub async fn respond<S: AsyncWrite + Unpin>(
     s: &mut S,

@@ -13,7 +13,6 @@ mod assets;
 pub mod http;
 mod limits;
 mod metrics;
-mod origin;
 mod shared_hub;
 mod status_page;
 mod tenants;
@@ -36,8 +35,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info, warn};
 
+use ibws_shared::relay::{admit, Admission, Refused, Request};
+pub use ibws_shared::relay::{HostPolicy, OriginPolicy};
 pub use limits::{ConnGuard, ConnLimiter, LimitConfig, PendingGuard};
-pub use origin::{HostPolicy, OriginPolicy};
 pub use shared_hub::SharedHub;
 pub use tenants::{Hubs, TenantMap};
 
@@ -162,10 +162,6 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
             return;
         }
     }
-}
-
-fn is_token_param(k: &str) -> bool {
-    matches!(k.to_ascii_lowercase().as_str(), "token" | "access_token" | "jwt" | "auth" | "authorization" | "bearer")
 }
 
 impl Endpoint {
@@ -316,16 +312,28 @@ impl Endpoint {
     async fn client(&self, stream: BoxedIo, head: http::RequestHead, ip: IpAddr) {
         let p = &self.policy;
         let now = crate::clock::now();
-        // A page from a foreign origin is refused before the upgrade (HTTP 403), so it
-        // never even sees its socket open.
-        if !p.origins.permits(head.header("origin")) {
-            info!(%ip, "WebSocket refused: origin not allowed");
-            let mut stream = stream;
-            let _ = http::respond(&mut stream, "403 Forbidden", "text/plain", b"origin not allowed\n").await;
-            return;
-        }
-        // Decide before upgrading; tell the client after (browsers see only close codes).
-        let mut refusal: Option<(CloseCode, &str)> = None;
+        // The decision is the shared relay core's (ibws_shared::relay::admission), the
+        // same the edge relay's Worker asks; only limits are this host's own.
+        let facts = Request {
+            path: &head.path,
+            query: &head.query,
+            upgrade: true,
+            origin: head.header("origin"),
+            protocols: head.header("sec-websocket-protocol"),
+        };
+        let decision = admit(&facts, &p.origins, p.auth.as_deref(), (now.unix_us / 1_000_000) as u64);
+        let (mut refusal, pre_claims) = match decision {
+            Admission::Accept { claims, .. } => (None, claims),
+            Admission::Refused(Refused::Close { code, reason }) => (Some((code, reason)), None),
+            Admission::Refused(Refused::Http { status, body }) => {
+                info!(%ip, status, "WebSocket refused before the upgrade");
+                let mut stream = stream;
+                let _ = http::respond(&mut stream, http::status_line(status), "text/plain", body.as_bytes()).await;
+                return;
+            }
+            Admission::Health => return,
+        };
+        // Limits are decided before the token's verdict is told.
         let mut guard = None;
         if !p.limits.admit_handshake(ip, now.mono_ms) {
             refusal = Some((CloseCode::RateLimited, "too many connection attempts; retry later"));
@@ -333,23 +341,6 @@ impl Endpoint {
             match p.limits.acquire(ip) {
                 Ok(g) => guard = Some(g),
                 Err(code) => refusal = Some((code, "connection limit reached")),
-            }
-        }
-        let mut pre_claims: Option<Claims> = None;
-        if let (None, Some(verifier)) = (&refusal, &p.auth) {
-            if head.query.split('&').filter_map(|kv| kv.split_once('=').map(|(k, _)| k)).any(is_token_param) {
-                refusal = Some((
-                    CloseCode::InvalidToken,
-                    "tokens are not accepted in the query string; send {\"type\":\"auth\"} first",
-                ));
-            } else if let Some(token) = head
-                .header("sec-websocket-protocol")
-                .and_then(|v| v.split(',').map(str::trim).find_map(|t| t.strip_prefix("bearer.")))
-            {
-                match verifier.verify(token, (now.unix_us / 1_000_000) as u64) {
-                    Ok(c) => pre_claims = Some(c),
-                    Err(e) => refusal = Some((auth_close(e), "authentication failed")),
-                }
             }
         }
         let Some(mut ws) = self.upgrade(stream, &head).await else { return };
@@ -387,8 +378,29 @@ impl Endpoint {
         });
     }
 
-    async fn bridge(&self, stream: BoxedIo, head: http::RequestHead, ip: IpAddr) {
+    async fn bridge(&self, mut stream: BoxedIo, head: http::RequestHead, ip: IpAddr) {
         let now = crate::clock::now();
+        let facts = Request {
+            path: &head.path,
+            query: &head.query,
+            upgrade: true,
+            origin: head.header("origin"),
+            protocols: head.header("sec-websocket-protocol"),
+        };
+        match admit(&facts, &self.policy.origins, self.policy.auth.as_deref(), (now.unix_us / 1_000_000) as u64) {
+            Admission::Accept { .. } => {}
+            Admission::Refused(Refused::Close { code, reason }) => {
+                if let Some(mut ws) = self.upgrade(stream, &head).await {
+                    ws::close_with(&mut ws, code, Some(reason)).await;
+                }
+                return;
+            }
+            Admission::Refused(Refused::Http { status, body }) => {
+                let _ = http::respond(&mut stream, http::status_line(status), "text/plain", body.as_bytes()).await;
+                return;
+            }
+            Admission::Health => return,
+        }
         if !self.policy.limits.admit_handshake(ip, now.mono_ms) {
             if let Some(mut ws) = self.upgrade(stream, &head).await {
                 ws::close_with(&mut ws, CloseCode::RateLimited, None).await;
@@ -404,10 +416,7 @@ impl Endpoint {
 
 /// The close code for a refused token.
 pub fn auth_close(e: AuthError) -> CloseCode {
-    match e {
-        AuthError::Expired => CloseCode::TokenExpired,
-        _ => CloseCode::InvalidToken,
-    }
+    e.close_code()
 }
 
 /// Waits for `{"type":"auth","token":...}` as the first message.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use ibws_shared::hub::{ConnectInfo, Frame};
-use ibws_shared::protocol::{format_timestamp, CloseCode, ErrorFrame, ServerFrame};
+use ibws_shared::protocol::CloseCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -37,17 +37,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     if let Some(m) = message {
-        let f = ServerFrame::Error(ErrorFrame {
-            message: m.to_owned(),
-            error_code: Some(code.reason().to_ascii_uppercase().replace(' ', "_")),
-            timestamp: format_timestamp(clock::now().unix_us, clock::utc_offset_secs()),
-            tws_code: None,
-            req_id: None,
-            account: None,
-            seq: None,
-            epoch: None,
-        });
-        let _ = ws.send(Message::Text(f.to_json().into())).await;
+        let f = ibws_shared::relay::refusal_frame(code, m, clock::now().unix_us, clock::utc_offset_secs());
+        let _ = ws.send(Message::Text(f.into())).await;
     }
     let frame = CloseFrame { code: WsCloseCode::from(code.code()), reason: code.reason().into() };
     let _ = ws.send(Message::Close(Some(frame))).await;

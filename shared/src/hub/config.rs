@@ -10,8 +10,13 @@ pub struct HubConfig {
     pub auth_deadline_ms: u64,
     /// How often the server pings each client.
     pub heartbeat_interval_ms: u64,
-    /// A client silent (no frame, no pong) this long is closed.
+    /// A client silent (no frame, no pong) this long is closed; `u64::MAX`: never (the
+    /// edge, where the platform closes dead sockets and clients may never send).
     pub idle_timeout_ms: u64,
+    /// The host sends transport pings ([`super::Output::Ping`]) every
+    /// `heartbeat_interval_ms`. Off where the host cannot (a hibernating Durable
+    /// Object): then no ping deadline wakes it.
+    pub transport_pings: bool,
     /// Largest inbound text frame.
     pub max_frame_bytes: usize,
     /// Token bucket on inbound frames: burst size.
@@ -51,6 +56,7 @@ impl Default for HubConfig {
             auth_deadline_ms: 5_000,
             heartbeat_interval_ms: 25_000,
             idle_timeout_ms: 60_000,
+            transport_pings: true,
             max_frame_bytes: 64 * 1024,
             rate_burst: 50,
             rate_per_sec: 20,

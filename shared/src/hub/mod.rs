@@ -25,6 +25,7 @@
 
 mod config;
 mod event;
+mod journal;
 mod order_table;
 mod replay;
 mod session;
@@ -35,6 +36,7 @@ use std::sync::Arc;
 
 pub use config::HubConfig;
 pub use event::{Frame, RingEvent, StampedEvent};
+pub use journal::StreamChanges;
 pub use order_table::OrderTable;
 pub use replay::ReplayRing;
 pub use session::Session;
@@ -144,6 +146,8 @@ pub struct Hub {
     orders_cache: Option<(u64, Frame)>,
     /// The latest time any input carried (for frames built in [`Hub::take_frames`]).
     last_now: Now,
+    /// Changes not yet stored, for hosts that store the stream row by row.
+    journal: Option<journal::Journal>,
 }
 
 /// How often the hub sweeps its clients for deadlines.
@@ -174,6 +178,7 @@ impl Hub {
             stats: HubStats::default(),
             orders_cache: None,
             last_now: Now::default(),
+            journal: None,
         }
     }
 
@@ -225,7 +230,42 @@ impl Hub {
 
     /// Records whether the source (TWS, or the bridge) is connected.
     pub fn set_source_connected(&mut self, up: bool) {
+        if let Some(j) = self.journal.as_mut().filter(|_| self.source_connected != up) {
+            j.dirty = true;
+        }
         self.source_connected = up;
+    }
+
+    // ----- storage (hosts that keep the stream on disk) -----
+
+    /// Starts recording changes for [`Hub::take_changes`].
+    pub fn enable_journal(&mut self) {
+        self.journal.get_or_insert_with(Default::default);
+    }
+
+    /// The changes since the last take, or `None` when nothing changed. The host
+    /// stores them (in one transaction) before it acknowledges the stream position.
+    pub fn take_changes(&mut self) -> Option<StreamChanges> {
+        let j = self.journal.as_mut()?;
+        if !j.dirty {
+            return None;
+        }
+        let j = std::mem::take(j);
+        let keep_from = self.ring.first_seq().unwrap_or(self.seq + 1);
+        let mut orders: Vec<(i64, Option<OrderData>)> =
+            j.orders.into_iter().map(|k| (k, self.orders.get(k).cloned())).collect();
+        orders.sort_by_key(|(k, _)| *k);
+        Some(StreamChanges {
+            epoch: self.epoch.clone(),
+            seq: self.seq,
+            source_connected: self.source_connected,
+            clear_events: j.clear_events,
+            clear_tables: j.clear_tables,
+            events: j.events.into_iter().filter(|(s, _)| *s >= keep_from).collect(),
+            keep_from,
+            orders,
+            accounts: j.accounts.iter().filter_map(|a| self.accounts.get(a).cloned()).collect(),
+        })
     }
 
     fn stamp(&self, now: Now) -> String {
@@ -241,8 +281,8 @@ impl Hub {
             aware: false,
             subs: 0,
             last_seen_ms: now.mono_ms,
-            next_ping_ms: now.mono_ms + self.cfg.heartbeat_interval_ms,
-            auth_deadline_ms: now.mono_ms + self.cfg.auth_deadline_ms,
+            next_ping_ms: now.mono_ms.saturating_add(self.cfg.heartbeat_interval_ms),
+            auth_deadline_ms: now.mono_ms.saturating_add(self.cfg.auth_deadline_ms),
             bucket: TokenBucket::new(self.cfg.rate_burst, self.cfg.rate_per_sec, now.mono_ms),
             cursor: self.seq + 1,
             replies: VecDeque::new(),
@@ -840,13 +880,23 @@ impl Hub {
         self.stats.events_published += 1;
         self.stats.events_by_type[ev.kind as usize] += 1;
         if let Some(o) = ev.frame.order() {
-            self.orders.upsert(o);
+            let touched = self.orders.upsert(o);
+            if let Some(j) = &mut self.journal {
+                j.orders.extend(touched.into_iter().flatten());
+            }
         }
         if let ServerFrame::AccountUpdate(a) = &ev.frame {
             self.accounts.entry(a.data.account.clone()).or_default().merge(&a.data);
             if let Some(acc) = self.accounts.get_mut(&a.data.account) {
                 acc.account = a.data.account.clone();
             }
+            if let Some(j) = &mut self.journal {
+                j.accounts.insert(a.data.account.clone());
+            }
+        }
+        if let Some(j) = &mut self.journal {
+            j.events.push((ev.seq, ev.json.clone()));
+            j.dirty = true;
         }
         self.ring.push(RingEvent::from(&*ev));
         // wake the idle clients that want it; idle ones that do not move past it
@@ -880,6 +930,12 @@ impl Hub {
         self.orders.replace(&snap.orders);
         self.accounts = snap.accounts.iter().map(|a| (a.account.clone(), a.clone())).collect();
         self.source_connected = snap.source_connected;
+        if let Some(j) = &mut self.journal {
+            j.clear_tables = true;
+            j.orders = self.orders.keys().collect();
+            j.accounts = self.accounts.keys().cloned().collect();
+            j.dirty = true;
+        }
         if new_epoch {
             self.announce_epoch(now);
         }
@@ -891,6 +947,9 @@ impl Hub {
     fn restart_stream(&mut self, seq: u64) {
         let old_head = self.seq;
         self.ring.clear();
+        if let Some(j) = &mut self.journal {
+            j.restart();
+        }
         self.orders_cache = None;
         self.seq = seq;
         for s in self.clients.values_mut() {
@@ -927,12 +986,42 @@ impl Hub {
         self.next_sweep_ms
     }
 
-    /// Runs deadlines: pings, idle clients, auth deadlines, token expiry.
+    /// The earliest moment (monotonic ms) a client has a deadline: its auth deadline,
+    /// its idle timeout, its token's expiry, its next transport ping; `None` when no
+    /// client has one. A host that sleeps sets one alarm for it and calls
+    /// [`Hub::sweep`] then, instead of ticking on a timer. It scans every client, so
+    /// hosts ask after the inputs that move deadlines (connect, a client's frame, a
+    /// sweep), not after every event.
+    pub fn next_deadline(&self, now: Now) -> Option<u64> {
+        let now_unix_ms = now.unix_us.div_euclid(1000);
+        self.clients
+            .values()
+            .filter_map(|s| {
+                let auth = (!s.ready && self.cfg.require_auth).then_some(s.auth_deadline_ms);
+                let idle = (self.cfg.idle_timeout_ms != u64::MAX).then(|| s.last_seen_ms + self.cfg.idle_timeout_ms);
+                let ping = self.cfg.transport_pings.then_some(s.next_ping_ms);
+                let expiry = s.claims.as_ref().map(|c| {
+                    let in_ms = (c.exp as i64).saturating_mul(1000).saturating_sub(now_unix_ms).max(0);
+                    now.mono_ms.saturating_add(in_ms as u64)
+                });
+                [auth, idle, ping, expiry].into_iter().flatten().min()
+            })
+            .min()
+    }
+
+    /// Runs deadlines: pings, idle clients, auth deadlines, token expiry (at most
+    /// every [`SWEEP_MS`]).
     pub fn tick(&mut self, now: Now) {
         self.see(now);
         if now.mono_ms < self.next_sweep_ms {
             return;
         }
+        self.sweep(now);
+    }
+
+    /// Runs every deadline that is due now, whenever the last sweep was.
+    pub fn sweep(&mut self, now: Now) {
+        self.see(now);
         self.next_sweep_ms = now.mono_ms + SWEEP_MS;
         let unix = now.unix_secs();
         let mut closes = Vec::new();
@@ -943,8 +1032,8 @@ impl Hub {
                 closes.push((*id, CloseCode::HeartbeatTimeout));
             } else if s.claims.as_ref().is_some_and(|c| c.exp <= unix) {
                 closes.push((*id, CloseCode::TokenExpired));
-            } else if now.mono_ms >= s.next_ping_ms {
-                s.next_ping_ms = now.mono_ms + self.cfg.heartbeat_interval_ms;
+            } else if self.cfg.transport_pings && now.mono_ms >= s.next_ping_ms {
+                s.next_ping_ms = now.mono_ms.saturating_add(self.cfg.heartbeat_interval_ms);
                 self.out.push_back(Output::Ping(*id));
             }
         }

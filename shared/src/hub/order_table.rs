@@ -20,7 +20,9 @@ impl OrderTable {
 
     /// Records the latest state of one order. Fields an event leaves out (the
     /// seed's `order_notification` carries no fill columns) keep their known values.
-    pub fn upsert(&mut self, order: &OrderData) {
+    /// Returns the keys whose rows changed: the order's own, and any row removed (its
+    /// provisional key, an evicted order).
+    pub fn upsert(&mut self, order: &OrderData) -> [Option<i64>; 3] {
         self.counter += 1;
         let key = order.key();
         let mut merged = order.clone();
@@ -33,16 +35,26 @@ impl OrderTable {
             merged.avg_fill_price = merged.avg_fill_price.or(old.avg_fill_price);
             merged.last_fill_price = merged.last_fill_price.or(old.last_fill_price);
         }
-        if order.perm_id.is_some_and(|p| p != 0) {
-            self.rows.remove(&provisional);
+        let mut removed = None;
+        if order.perm_id.is_some_and(|p| p != 0) && provisional != key && self.rows.remove(&provisional).is_some() {
+            removed = Some(provisional);
         }
         self.rows.insert(key, (self.counter, merged.as_row()));
-        if self.rows.len() > self.cap {
-            self.evict_one();
-        }
+        let evicted = if self.rows.len() > self.cap { self.evict_one() } else { None };
+        [Some(key), removed, evicted]
     }
 
-    fn evict_one(&mut self) {
+    /// The stored row of one order.
+    pub fn get(&self, key: i64) -> Option<&OrderData> {
+        self.rows.get(&key).map(|(_, o)| o)
+    }
+
+    /// Every key in the table.
+    pub fn keys(&self) -> impl Iterator<Item = i64> + '_ {
+        self.rows.keys().copied()
+    }
+
+    fn evict_one(&mut self) -> Option<i64> {
         let victim = self
             .rows
             .iter()
@@ -53,6 +65,7 @@ impl OrderTable {
         if let Some(k) = victim {
             self.rows.remove(&k);
         }
+        victim
     }
 
     /// Replaces the whole table.

@@ -1,0 +1,236 @@
+//! One bridge's session on a relay's `/bridge/ws`, as a state machine.
+//!
+//! The bridge must open with `hello` carrying a `bridge`-role token (for the relay's
+//! tenant, where the relay serves one) before its deadline; the relay answers
+//! `welcome` with the highest seq it holds. Then snapshots (whole, or reassembled from
+//! parts) and `publish`ed events go into the tenant's hub, which drops duplicates by
+//! seq, so a bridge's resends after a reconnect are harmless. The relay acknowledges
+//! only what its host has stored: the host says what is stored ([`BridgeSession::ack`])
+//! and gets back the `ack` frame to send, if the position moved. The session ends when
+//! the token expires (4501), as every client's does.
+//!
+//! The native relay stores in memory (it acks its hub's position every 50 ms); the
+//! edge relay stores rows in its Durable Object's SQLite and acks once they are
+//! durable. Everything else is this code, so the two cannot disagree.
+
+use crate::auth::{AuthError, Role, TokenVerifier};
+use crate::hub::{Hub, Now, StampedEvent};
+use crate::protocol::{BridgeFrame, CloseCode, RelayFrame, SnapshotAssembler};
+
+/// Why the relay ends a bridge's session: the close code and a reason for the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: CloseCode,
+    pub reason: &'static str,
+}
+
+impl Refusal {
+    fn auth(e: AuthError) -> Refusal {
+        Refusal { code: e.close_code(), reason: "authentication failed" }
+    }
+}
+
+/// An accepted `hello`: who the bridge is and where it says its stream stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hello {
+    pub tenant: String,
+    pub epoch: String,
+    pub seq: u64,
+}
+
+/// What a frame after `hello` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Published, or applied to the tables (or a harmless duplicate).
+    Stored,
+    /// A part of a snapshot; the rest is still to come.
+    Partial,
+    /// Not understood (a newer bridge's frame, or garbage), and ignored.
+    Ignored(&'static str),
+}
+
+#[derive(Debug)]
+enum State {
+    AwaitingHello { deadline_ms: u64 },
+    Open { tenant: String, exp: u64, expires_ms: u64 },
+    Ended,
+}
+
+/// One bridge connection's session. See the module documentation.
+#[derive(Debug)]
+pub struct BridgeSession {
+    /// The only tenant this relay serves (the edge: one Durable Object per tenant).
+    serves: Option<String>,
+    state: State,
+    parts: SnapshotAssembler,
+    acked: Option<(String, u64)>,
+    /// `hello` was accepted at some point (the bridge was the stream's source).
+    opened: bool,
+}
+
+fn mono_at(unix_secs: u64, now: Now) -> u64 {
+    let in_ms = (unix_secs as i64).saturating_mul(1000).saturating_sub(now.unix_us.div_euclid(1000)).max(0);
+    now.mono_ms.saturating_add(in_ms as u64)
+}
+
+impl BridgeSession {
+    /// A new connection, which must say `hello` within `auth_deadline_ms`. `serves`:
+    /// the one tenant this relay serves, if it serves only one; `max_orders` bounds a
+    /// snapshot sent in parts.
+    pub fn new(serves: Option<String>, auth_deadline_ms: u64, max_orders: usize, now: Now) -> BridgeSession {
+        BridgeSession {
+            serves,
+            state: State::AwaitingHello { deadline_ms: now.mono_ms.saturating_add(auth_deadline_ms) },
+            parts: SnapshotAssembler::new(max_orders + 10_000),
+            acked: None,
+            opened: false,
+        }
+    }
+
+    /// A session that had said `hello` before its host slept (the edge relay's
+    /// Durable Object keeps `tenant` and the token's `exp` with the socket).
+    pub fn resumed(tenant: String, exp: u64, max_orders: usize, now: Now) -> BridgeSession {
+        let mut s = BridgeSession::new(Some(tenant.clone()), 0, max_orders, now);
+        s.state = State::Open { expires_ms: mono_at(exp, now), tenant, exp };
+        s.opened = true;
+        s
+    }
+
+    /// The tenant and token expiry (unix seconds) once `hello` was accepted.
+    pub fn identity(&self) -> Option<(&str, u64)> {
+        match &self.state {
+            State::Open { tenant, exp, .. } => Some((tenant, *exp)),
+            _ => None,
+        }
+    }
+
+    /// The first text frame: it must be `hello` with a valid bridge token.
+    pub fn on_hello(&mut self, text: &str, verifier: &dyn TokenVerifier, now: Now) -> Result<Hello, Refusal> {
+        let refuse = |s: &mut Self, r: Refusal| {
+            s.state = State::Ended;
+            Err(r)
+        };
+        if !matches!(self.state, State::AwaitingHello { .. }) {
+            return refuse(self, Refusal { code: CloseCode::Forbidden, reason: "hello was already said" });
+        }
+        let Ok(BridgeFrame::Hello { token, epoch, seq, .. }) = serde_json::from_str::<BridgeFrame>(text) else {
+            return refuse(
+                self,
+                Refusal { code: CloseCode::AuthRequired, reason: "send hello with a bridge token first" },
+            );
+        };
+        let claims = match verifier.verify(&token, now.unix_us.max(0) as u64 / 1_000_000) {
+            Ok(c) => c,
+            Err(e) => return refuse(self, Refusal::auth(e)),
+        };
+        if claims.role != Role::Bridge {
+            return refuse(self, Refusal { code: CloseCode::Forbidden, reason: "token role is not bridge" });
+        }
+        if self.serves.as_ref().is_some_and(|t| *t != claims.tenant) {
+            return refuse(self, Refusal { code: CloseCode::Forbidden, reason: "token is for another tenant" });
+        }
+        self.state =
+            State::Open { expires_ms: mono_at(claims.exp, now), tenant: claims.tenant.clone(), exp: claims.exp };
+        self.opened = true;
+        Ok(Hello { tenant: claims.tenant, epoch, seq })
+    }
+
+    /// The `welcome` frame: the highest seq the relay holds for its stream.
+    pub fn welcome(&self, hub: &Hub) -> String {
+        let tenant = self.identity().map(|(t, _)| t.to_owned()).unwrap_or_default();
+        let (epoch, seq) = hub.position();
+        serde_json::to_string(&RelayFrame::Welcome { tenant, epoch: epoch.to_owned(), seq }).expect("frames serialize")
+    }
+
+    /// A text frame after `hello`.
+    pub fn on_text(&mut self, text: &str, hub: &mut Hub, now: Now) -> Result<Applied, Refusal> {
+        if !matches!(self.state, State::Open { .. }) {
+            self.state = State::Ended;
+            return Err(Refusal { code: CloseCode::AuthRequired, reason: "send hello with a bridge token first" });
+        }
+        let Ok(frame) = serde_json::from_str::<BridgeFrame>(text) else {
+            return Ok(Applied::Ignored("unreadable frame from the bridge"));
+        };
+        match frame {
+            BridgeFrame::Publish { event } => match StampedEvent::new(*event) {
+                Some(ev) => {
+                    hub.publish(ev, now);
+                    Ok(Applied::Stored)
+                }
+                None => Ok(Applied::Ignored("an event without a stream position")),
+            },
+            BridgeFrame::Snapshot(s) => {
+                hub.apply_snapshot(&s, now);
+                Ok(Applied::Stored)
+            }
+            BridgeFrame::SnapshotPart(p) => match self.parts.push(p) {
+                Ok(Some(s)) => {
+                    hub.apply_snapshot(&s, now);
+                    Ok(Applied::Stored)
+                }
+                Ok(None) => Ok(Applied::Partial),
+                Err(_) => {
+                    self.state = State::Ended;
+                    Err(Refusal { code: CloseCode::MessageTooBig, reason: "snapshot larger than the order table" })
+                }
+            },
+            BridgeFrame::Source { connected } => {
+                hub.set_source_connected(connected);
+                Ok(Applied::Stored)
+            }
+            BridgeFrame::Hello { .. } => Ok(Applied::Ignored("a second hello")),
+        }
+    }
+
+    /// A binary frame: the uplink carries only text.
+    pub fn on_binary(&mut self) -> Refusal {
+        self.state = State::Ended;
+        Refusal { code: CloseCode::UnsupportedData, reason: "the bridge protocol is text" }
+    }
+
+    /// The host has stored the stream up to `(epoch, seq)`: the `ack` to send, if
+    /// that is news to the bridge.
+    pub fn ack(&mut self, epoch: &str, seq: u64) -> Option<String> {
+        if !matches!(self.state, State::Open { .. })
+            || self.acked.as_ref().is_some_and(|(e, s)| e == epoch && *s == seq)
+        {
+            return None;
+        }
+        self.acked = Some((epoch.to_owned(), seq));
+        serde_json::to_string(&RelayFrame::Ack { epoch: epoch.to_owned(), seq }).ok()
+    }
+
+    /// When [`BridgeSession::handle_timeout`] must run next (monotonic ms).
+    pub fn poll_timeout(&self) -> Option<u64> {
+        match self.state {
+            State::AwaitingHello { deadline_ms } => Some(deadline_ms),
+            State::Open { expires_ms, .. } => Some(expires_ms),
+            State::Ended => None,
+        }
+    }
+
+    /// Ends the session when its hello deadline or its token's expiry has passed.
+    pub fn handle_timeout(&mut self, now: Now) -> Option<Refusal> {
+        let r = match self.state {
+            State::AwaitingHello { deadline_ms } if now.mono_ms >= deadline_ms => {
+                Refusal { code: CloseCode::AuthRequired, reason: "send hello with a bridge token first" }
+            }
+            State::Open { expires_ms, .. } if now.mono_ms >= expires_ms => {
+                Refusal { code: CloseCode::TokenExpired, reason: "token expired" }
+            }
+            _ => return None,
+        };
+        self.state = State::Ended;
+        Some(r)
+    }
+
+    /// The connection is gone (or replaced). `owned`: it was still the tenant's
+    /// publisher, so the stream's source is now disconnected.
+    pub fn on_closed(&mut self, hub: &mut Hub, owned: bool) {
+        self.parts.reset();
+        if owned && self.opened {
+            hub.set_source_connected(false);
+        }
+        self.state = State::Ended;
+    }
+}
