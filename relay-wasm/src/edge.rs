@@ -54,11 +54,18 @@ fn ibws() -> String {
 
 /// The verifier a configuration describes.
 pub fn verifier(cfg: &EdgeConfig) -> Result<Arc<dyn TokenVerifier>, String> {
+    crate::crypto::install();
     let key = match (&cfg.jwt_secret, &cfg.jwt_public_key) {
         (Some(s), None) => VerifyKey::Hs256(s.trim().as_bytes().to_vec()),
         (None, Some(p)) => VerifyKey::from_public_pem(p.as_bytes())?,
         _ => return Err("configure exactly one of jwt_secret and jwt_public_key".into()),
     };
+    crate::crypto::check_family(match key {
+        VerifyKey::Hs256(_) => "HS256",
+        VerifyKey::Ed25519Pem(_) => "EdDSA",
+        VerifyKey::Es256Pem(_) => "ES256",
+        VerifyKey::Rs256Pem(_) => "RS256",
+    })?;
     Ok(Arc::new(JwtVerifier::new(key, &cfg.issuer, &cfg.audience, 30)?))
 }
 

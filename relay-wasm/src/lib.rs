@@ -8,6 +8,7 @@
 //! session in its attachment, writes the rows the relay hands it to the object's
 //! SQLite storage, and carries out what the relay returns.
 
+mod crypto;
 pub mod edge;
 
 #[cfg(target_arch = "wasm32")]

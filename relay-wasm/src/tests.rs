@@ -23,10 +23,12 @@ fn config(tenant: &str) -> EdgeConfig {
 }
 
 fn relay() -> EdgeRelay {
+    crate::crypto::install();
     EdgeRelay::new(config("desk1")).unwrap()
 }
 
 fn token(role: Role, tenant: &str) -> String {
+    crate::crypto::install();
     mint(&claims(role, tenant), &SignKey::Hs256(SECRET.as_bytes().to_vec())).unwrap()
 }
 
@@ -351,4 +353,53 @@ fn the_worker_routes_with_the_shared_admission() {
         route(facts("/bridge/ws", "tenant=desk1", None, None)),
         Route::Forward { tenant: "desk1".into(), bridge: true, echo_ibws: false }
     );
+}
+
+/// A token signed by hand (the edge's provider does not sign these families), so the
+/// edge's own verifiers are checked against independent signatures.
+fn signed(alg: &str, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let header = b64(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#).as_bytes());
+    let body = b64(serde_json::to_string(&claims(Role::Client, "desk1")).unwrap().as_bytes());
+    let input = format!("{header}.{body}");
+    let sig = b64(&sign(input.as_bytes()));
+    format!("{input}.{sig}")
+}
+
+#[test]
+fn the_edge_verifies_eddsa_and_es256_itself_and_refuses_forgeries() {
+    use ed25519_dalek::pkcs8::EncodePublicKey as _;
+    use ed25519_dalek::Signer as _;
+    crate::crypto::install();
+    let ed = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let ec = p256::ecdsa::SigningKey::from_slice(&[9; 32]).unwrap();
+    let cases = [
+        (
+            ed.verifying_key().to_public_key_pem(Default::default()).unwrap(),
+            signed("EdDSA", |m| ed.sign(m).to_bytes().to_vec()),
+        ),
+        (
+            ec.verifying_key().to_public_key_pem(Default::default()).unwrap(),
+            signed("ES256", |m| {
+                let s: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(&ec, m);
+                s.to_bytes().to_vec()
+            }),
+        ),
+    ];
+    for (pem, good) in cases {
+        let cfg = EdgeConfig { jwt_secret: None, jwt_public_key: Some(pem), ..config("desk1") };
+        let v = verifier(&cfg).unwrap();
+        let now = (NOW.unix_us / 1_000_000) as u64;
+        assert_eq!(v.verify(&good, now).map(|c| c.tenant), Ok("desk1".to_owned()), "{good}");
+        // one signature character changed (well inside it, so it still decodes)
+        let mut forged = good.clone().into_bytes();
+        let i = forged.len() - 10;
+        forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert!(v.verify(&forged, now).is_err(), "forged signature accepted");
+        // an HS256 token made with the public key as the secret (algorithm confusion)
+        let hs = token(Role::Client, "desk1");
+        assert!(v.verify(&hs, now).is_err(), "HS256 accepted by a public-key verifier");
+    }
 }

@@ -46,18 +46,22 @@ pub enum Server {
     Ibws,
     /// `ibws relay` with TLS.
     IbwsTls,
+    /// The edge relay (wasm) under `workerd`, Durable Object storage on disk.
+    Edge,
     Bun,
     Node,
     Python,
 }
 
 impl Server {
-    pub const ALL: [Server; 5] = [Server::Ibws, Server::IbwsTls, Server::Bun, Server::Node, Server::Python];
+    pub const ALL: [Server; 6] =
+        [Server::Ibws, Server::IbwsTls, Server::Edge, Server::Bun, Server::Node, Server::Python];
 
     pub fn name(self) -> &'static str {
         match self {
             Server::Ibws => "ibws",
             Server::IbwsTls => "ibws-wss",
+            Server::Edge => "ibws-edge-workerd",
             Server::Bun => "bun-1.4",
             Server::Node => "node-ws-8.23",
             Server::Python => "python-websockets-17",
@@ -68,8 +72,9 @@ impl Server {
         Server::ALL.into_iter().find(|v| v.name() == s || v.name().starts_with(s))
     }
 
+    /// Speaks ibws's protocol (auth, subscribe, a bridge publishing).
     fn is_ibws(self) -> bool {
-        matches!(self, Server::Ibws | Server::IbwsTls)
+        matches!(self, Server::Ibws | Server::IbwsTls | Server::Edge)
     }
 }
 
@@ -87,6 +92,10 @@ struct Running {
     tls: Option<Arc<rustls::ClientConfig>>,
     client_token: String,
     bridge_token: String,
+    /// Keys to mint one client token per subscriber (the edge caps connections per
+    /// token subject at 100, as a relay should).
+    keys: Option<TestKeys>,
+    subject: AtomicU64,
 }
 
 fn ws_config() -> WebSocketConfig {
@@ -101,7 +110,19 @@ impl Running {
         let dir = bench_dir();
         let mut tls = None;
         let (mut client_token, mut bridge_token) = (String::new(), String::new());
+        let mut keys = None;
         let proc = match server {
+            Server::Edge => {
+                let secret = format!("bench-secret-{:032x}", unix_us());
+                let k = TestKeys::hs256(&secret);
+                bridge_token = k.token("bench-bridge", Role::Bridge, "desk1", &[]);
+                keys = Some(k);
+                let storage = work.join("do-storage");
+                let _ = std::fs::remove_dir_all(&storage);
+                std::fs::create_dir_all(&storage).expect("storage dir");
+                let config = crate::Workerd::config(port, &storage, &secret, "");
+                Proc::spawn(&crate::Workerd::bin(), &["serve".into(), config.display().to_string()], &log)
+            }
             Server::Ibws | Server::IbwsTls => {
                 let secret = format!("bench-secret-{:032x}", unix_us());
                 let keys = TestKeys::hs256(&secret);
@@ -153,15 +174,28 @@ impl Running {
         };
         wait_port(port);
         tokio::time::sleep(Duration::from_millis(300)).await;
-        Running { proc, port, tls, client_token, bridge_token }
+        Running { proc, port, tls, client_token, bridge_token, keys, subject: AtomicU64::new(0) }
+    }
+
+    /// The token a subscriber authenticates with.
+    fn client_token(&self) -> String {
+        match &self.keys {
+            Some(k) => {
+                let n = self.subject.fetch_add(1, Ordering::Relaxed);
+                k.token(&format!("bench-client-{n}"), Role::Client, "desk1", &[])
+            }
+            None => self.client_token.clone(),
+        }
     }
 
     fn url(&self, server: Server, path: &str) -> String {
         let scheme = if self.tls.is_some() { "wss" } else { "ws" };
-        let path = match (server.is_ibws(), path) {
-            (true, "sub") => "websocket/ws",
-            (true, _) => "bridge/ws",
-            (false, p) => p,
+        let path = match (server, path) {
+            (Server::Edge, "sub") => "websocket/ws?tenant=desk1",
+            (Server::Edge, _) => "bridge/ws?tenant=desk1",
+            (s, "sub") if s.is_ibws() => "websocket/ws",
+            (s, _) if s.is_ibws() => "bridge/ws",
+            (_, p) => p,
         };
         format!("{scheme}://localhost:{}/{path}", self.port)
     }
@@ -209,7 +243,7 @@ async fn subscriber(
 ) {
     let mut ws = run.connect(&run.url(server, "sub")).await;
     if server.is_ibws() {
-        let auth = format!(r#"{{"type":"auth","token":"{}"}}"#, run.client_token);
+        let auth = format!(r#"{{"type":"auth","token":"{}"}}"#, run.client_token());
         ws.send(Message::Text(auth.into())).await.expect("auth");
         ws.send(Message::Text(r#"{"type":"subscribe","message_types":["order_update"]}"#.into())).await.expect("sub");
         loop {
@@ -607,4 +641,96 @@ pub fn summarize(samples: &[Sample]) -> Vec<String> {
         }
     }
     out
+}
+
+/// CPU seconds (user + system) a process has used, from `/proc/<pid>/stat`.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // fields after the command's closing parenthesis; utime and stime are 14 and 15
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11, 12].iter().filter_map(|i| f.get(*i)?.parse::<f64>().ok()).sum();
+    ticks / 100.0
+}
+
+/// Bytes a process has caused to be written to storage, from `/proc/<pid>/io`.
+fn written_bytes(pid: u32) -> f64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    io.lines().find_map(|l| l.strip_prefix("write_bytes:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0)
+}
+
+/// An `order_update` of about 450 bytes for order `id`.
+fn ingest_event(seq: u64, id: u64) -> String {
+    format!(
+        r#"{{"type":"publish","event":{{"type":"order_update","data":{{"order_id":{id},"symbol":"AAPL","action":"BUY","quantity":100,"order_type":"LMT","status":"Submitted","filled":0,"remaining":100,"avg_fill_price":0,"price":187.25,"perm_id":{perm},"account":"DU1234567","client_id":0,"order_ref":"ingest {seq:08} ...........................................................................................................","parent_id":0}},"timestamp":"2026-12-01 10:00:00.000","seq":{seq},"epoch":"ingest"}}}}"#,
+        perm = 1_000_000 + id
+    )
+}
+
+/// Scenario F (the edge relay only): a bridge publishes `events` ~450-byte
+/// `order_update`s into one tenant as fast as the relay acknowledges them (each ack
+/// means stored and durable); `distinct` makes every event a new order. Reports the
+/// ack rate overall and over the first and last fifth of the stream, and workerd's CPU
+/// and disk writes per event over the same stretches: flat numbers mean the cost of
+/// an event does not grow with the ring.
+pub async fn edge_ingest(ibws: &Path, work: &Path, events: u64, distinct: bool) -> Sample {
+    let run = Running::start(Server::Edge, ibws, work, 1).await;
+    let pid = run.proc.pid();
+    let mut ws = run.connect(&run.url(Server::Edge, "pub")).await;
+    run.bridge_hello(&mut ws).await;
+    let (mut tx, mut rx) = ws.split();
+    let fifth = (events / 5).max(1);
+    let start = Instant::now();
+    let reader = tokio::spawn(async move {
+        // (seconds, cpu seconds, bytes written) at seq 0, each fifth, and the end
+        let mut marks = vec![(0.0, cpu_secs(pid), written_bytes(pid))];
+        let mut next = fifth;
+        while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(60), rx.next()).await {
+            let Message::Text(t) = m else { continue };
+            let Some(seq) = field(t.as_str(), "\"seq\":").and_then(|v| v.parse::<u64>().ok()) else { continue };
+            if !t.as_str().contains("\"ack\"") {
+                continue;
+            }
+            while seq >= next && next <= events {
+                marks.push((start.elapsed().as_secs_f64(), cpu_secs(pid), written_bytes(pid)));
+                next += fifth;
+            }
+            if seq >= events {
+                break;
+            }
+        }
+        marks
+    });
+    for seq in 1..=events {
+        let id = if distinct { seq } else { seq % 500 + 1 };
+        tx.feed(Message::Text(ingest_event(seq, id).into())).await.expect("publish");
+        if seq % 64 == 0 {
+            tx.flush().await.expect("publish");
+        }
+    }
+    tx.flush().await.expect("publish");
+    let marks = reader.await.expect("ack reader");
+    let mut metrics = BTreeMap::new();
+    let done = marks.len() as u64 - 1;
+    metrics.insert("acked_pct", (done * fifth).min(events) as f64 * 100.0 / events as f64);
+    if let (Some(first), Some(last)) = (marks.first(), marks.last()) {
+        metrics.insert("acks_per_sec", (done * fifth) as f64 / (last.0 - first.0).max(1e-6));
+    }
+    if marks.len() >= 3 {
+        let span = |a: &(f64, f64, f64), b: &(f64, f64, f64)| {
+            (fifth as f64 / (b.0 - a.0).max(1e-6), (b.1 - a.1) * 1e3 / fifth as f64, (b.2 - a.2) / fifth as f64)
+        };
+        let (r0, c0, w0) = span(&marks[0], &marks[1]);
+        let n = marks.len();
+        let (r1, c1, w1) = span(&marks[n - 2], &marks[n - 1]);
+        metrics.insert("acks_per_sec_first_fifth", r0);
+        metrics.insert("acks_per_sec_last_fifth", r1);
+        metrics.insert("cpu_ms_per_event_first_fifth", c0);
+        metrics.insert("cpu_ms_per_event_last_fifth", c1);
+        metrics.insert("disk_bytes_per_event_first_fifth", w0);
+        metrics.insert("disk_bytes_per_event_last_fifth", w1);
+    }
+    drop(tx);
+    let kind = if distinct { "distinct_orders" } else { "500_orders" };
+    Sample { scenario: format!("F_edge_ingest_{events}_{kind}"), server: Server::Edge, metrics }
 }

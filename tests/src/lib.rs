@@ -308,8 +308,9 @@ impl Workerd {
         Workerd::start_logged(port, storage, secret, allowed_origins, None)
     }
 
-    /// Like [`Workerd::start`], appending workerd's stderr to `log` instead of ours.
-    pub fn start_logged(port: u16, storage: &Path, secret: &str, allowed_origins: &str, log: Option<&Path>) -> Workerd {
+    /// Writes a workerd configuration for the edge relay beside `worker.js` (its
+    /// modules are embedded relative to it); returns its path.
+    pub fn config(port: u16, storage: &Path, secret: &str, allowed_origins: &str) -> PathBuf {
         let dir = edge_worker_dir();
         let template = std::fs::read_to_string(dir.join("config.capnp.in")).expect("config template");
         let config = template
@@ -322,6 +323,18 @@ impl Workerd {
             );
         let path = dir.join(format!("config.test-{port}.capnp"));
         std::fs::write(&path, config).expect("write config");
+        path
+    }
+
+    /// The workerd binary npm installed.
+    pub fn bin() -> PathBuf {
+        edge_worker_dir().join("node_modules/.bin/workerd")
+    }
+
+    /// Like [`Workerd::start`], appending workerd's stderr to `log` instead of ours.
+    pub fn start_logged(port: u16, storage: &Path, secret: &str, allowed_origins: &str, log: Option<&Path>) -> Workerd {
+        let dir = edge_worker_dir();
+        let path = Workerd::config(port, storage, secret, allowed_origins);
         let child = Command::new(dir.join("node_modules/.bin/workerd"))
             .arg("serve")
             .arg(&path)
@@ -359,6 +372,7 @@ impl Drop for Workerd {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(edge_worker_dir().join(format!("config.test-{}.capnp", self.port)));
     }
 }
 

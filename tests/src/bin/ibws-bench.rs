@@ -18,12 +18,13 @@ use ibws_tests::bench::{self, Sample, Server};
 #[derive(Parser)]
 #[command(about = "ibws against Bun, Node ws and Python websockets: fan-out, latency, memory per connection")]
 struct Args {
-    /// Servers to measure, comma-separated (ibws, ibws-wss, bun, node, python)
-    #[arg(long, value_delimiter = ',', default_value = "ibws,ibws-wss,bun,node,python")]
+    /// Servers to measure, comma-separated (ibws, ibws-wss, ibws-edge-workerd, bun, node, python)
+    #[arg(long, value_delimiter = ',', default_value = "ibws,ibws-wss,ibws-edge-workerd,bun,node,python")]
     servers: Vec<String>,
     /// Scenarios: A (fan-out), B (latency), C (idle memory), D (bridge end to end, ibws
-    /// only), E (relay memory per byte of large events, ibws only)
-    #[arg(long, value_delimiter = ',', default_value = "A,B,C,D,E")]
+    /// only), E (relay memory per byte of large events, ibws only), F (the edge relay's
+    /// ingest: ack rate, CPU and disk per event as the ring fills)
+    #[arg(long, value_delimiter = ',', default_value = "A,B,C,D,E,F")]
     scenarios: Vec<String>,
     /// Runs of each scenario, interleaved across servers
     #[arg(long, default_value_t = 3)]
@@ -40,6 +41,11 @@ struct Args {
     b_subs_slow: usize,
     #[arg(long, default_value_t = 100)]
     b_subs_fast: usize,
+    /// B: events per second of the two configurations
+    #[arg(long, default_value_t = 100)]
+    b_rate_slow: u32,
+    #[arg(long, default_value_t = 1_000)]
+    b_rate_fast: u32,
     /// C: idle subscribed connections
     #[arg(long, default_value_t = 10_000)]
     c_subs: usize,
@@ -53,6 +59,9 @@ struct Args {
     e_events: u64,
     #[arg(long, default_value_t = 60_000)]
     e_size: usize,
+    /// F: events published into one edge tenant
+    #[arg(long, default_value_t = 20_000)]
+    f_events: u64,
     /// The ibws binary
     #[arg(long)]
     ibws: Option<PathBuf>,
@@ -82,6 +91,15 @@ async fn main() {
                 }
                 continue;
             }
+            if sc == "F" {
+                for distinct in [false, true] {
+                    let work = a.work_dir.join(format!("edge-F-{distinct}-{run}"));
+                    let s = bench::edge_ingest(&ibws, &work, a.f_events, distinct).await;
+                    println!("{} run={run}", s.line());
+                    samples.push(s);
+                }
+                continue;
+            }
             if sc == "D" {
                 let work = a.work_dir.join(format!("ibws-bridge-D-{run}"));
                 let s = bench::bridge_end_to_end(&ibws, &work, a.d_clients, a.d_rounds).await;
@@ -94,8 +112,8 @@ async fn main() {
                 let got = match sc.as_str() {
                     "A" => vec![bench::fan_out(server, &ibws, &work, a.a_subs, a.a_events).await],
                     "B" => vec![
-                        bench::latency(server, &ibws, &work, a.b_subs_slow, 100, a.b_secs).await,
-                        bench::latency(server, &ibws, &work, a.b_subs_fast, 1_000, a.b_secs).await,
+                        bench::latency(server, &ibws, &work, a.b_subs_slow, a.b_rate_slow, a.b_secs).await,
+                        bench::latency(server, &ibws, &work, a.b_subs_fast, a.b_rate_fast, a.b_secs).await,
                     ],
                     "C" => vec![bench::idle_memory(server, &ibws, &work, a.c_subs).await],
                     other => panic!("unknown scenario {other:?}"),
@@ -113,8 +131,8 @@ async fn main() {
     if a.check {
         let short: Vec<&Sample> = samples
             .iter()
-            .filter(|s| matches!(s.server, Server::Ibws | Server::IbwsTls))
-            .filter(|s| s.metrics.get("delivered_pct").is_some_and(|p| *p < 100.0))
+            .filter(|s| matches!(s.server, Server::Ibws | Server::IbwsTls | Server::Edge))
+            .filter(|s| ["delivered_pct", "acked_pct"].iter().any(|k| s.metrics.get(k).is_some_and(|p| *p < 100.0)))
             .collect();
         if !short.is_empty() {
             for s in short {
