@@ -1,21 +1,50 @@
 //! The hub's own copy of every order, so `get_orders` never asks the source.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::protocol::OrderData;
 
 /// Orders keyed by [`OrderData::key`], bounded: past the cap, the terminal order
-/// updated longest ago is evicted first.
+/// updated longest ago is evicted first (else the order updated longest ago). Rows
+/// are also indexed by when they were last updated, so an eviction costs a lookup,
+/// not a scan of the table: a full table costs the same per event as an empty one.
 #[derive(Debug, Default)]
 pub struct OrderTable {
     rows: HashMap<i64, (u64, OrderData)>,
+    /// Last-update counter -> key, every row.
+    by_age: BTreeMap<u64, i64>,
+    /// Last-update counters of terminal rows.
+    terminal: BTreeSet<u64>,
     counter: u64,
     cap: usize,
 }
 
 impl OrderTable {
     pub fn new(cap: usize) -> Self {
-        OrderTable { rows: HashMap::new(), counter: 0, cap: cap.max(1) }
+        OrderTable {
+            rows: HashMap::new(),
+            by_age: BTreeMap::new(),
+            terminal: BTreeSet::new(),
+            counter: 0,
+            cap: cap.max(1),
+        }
+    }
+
+    fn remove_row(&mut self, key: i64) -> Option<(u64, OrderData)> {
+        let (n, o) = self.rows.remove(&key)?;
+        self.by_age.remove(&n);
+        self.terminal.remove(&n);
+        Some((n, o))
+    }
+
+    fn insert_row(&mut self, key: i64, row: OrderData) {
+        self.remove_row(key);
+        let n = self.counter;
+        if row.is_terminal() {
+            self.terminal.insert(n);
+        }
+        self.by_age.insert(n, key);
+        self.rows.insert(key, (n, row));
     }
 
     /// Records the latest state of one order. Fields an event leaves out (the
@@ -36,10 +65,10 @@ impl OrderTable {
             merged.last_fill_price = merged.last_fill_price.or(old.last_fill_price);
         }
         let mut removed = None;
-        if order.perm_id.is_some_and(|p| p != 0) && provisional != key && self.rows.remove(&provisional).is_some() {
+        if order.perm_id.is_some_and(|p| p != 0) && provisional != key && self.remove_row(provisional).is_some() {
             removed = Some(provisional);
         }
-        self.rows.insert(key, (self.counter, merged.as_row()));
+        self.insert_row(key, merged.as_row());
         let evicted = if self.rows.len() > self.cap { self.evict_one() } else { None };
         [Some(key), removed, evicted]
     }
@@ -55,22 +84,17 @@ impl OrderTable {
     }
 
     fn evict_one(&mut self) -> Option<i64> {
-        let victim = self
-            .rows
-            .iter()
-            .filter(|(_, (_, o))| o.is_terminal())
-            .min_by_key(|(_, (n, _))| *n)
-            .or_else(|| self.rows.iter().min_by_key(|(_, (n, _))| *n))
-            .map(|(k, _)| *k);
-        if let Some(k) = victim {
-            self.rows.remove(&k);
-        }
-        victim
+        let n = self.terminal.first().or_else(|| self.by_age.keys().next()).copied()?;
+        let key = *self.by_age.get(&n)?;
+        self.remove_row(key);
+        Some(key)
     }
 
     /// Replaces the whole table.
     pub fn replace(&mut self, orders: &[OrderData]) {
         self.rows.clear();
+        self.by_age.clear();
+        self.terminal.clear();
         for o in orders {
             self.upsert(o);
         }
@@ -117,5 +141,26 @@ mod tests {
         t.upsert(&cancel);
         let row = t.rows()[0].clone();
         assert_eq!((row.status.as_str(), row.filled, row.remaining), ("Cancelled", Some(Num(40.0)), Some(Num(60.0))));
+    }
+
+    #[test]
+    fn eviction_takes_the_oldest_terminal_order_first_then_the_oldest() {
+        let mut t = OrderTable::new(3);
+        let order = |id: i64, status: &str| OrderData {
+            order_id: id,
+            perm_id: Some(id),
+            status: status.into(),
+            ..Default::default()
+        };
+        t.upsert(&order(1, "Submitted"));
+        t.upsert(&order(2, "Filled"));
+        t.upsert(&order(3, "Cancelled"));
+        assert_eq!(t.upsert(&order(4, "Submitted"))[2], Some(order(2, "").key()), "oldest terminal");
+        // order 3 becomes live again: now only live rows, the oldest goes
+        t.upsert(&order(3, "Submitted"));
+        assert_eq!(t.upsert(&order(5, "Submitted"))[2], Some(order(1, "").key()), "then the oldest");
+        let ids: Vec<i64> = t.rows().iter().map(|o| o.order_id).collect();
+        assert_eq!(ids, vec![3, 4, 5]);
+        assert_eq!((t.by_age.len(), t.terminal.len()), (3, 0));
     }
 }
