@@ -72,6 +72,9 @@ const SCHEMA = [
   "CREATE TABLE IF NOT EXISTS accounts (account TEXT PRIMARY KEY, json TEXT NOT NULL)",
 ];
 
+// How long publishes gather before their rows are written together.
+const STORE_BATCH_MS = 5;
+
 export class Tenant {
   constructor(ctx, env) {
     this.ctx = ctx;
@@ -85,6 +88,7 @@ export class Tenant {
     this.stored = null;
     this.syncing = false;
     this.syncAgain = false;
+    this.storeTimer = null;
     ctx.blockConcurrencyWhile(() => this.wake());
   }
 
@@ -167,8 +171,8 @@ export class Tenant {
           ws.serializeAttachment(a);
         }
       }
-      this.store();
       this.flush();
+      this.storeSoon();
       if (hello || r.close) this.schedule(now);
       return;
     }
@@ -219,6 +223,16 @@ export class Tenant {
     this.alarmAt = want;
     if (want === null) this.ctx.storage.deleteAlarm();
     else this.ctx.storage.setAlarm(want);
+  }
+
+  // Publishes arrive in bursts: their rows go to storage together a moment later, in
+  // one transaction (fewer commits; the ack waits for them either way).
+  storeSoon() {
+    if (this.storeTimer) return;
+    this.storeTimer = setTimeout(() => {
+      this.storeTimer = null;
+      if (this.relay) this.store();
+    }, STORE_BATCH_MS);
   }
 
   // Writes what changed as rows, in one transaction; acknowledges once durable.
