@@ -682,19 +682,15 @@ pub async fn edge_ingest(ibws: &Path, work: &Path, events: u64, distinct: bool) 
     let fifth = (events / 5).max(1);
     let start = Instant::now();
     let reader = tokio::spawn(async move {
-        // (seconds, cpu seconds, bytes written) at seq 0, each fifth, and the end
-        let mut marks = vec![(0.0, cpu_secs(pid), written_bytes(pid))];
-        let mut next = fifth;
+        // (acked seq, seconds, cpu seconds, bytes written) at the start and at every ack
+        let mut marks = vec![(0u64, 0.0, cpu_secs(pid), written_bytes(pid))];
         while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(60), rx.next()).await {
             let Message::Text(t) = m else { continue };
             let Some(seq) = field(t.as_str(), "\"seq\":").and_then(|v| v.parse::<u64>().ok()) else { continue };
             if !t.as_str().contains("\"ack\"") {
                 continue;
             }
-            while seq >= next && next <= events {
-                marks.push((start.elapsed().as_secs_f64(), cpu_secs(pid), written_bytes(pid)));
-                next += fifth;
-            }
+            marks.push((seq, start.elapsed().as_secs_f64(), cpu_secs(pid), written_bytes(pid)));
             if seq >= events {
                 break;
             }
@@ -711,18 +707,22 @@ pub async fn edge_ingest(ibws: &Path, work: &Path, events: u64, distinct: bool) 
     tx.flush().await.expect("publish");
     let marks = reader.await.expect("ack reader");
     let mut metrics = BTreeMap::new();
-    let done = marks.len() as u64 - 1;
-    metrics.insert("acked_pct", (done * fifth).min(events) as f64 * 100.0 / events as f64);
-    if let (Some(first), Some(last)) = (marks.first(), marks.last()) {
-        metrics.insert("acks_per_sec", (done * fifth) as f64 / (last.0 - first.0).max(1e-6));
-    }
-    if marks.len() >= 3 {
-        let span = |a: &(f64, f64, f64), b: &(f64, f64, f64)| {
-            (fifth as f64 / (b.0 - a.0).max(1e-6), (b.1 - a.1) * 1e3 / fifth as f64, (b.2 - a.2) / fifth as f64)
-        };
-        let (r0, c0, w0) = span(&marks[0], &marks[1]);
-        let n = marks.len();
-        let (r1, c1, w1) = span(&marks[n - 2], &marks[n - 1]);
+    let (first, last) = (marks[0], *marks.last().expect("a start mark"));
+    metrics.insert("acked_pct", last.0.min(events) as f64 * 100.0 / events as f64);
+    metrics.insert("acks_per_sec", last.0 as f64 / (last.1 - first.1).max(1e-6));
+    // per event between two acks: rate, CPU ms, bytes written
+    let span = |a: (u64, f64, f64, f64), b: (u64, f64, f64, f64)| {
+        let n = b.0.saturating_sub(a.0).max(1) as f64;
+        (n / (b.1 - a.1).max(1e-6), (b.2 - a.2) * 1e3 / n, (b.3 - a.3) / n)
+    };
+    // the first fifth: from the start to the first ack that covers it; the last: from
+    // the last ack before the last fifth began to the end (acks come in batches, so
+    // these stretches are at least a fifth long)
+    let head = marks.iter().copied().find(|m| m.0 >= fifth);
+    let tail_start = marks.iter().copied().filter(|m| m.0 <= last.0.saturating_sub(fifth)).last();
+    if let (Some(h), Some(t)) = (head, tail_start) {
+        let (r0, c0, w0) = span(first, h);
+        let (r1, c1, w1) = span(t, last);
         metrics.insert("acks_per_sec_first_fifth", r0);
         metrics.insert("acks_per_sec_last_fifth", r1);
         metrics.insert("cpu_ms_per_event_first_fifth", c0);
