@@ -15,6 +15,17 @@ use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind, EncodingKey};
 use sha2::Sha256;
 use signature::Verifier;
 
+/// `impl JwtVerifier` for a verifier of one algorithm.
+macro_rules! names_algorithm {
+    ($t:ty, $alg:ident) => {
+        impl JwtVerifier for $t {
+            fn algorithm(&self) -> Algorithm {
+                Algorithm::$alg
+            }
+        }
+    };
+}
+
 fn key_bytes(key: &DecodingKey) -> Result<&[u8], Error> {
     match key.kind() {
         DecodingKeyKind::SecretOrDer(b) => Ok(b),
@@ -36,11 +47,7 @@ impl Verifier<Vec<u8>> for Hs256 {
     }
 }
 
-impl JwtVerifier for Hs256 {
-    fn algorithm(&self) -> Algorithm {
-        Algorithm::HS256
-    }
-}
+names_algorithm!(Hs256, HS256);
 
 #[cfg(feature = "eddsa")]
 struct EdDsa(ed25519_dalek::VerifyingKey);
@@ -54,11 +61,7 @@ impl Verifier<Vec<u8>> for EdDsa {
 }
 
 #[cfg(feature = "eddsa")]
-impl JwtVerifier for EdDsa {
-    fn algorithm(&self) -> Algorithm {
-        Algorithm::EdDSA
-    }
-}
+names_algorithm!(EdDsa, EdDSA);
 
 #[cfg(feature = "es256")]
 struct Es256(p256::ecdsa::VerifyingKey);
@@ -72,11 +75,7 @@ impl Verifier<Vec<u8>> for Es256 {
 }
 
 #[cfg(feature = "es256")]
-impl JwtVerifier for Es256 {
-    fn algorithm(&self) -> Algorithm {
-        Algorithm::ES256
-    }
-}
+names_algorithm!(Es256, ES256);
 
 #[cfg(feature = "rs256")]
 struct Rs256(rsa::pkcs1v15::VerifyingKey<Sha256>);
@@ -90,11 +89,7 @@ impl Verifier<Vec<u8>> for Rs256 {
 }
 
 #[cfg(feature = "rs256")]
-impl JwtVerifier for Rs256 {
-    fn algorithm(&self) -> Algorithm {
-        Algorithm::RS256
-    }
-}
+names_algorithm!(Rs256, RS256);
 
 #[cfg(feature = "rs256")]
 fn rsa_key(key: &DecodingKey) -> Result<rsa::RsaPublicKey, Error> {

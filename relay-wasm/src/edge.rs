@@ -351,9 +351,10 @@ impl EdgeRelay {
 
     // ----- storage -----
 
-    /// What changed since the last call, for the host to store; `None`: nothing.
-    pub fn take_changes(&mut self) -> Option<StreamChanges> {
-        self.hub.take_changes()
+    /// The rows that changed since the last call, for the host to store; `None`:
+    /// nothing changed.
+    pub fn take_rows(&mut self) -> Option<Rows> {
+        self.hub.take_changes().map(Rows::from)
     }
 
     /// The host has made the stream durable up to `(epoch, seq)` (the position of the

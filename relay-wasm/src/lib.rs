@@ -116,7 +116,7 @@ mod wasm {
         /// The rows to store (a [`crate::edge::Rows`] as JSON), or undefined.
         #[wasm_bindgen(js_name = takeChanges)]
         pub fn take_changes(&mut self) -> Option<String> {
-            self.0.take_changes().map(|c| json(&crate::edge::Rows::from(c)))
+            self.0.take_rows().map(|r| json(&r))
         }
 
         /// Storage is durable up to `(epoch, seq)`: `[[socket, ack frame], ...]` as JSON.

@@ -1,13 +1,11 @@
 use ibws_shared::auth::{mint, Claims, Role, SignKey};
 use ibws_shared::hub::Now;
-use ibws_shared::protocol::{OrderData, OrderUpdate, ServerFrame};
+use ibws_shared::protocol::{AccountState, AccountUpdate, OrderData, OrderUpdate, ServerFrame};
 use serde_json::Value;
 
 use std::collections::BTreeMap;
 
-use ibws_shared::hub::StreamChanges;
-
-use crate::edge::{route, verifier, Batch, EdgeConfig, EdgeRelay, Facts, Route};
+use crate::edge::{route, verifier, Batch, EdgeConfig, EdgeRelay, Facts, Route, Rows};
 
 const SECRET: &str = "edge-test-secret-0123456789abcdef0123";
 
@@ -65,6 +63,22 @@ fn publish(seq: u64, epoch: &str) -> String {
     format!("{{\"type\":\"publish\",\"event\":{}}}", f.to_json())
 }
 
+/// An account update for `account` saying `key` is `value`, at `seq`.
+fn account(seq: u64, account: &str, key: &str, value: &str) -> String {
+    let mut f = ServerFrame::AccountUpdate(AccountUpdate {
+        data: AccountState {
+            account: account.into(),
+            values: [(key.to_owned(), value.to_owned())].into(),
+            ..Default::default()
+        },
+        timestamp: "t".into(),
+        seq: None,
+        epoch: None,
+    });
+    f.set_position("B", seq);
+    format!("{{\"type\":\"publish\",\"event\":{}}}", f.to_json())
+}
+
 fn hello(tenant: &str, role: Role) -> String {
     format!(r#"{{"type":"hello","token":"{}","epoch":"B","seq":0,"version":"x"}}"#, token(role, tenant))
 }
@@ -78,10 +92,10 @@ fn sent(b: &Batch, id: u64) -> Vec<Value> {
         .collect()
 }
 
-/// The rows worker.js keeps in the Durable Object's SQLite, changed exactly as it
-/// changes them.
+/// The tables worker.js keeps in the Durable Object's SQLite, changed exactly as it
+/// changes them, from the same JSON it gets (`takeChanges`).
 #[derive(Default, Debug)]
-struct Rows {
+struct Disk {
     meta: Option<(String, u64, bool)>,
     events: BTreeMap<u64, String>,
     orders: BTreeMap<i64, String>,
@@ -90,10 +104,10 @@ struct Rows {
     writes: usize,
 }
 
-impl Rows {
-    fn apply(&mut self, c: &StreamChanges) {
-        // the same JSON the host gets
-        let c: Value = serde_json::from_str(&serde_json::to_string(c).unwrap()).unwrap();
+impl Disk {
+    fn apply(&mut self, rows: &Rows) {
+        let c: Value = serde_json::from_str(&serde_json::to_string(rows).unwrap()).unwrap();
+        let text = |v: &Value| v.as_str().expect("rows arrive as JSON text").to_owned();
         if c["clear_events"] == true {
             self.events.clear();
         }
@@ -104,7 +118,7 @@ impl Rows {
         let keep = c["keep_from"].as_u64().unwrap();
         self.events.retain(|s, _| *s >= keep);
         for e in c["events"].as_array().unwrap() {
-            self.events.insert(e[0].as_u64().unwrap(), e[1].as_str().unwrap().to_owned());
+            self.events.insert(e[0].as_u64().unwrap(), text(&e[1]));
             self.writes += 1;
         }
         for o in c["orders"].as_array().unwrap() {
@@ -112,12 +126,12 @@ impl Rows {
             if o[1].is_null() {
                 self.orders.remove(&k);
             } else {
-                self.orders.insert(k, o[1].to_string());
+                self.orders.insert(k, text(&o[1]));
                 self.writes += 1;
             }
         }
         for a in c["accounts"].as_array().unwrap() {
-            self.accounts.insert(a["account"].as_str().unwrap().to_owned(), a.to_string());
+            self.accounts.insert(text(&a[0]), text(&a[1]));
             self.writes += 1;
         }
         self.meta =
@@ -125,10 +139,10 @@ impl Rows {
     }
 
     fn store(&mut self, r: &mut EdgeRelay) -> Vec<(u64, String)> {
-        match r.take_changes() {
-            Some(c) => {
-                self.apply(&c);
-                r.stored(&c.epoch, c.seq)
+        match r.take_rows() {
+            Some(rows) => {
+                self.apply(&rows);
+                r.stored(&rows.epoch, rows.seq)
             }
             None => vec![],
         }
@@ -160,7 +174,7 @@ fn client(r: &mut EdgeRelay, id: u64) {
 #[test]
 fn bridge_publishes_clients_receive_and_acks_wait_for_storage() {
     let mut r = relay();
-    let mut rows = Rows::default();
+    let mut rows = Disk::default();
     r.bridge_open(1, NOW);
     let w: Value = serde_json::from_str(&r.bridge_text(1, &hello("desk1", Role::Bridge), NOW).send[0]).unwrap();
     assert_eq!(w["type"], "welcome");
@@ -217,7 +231,7 @@ fn each_event_is_serialised_once_for_all_recipients() {
 #[test]
 fn storage_writes_what_changed_and_restores_everything() {
     let mut r = relay();
-    let mut rows = Rows::default();
+    let mut rows = Disk::default();
     r.bridge_open(1, NOW);
     r.bridge_text(1, &hello("desk1", Role::Bridge), NOW);
     rows.store(&mut r);
@@ -230,6 +244,12 @@ fn storage_writes_what_changed_and_restores_everything() {
     }
     assert_eq!(rows.events.len(), 12_000);
     assert_eq!(rows.orders.len(), 10_000, "the order table's cap holds on disk too (evicted rows deleted)");
+    // account values merge into one row per account
+    r.bridge_text(1, &account(12_001, "DU1", "NetLiquidation:GBP", "100"), NOW);
+    r.bridge_text(1, &account(12_002, "DU1", "CashBalance:GBP", "7"), NOW);
+    r.bridge_text(1, &account(12_003, "DU2", "NetLiquidation:EUR", "5"), NOW);
+    rows.store(&mut r);
+    assert_eq!(rows.accounts.len(), 2);
     client(&mut r, 3);
     r.drain();
     let session = serde_json::to_string(&r.session_state(3).unwrap()).unwrap();
@@ -240,23 +260,28 @@ fn storage_writes_what_changed_and_restores_everything() {
     rows.restore_into(&mut woken);
     woken.restore_session(3, serde_json::from_str(&session).unwrap(), NOW);
     woken.restore_bridge(1, bridge, NOW);
-    assert_eq!(woken.hub().position(), ("B", 12_000));
+    assert_eq!(woken.hub().position(), ("B", 12_003));
     assert_eq!(woken.hub().order_count(), 10_000);
-    woken.bridge_text(1, &publish(12_001, "B"), NOW);
+    let du1 = woken.hub().accounts().into_iter().find(|a| a.account == "DU1").expect("DU1 restored");
+    assert_eq!(du1.values.get("NetLiquidation:GBP").map(String::as_str), Some("100"));
+    assert_eq!(du1.values.get("CashBalance:GBP").map(String::as_str), Some("7"));
+    woken.bridge_text(1, &publish(12_004, "B"), NOW);
     let got = sent(&woken.drain(), 3);
     assert_eq!(got.len(), 1, "the restored client is still subscribed");
-    assert_eq!(got[0]["seq"], 12_001);
+    assert_eq!(got[0]["seq"], 12_004);
     assert_eq!(rows.store(&mut woken).len(), 1, "the restored bridge is acked");
     woken.client_text(3, r#"{"type":"resume","epoch":"B","since":9000}"#, NOW);
+    // the client subscribed to order updates only: account updates are skipped
     let seqs: Vec<u64> = sent(&woken.drain(), 3).iter().filter_map(|v| v["seq"].as_u64()).collect();
-    assert_eq!(seqs.len(), 3_002, "3,001 replayed events and the resume frame");
-    assert_eq!(seqs[..3_001], (9_001..=12_001).collect::<Vec<_>>()[..]);
+    let want: Vec<u64> = (9_001..=12_000).chain([12_004]).collect();
+    assert_eq!(seqs.len(), want.len() + 1, "3,001 replayed events and the resume frame");
+    assert_eq!(seqs[..want.len()], want[..]);
 }
 
 #[test]
 fn a_new_epoch_clears_the_stored_events() {
     let mut r = relay();
-    let mut rows = Rows::default();
+    let mut rows = Disk::default();
     r.bridge_open(1, NOW);
     r.bridge_text(1, &hello("desk1", Role::Bridge), NOW);
     for s in 1..=5 {

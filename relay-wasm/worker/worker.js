@@ -176,14 +176,18 @@ export class Tenant {
       if (hello || r.close) this.schedule(now);
       return;
     }
+    // A client's deadlines move only when its session does (auth, for one): only
+    // then is the next deadline, a scan of every client, worth asking for. A client
+    // closed here can only make the alarm early, and an early alarm reschedules.
+    let moved = false;
     if (typeof msg === "string") {
       this.relay.clientText(a.id, msg, now);
-      this.saveSession(ws, a);
+      moved = this.saveSession(ws, a);
     } else {
       this.relay.clientBinary(a.id, msg.byteLength, now);
     }
     this.flush();
-    this.schedule(now);
+    if (moved) this.schedule(now);
   }
 
   async webSocketClose(ws) {
@@ -316,12 +320,13 @@ export class Tenant {
     this.ctx.blockConcurrencyWhile(() => this.wake());
   }
 
+  // Keeps the client's session with its socket; true when it changed.
   saveSession(ws, a) {
     const s = this.relay.sessionState(a.id);
-    if (s && s !== a.session) {
-      a.session = s;
-      ws.serializeAttachment(a);
-    }
+    if (!s || s === a.session) return false;
+    a.session = s;
+    ws.serializeAttachment(a);
+    return true;
   }
 
   closeSocket(id, code, reason) {

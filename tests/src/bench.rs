@@ -406,6 +406,18 @@ pub async fn fan_out(server: Server, ibws: &Path, work: &Path, subs: usize, even
     Sample { scenario: format!("A_fanout_{subs}x{events}"), server, metrics }
 }
 
+/// p50 / p99 / p99.9 / max in ms, and the share of `expected` deliveries recorded.
+fn latency_metrics(hist: &Histogram, expected: u64) -> BTreeMap<&'static str, f64> {
+    let (n, p50, p99, p999, max) = hist.take_percentiles();
+    let mut metrics = BTreeMap::new();
+    metrics.insert("p50_ms", p50 as f64 / 1000.0);
+    metrics.insert("p99_ms", p99 as f64 / 1000.0);
+    metrics.insert("p999_ms", p999 as f64 / 1000.0);
+    metrics.insert("max_ms", max as f64 / 1000.0);
+    metrics.insert("delivered_pct", n as f64 * 100.0 / expected.max(1) as f64);
+    metrics
+}
+
 /// Scenario B: `subs` subscribers at `rate` events/s for `secs`.
 pub async fn latency(server: Server, ibws: &Path, work: &Path, subs: usize, rate: u32, secs: u64) -> Sample {
     raise_fd_limit();
@@ -420,13 +432,7 @@ pub async fn latency(server: Server, ibws: &Path, work: &Path, subs: usize, rate
     for t in tasks {
         t.abort();
     }
-    let (n, p50, p99, p999, max) = hist.take_percentiles();
-    let mut metrics = BTreeMap::new();
-    metrics.insert("p50_ms", p50 as f64 / 1000.0);
-    metrics.insert("p99_ms", p99 as f64 / 1000.0);
-    metrics.insert("p999_ms", p999 as f64 / 1000.0);
-    metrics.insert("max_ms", max as f64 / 1000.0);
-    metrics.insert("delivered_pct", n as f64 * 100.0 / (events * subs as u64) as f64);
+    let metrics = latency_metrics(&hist, events * subs as u64);
     Sample { scenario: format!("B_latency_{subs}x{rate}per_s"), server, metrics }
 }
 
@@ -600,13 +606,7 @@ pub async fn bridge_end_to_end(ibws: &Path, work: &Path, clients: usize, rounds:
         }
     }
     drop(proc);
-    let (n, p50, p99, p999, max) = hist.take_percentiles();
-    let mut metrics = BTreeMap::new();
-    metrics.insert("p50_ms", p50 as f64 / 1000.0);
-    metrics.insert("p99_ms", p99 as f64 / 1000.0);
-    metrics.insert("p999_ms", p999 as f64 / 1000.0);
-    metrics.insert("max_ms", max as f64 / 1000.0);
-    metrics.insert("delivered_pct", n as f64 * 100.0 / (rounds * clients) as f64);
+    let metrics = latency_metrics(&hist, (rounds * clients) as u64);
     Sample { scenario: format!("D_bridge_{clients}_clients"), server: Server::Ibws, metrics }
 }
 

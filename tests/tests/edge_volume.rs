@@ -37,14 +37,20 @@ fn publish(seq: u64) -> String {
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn bridge(port: u16) -> Ws {
+/// A bridge session after `hello`, and the seq its `welcome` said the relay holds.
+async fn bridge(port: u16) -> (Ws, u64) {
     let (mut ws, _) =
         tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/bridge/ws?tenant=desk1")).await.unwrap();
     let hello = json!({"type": "hello", "token": token(Role::Bridge), "epoch": "E1", "seq": 0, "version": "test"});
     ws.send(Message::Text(hello.to_string().into())).await.unwrap();
     loop {
         match ws.next().await {
-            Some(Ok(Message::Text(t))) if t.as_str().contains("welcome") => return ws,
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["type"] == "welcome" {
+                    return (ws, v["seq"].as_u64().unwrap());
+                }
+            }
             Some(Ok(_)) => {}
             other => panic!("no welcome: {other:?}"),
         }
@@ -90,7 +96,7 @@ async fn acknowledged_events_survive_kill_9_and_resume_completely() {
     silent.send(json!({"type": "subscribe", "message_types": ["order_update"]})).await;
     silent.recv_until(Duration::from_secs(5), |v| v["type"] == "subscription").await.expect("subscribed");
 
-    let b = bridge(port).await;
+    let (b, _) = bridge(port).await;
     let start = Instant::now();
     let (mut tx, mut rx) = b.split();
     let sender = tokio::spawn(async move {
@@ -146,7 +152,8 @@ async fn acknowledged_events_survive_kill_9_and_resume_completely() {
     }
     assert_eq!(recovered, Some(true), "a complete replay says so");
     // and the bridge is welcomed at the stored position
-    let mut b = bridge(port).await;
+    let (mut b, held) = bridge(port).await;
+    assert_eq!(held, EVENTS, "welcome names the last acknowledged seq");
     drop(b.close(None).await);
 
     // the silent client from before the restart is gone with the process; a new one
@@ -156,7 +163,7 @@ async fn acknowledged_events_survive_kill_9_and_resume_completely() {
     quiet.send(json!({"type": "subscribe", "message_types": ["order_update"]})).await;
     quiet.recv_until(Duration::from_secs(5), |v| v["type"] == "subscription").await.expect("subscribed");
     tokio::time::sleep(Duration::from_secs(65)).await;
-    let mut b = bridge(port).await;
+    let (mut b, _) = bridge(port).await;
     b.send(Message::Text(publish(EVENTS + 1).into())).await.unwrap();
     let v = quiet
         .recv_until(Duration::from_secs(10), |v| v["type"] == "order_update")

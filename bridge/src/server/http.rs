@@ -31,50 +31,14 @@ impl RequestHead {
             .any(|(_, v)| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     }
 
-    /// A query parameter, percent-decoded.
+    /// A query parameter, percent-decoded (the relay core's parser).
     pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| percent_decode(v))
+        ibws_shared::relay::admission::query_param(&self.query, name)
     }
 
     pub fn is_websocket_upgrade(&self) -> bool {
         self.method == "GET" && self.header_has("connection", "upgrade") && self.header_has("upgrade", "websocket")
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' if i + 2 < b.len() => {
-                let h = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
-                match h {
-                    Some(v) => {
-                        out.push(v);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Why a request head could not be read.
@@ -168,6 +132,8 @@ mod tests {
     fn decodes_query() {
         let h = RequestHead { query: "client_id=my%20client&x=1".into(), ..Default::default() };
         assert_eq!(h.query_param("client_id").as_deref(), Some("my client"));
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        let bad = RequestHead { query: "x=%zz%4&y=a+b".into(), ..Default::default() };
+        assert_eq!(bad.query_param("x").as_deref(), Some("%zz%4"));
+        assert_eq!(bad.query_param("y").as_deref(), Some("a b"));
     }
 }

@@ -309,11 +309,9 @@ impl Endpoint {
         Some(WebSocketStream::from_raw_socket(stream, Role::Server, Some(cfg)).await)
     }
 
-    async fn client(&self, stream: BoxedIo, head: http::RequestHead, ip: IpAddr) {
-        let p = &self.policy;
-        let now = crate::clock::now();
-        // The decision is the shared relay core's (ibws_shared::relay::admission), the
-        // same the edge relay's Worker asks; only limits are this host's own.
+    /// The shared relay core's decision on an upgrade request
+    /// (`ibws_shared::relay::admission`, the same the edge relay's Worker asks).
+    fn admission(&self, head: &http::RequestHead, now: ibws_shared::hub::Now) -> Admission {
         let facts = Request {
             path: &head.path,
             query: &head.query,
@@ -321,8 +319,14 @@ impl Endpoint {
             origin: head.header("origin"),
             protocols: head.header("sec-websocket-protocol"),
         };
-        let decision = admit(&facts, &p.origins, p.auth.as_deref(), (now.unix_us / 1_000_000) as u64);
-        let (mut refusal, pre_claims) = match decision {
+        admit(&facts, &self.policy.origins, self.policy.auth.as_deref(), (now.unix_us / 1_000_000) as u64)
+    }
+
+    async fn client(&self, stream: BoxedIo, head: http::RequestHead, ip: IpAddr) {
+        let p = &self.policy;
+        let now = crate::clock::now();
+        // The decision is the shared relay core's; only limits are this host's own.
+        let (mut refusal, pre_claims) = match self.admission(&head, now) {
             Admission::Accept { claims, .. } => (None, claims),
             Admission::Refused(Refused::Close { code, reason }) => (Some((code, reason)), None),
             Admission::Refused(Refused::Http { status, body }) => {
@@ -380,14 +384,7 @@ impl Endpoint {
 
     async fn bridge(&self, mut stream: BoxedIo, head: http::RequestHead, ip: IpAddr) {
         let now = crate::clock::now();
-        let facts = Request {
-            path: &head.path,
-            query: &head.query,
-            upgrade: true,
-            origin: head.header("origin"),
-            protocols: head.header("sec-websocket-protocol"),
-        };
-        match admit(&facts, &self.policy.origins, self.policy.auth.as_deref(), (now.unix_us / 1_000_000) as u64) {
+        match self.admission(&head, now) {
             Admission::Accept { .. } => {}
             Admission::Refused(Refused::Close { code, reason }) => {
                 if let Some(mut ws) = self.upgrade(stream, &head).await {

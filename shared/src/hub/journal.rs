@@ -56,14 +56,3 @@ pub struct StreamChanges {
     /// Accounts whose values changed: the whole merged state of each.
     pub accounts: Vec<AccountState>,
 }
-
-impl StreamChanges {
-    /// True when only the position fields would be written.
-    pub fn is_empty(&self) -> bool {
-        !self.clear_events
-            && !self.clear_tables
-            && self.events.is_empty()
-            && self.orders.is_empty()
-            && self.accounts.is_empty()
-    }
-}

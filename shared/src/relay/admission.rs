@@ -159,3 +159,89 @@ pub fn admit(
         tenant: query_param(req.query, "tenant").filter(|t| t.len() <= 128),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{AuthError, Claims};
+
+    /// Accepts exactly the token "good".
+    struct OneToken;
+    impl TokenVerifier for OneToken {
+        fn verify(&self, token: &str, _now: u64) -> Result<Claims, AuthError> {
+            match token {
+                "good" => Ok(Claims {
+                    sub: "s".into(),
+                    role: Default::default(),
+                    tenant: "desk1".into(),
+                    scope: vec![],
+                    accounts: vec![],
+                    exp: u64::MAX,
+                    nbf: None,
+                    iat: None,
+                    iss: "ibws".into(),
+                    aud: "ibws".into(),
+                }),
+                "old" => Err(AuthError::Expired),
+                _ => Err(AuthError::Invalid),
+            }
+        }
+    }
+
+    fn ask(path: &str, query: &str, origin: Option<&str>, protocols: Option<&str>) -> Admission {
+        let req = Request { path, query, upgrade: true, origin, protocols };
+        admit(&req, &OriginPolicy::remote(vec!["https://app.example".into()]), Some(&OneToken), 0)
+    }
+
+    fn close_code(a: Admission) -> Option<u16> {
+        match a {
+            Admission::Refused(Refused::Close { code, .. }) => Some(code.code()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn checks_run_in_order_and_fail_closed() {
+        assert_eq!(ask("/healthz", "", None, None), Admission::Health);
+        assert!(matches!(ask("/metrics", "", None, None), Admission::Refused(Refused::Http { status: 404, .. })));
+        let no_upgrade = Request { path: "/websocket/ws", ..Default::default() };
+        assert!(matches!(
+            admit(&no_upgrade, &OriginPolicy::remote(vec![]), Some(&OneToken), 0),
+            Admission::Refused(Refused::Http { status: 426, .. })
+        ));
+        // a foreign origin is refused before anything about its token is looked at
+        assert!(matches!(
+            ask("/websocket/ws", "token=good", Some("https://evil.example"), Some("bearer.good")),
+            Admission::Refused(Refused::Http { status: 403, .. })
+        ));
+        for q in ["token=good", "ACCESS_TOKEN=x", "tenant=desk1&jwt", "Bearer=x"] {
+            assert_eq!(close_code(ask("/bridge/ws", q, None, None)), Some(4500), "{q}");
+        }
+        assert_eq!(close_code(ask("/websocket/ws", "", None, Some("ibws, bearer.bad"))), Some(4500));
+        assert_eq!(close_code(ask("/websocket/ws", "", None, Some("bearer.old"))), Some(4501));
+        match ask(
+            "/websocket/ws",
+            "client_id=my%20app&tenant=desk1",
+            Some("https://app.example"),
+            Some("ibws, bearer.good"),
+        ) {
+            Admission::Accept { role, claims, echo_ibws, client_id, tenant } => {
+                assert_eq!((role, echo_ibws), (Role::Client, true));
+                assert_eq!(claims.map(|c| c.tenant).as_deref(), Some("desk1"));
+                assert_eq!((client_id.as_deref(), tenant.as_deref()), (Some("my app"), Some("desk1")));
+            }
+            other => panic!("{other:?}"),
+        }
+        // the local endpoint has no tokens, and so no token checks
+        let local = Request { path: "/websocket/ws", query: "token=x", upgrade: true, ..Default::default() };
+        assert!(matches!(admit(&local, &OriginPolicy::local(vec![]), None, 0), Admission::Accept { .. }));
+    }
+
+    #[test]
+    fn query_values_are_percent_decoded_and_bad_escapes_kept() {
+        assert_eq!(query_param("a=x%2Fy&b=1", "a").as_deref(), Some("x/y"));
+        assert_eq!(query_param("a=%zz%4", "a").as_deref(), Some("%zz%4"));
+        assert_eq!(query_param("a=&b", "a"), None);
+        assert_eq!(query_param("a=%FF", "a"), None, "not UTF-8");
+    }
+}
