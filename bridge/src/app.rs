@@ -14,6 +14,7 @@ use tracing::info;
 use crate::clock;
 use crate::notify::{AgentRules, Notifier, NotifierConfig};
 use crate::sequencer::Sequencer;
+use crate::start_error::StartError;
 use crate::server::{
     run_hub_timers, stop_signal, ConnLimiter, Endpoint, Hubs, LimitConfig, OriginPolicy, Policy, Routes, SharedHub,
     Status,
@@ -104,23 +105,26 @@ impl Bridge {
     /// Binds the endpoints and starts the pipeline. Refuses a non-loopback local
     /// address unless `insecure_bind` is set (without TLS and auth, anyone who can reach
     /// the port could read the account), and a non-loopback remote endpoint without TLS.
-    pub async fn start(cfg: BridgeConfig) -> Result<Bridge, String> {
+    pub async fn start(cfg: BridgeConfig) -> Result<Bridge, StartError> {
         if !cfg.listen.ip().is_loopback() && !cfg.insecure_bind {
-            return Err(format!(
-                "refusing to serve {} without TLS and authentication: anyone who can reach it could read your orders. \
-                 Bind a loopback address and use --remote-listen with TLS and JWT for remote access, \
-                 or pass --insecure-bind if you really mean it",
-                cfg.listen
-            ));
+            return Err(StartError::Unsafe {
+                addr: cfg.listen,
+                problem: "without TLS and authentication: anyone who can reach it could read your orders. \
+                          Bind a loopback address and use --remote-listen with TLS and JWT for remote access, \
+                          or pass --insecure-bind if you really mean it",
+            });
         }
         if let Some(r) = &cfg.remote {
             if r.tls.is_none() && !r.listen.ip().is_loopback() && !cfg.insecure_bind {
-                return Err(format!("refusing to serve {} without TLS: pass --tls-cert and --tls-key", r.listen));
+                return Err(StartError::Unsafe {
+                    addr: r.listen,
+                    problem: "(--remote-listen) without TLS: pass --tls-cert and --tls-key",
+                });
             }
         }
         let listener =
-            TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            TcpListener::bind(cfg.listen).await.map_err(|e| StartError::bind(cfg.listen, "local endpoint", "--listen", e))?;
+        let addr = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
         let epoch = Sequencer::new_epoch();
         let mut hub_cfg = cfg.hub.clone();
         hub_cfg.utc_offset_secs = clock::utc_offset_secs();
@@ -154,8 +158,10 @@ impl Bridge {
 
         let mut remote_addr = None;
         if let Some(r) = &cfg.remote {
-            let l = TcpListener::bind(r.listen).await.map_err(|e| format!("cannot listen on {}: {e}", r.listen))?;
-            let a = l.local_addr().map_err(|e| e.to_string())?;
+            let l = TcpListener::bind(r.listen)
+                .await
+                .map_err(|e| StartError::bind(r.listen, "remote endpoint", "--remote-listen", e))?;
+            let a = l.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
             let ep = Endpoint {
                 hubs: Hubs::Single(hub.clone()),
                 policy: Arc::new(Policy {
@@ -296,7 +302,7 @@ pub struct Demo {
 
 impl Demo {
     /// Starts the simulator (on a free loopback port) and the bridge on `listen`.
-    pub async fn start(listen: SocketAddr, seed: u64, flow: Option<Duration>) -> Result<Demo, String> {
+    pub async fn start(listen: SocketAddr, seed: u64, flow: Option<Duration>) -> Result<Demo, StartError> {
         use crate::sim::{SimConfig, Simulator, AGENT_CLIENT_ID};
         let sim = Simulator::start(SimConfig {
             listen: "127.0.0.1:0".parse().expect("valid address"),
@@ -305,7 +311,7 @@ impl Demo {
             ..SimConfig::default()
         })
         .await
-        .map_err(|e| format!("cannot start the simulator: {e}"))?;
+        .map_err(|e| StartError::Other(format!("cannot start the simulator: {e}")))?;
         let cfg = BridgeConfig {
             tws: sim.addr().to_string(),
             watch: ["AAPL", "MSFT", "NVDA", "TSLA"].map(String::from).to_vec(),

@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use ibws_shared::auth::{JwtVerifier, SignKey, TokenVerifier, VerifyKey};
 
+use crate::start_error::StartError;
+
 /// Key types `keygen` can make.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum KeyKind {
@@ -95,14 +97,37 @@ pub fn verifier(
     public_key: Option<&Path>,
     issuer: &str,
     audience: &str,
-) -> Result<Arc<dyn TokenVerifier>, String> {
-    let key = match (secret_file, public_key) {
-        (Some(s), None) => VerifyKey::Hs256(secret_bytes(&read(s)?)),
-        (None, Some(p)) => VerifyKey::from_public_pem(&read(p)?)?,
-        (Some(_), Some(_)) => return Err("give either --jwt-secret-file or --jwt-public-key, not both".into()),
-        (None, None) => return Err("a JWT key is required: --jwt-secret-file or --jwt-public-key".into()),
+) -> Result<Arc<dyn TokenVerifier>, StartError> {
+    let (key, path, option) = match (secret_file, public_key) {
+        (Some(s), None) => {
+            let secret = secret_bytes(&StartError::read(s, "the JWT secret", "--jwt-secret-file")?);
+            (VerifyKey::Hs256(secret), s, "--jwt-secret-file")
+        }
+        (None, Some(p)) => {
+            let pem = StartError::read(p, "the JWT public key", "--jwt-public-key")?;
+            let key = VerifyKey::from_public_pem(&pem).map_err(|problem| StartError::JwtKey {
+                path: p.to_owned(),
+                option: "--jwt-public-key",
+                problem: format!("{problem} (a PEM public key: Ed25519, P-256 or RSA)"),
+            })?;
+            (key, p, "--jwt-public-key")
+        }
+        (Some(_), Some(_)) => {
+            return Err(StartError::Options {
+                option: "--jwt-secret-file",
+                problem: "and --jwt-public-key exclude each other: give one".into(),
+            })
+        }
+        (None, None) => {
+            return Err(StartError::Options {
+                option: "--jwt-secret-file or --jwt-public-key",
+                problem: "is required: a key to verify client tokens with (ibws token keygen makes one)".into(),
+            })
+        }
     };
-    Ok(Arc::new(JwtVerifier::new(key, issuer, audience, 30)?))
+    let v = JwtVerifier::new(key, issuer, audience, 30)
+        .map_err(|problem| StartError::JwtKey { path: path.to_owned(), option, problem })?;
+    Ok(Arc::new(v))
 }
 
 /// A signer from a private key or secret file.

@@ -3,12 +3,14 @@
 
 pub mod app;
 pub mod clock;
+pub mod config;
 pub mod keys;
 pub mod logs;
 pub mod notify;
 pub mod relay;
 pub mod sequencer;
 pub mod server;
+pub mod start_error;
 pub mod tls;
 pub mod uplink;
 

@@ -7,52 +7,74 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::start_error::StartError;
+
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Why PEM material cannot make a TLS config.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("certificate PEM: {0}")]
+    Cert(String),
+    #[error("private key PEM: {0}")]
+    Key(String),
+    #[error("the private key does not belong to the certificate")]
+    KeyMismatch,
+    #[error("{0}")]
+    Other(String),
+}
+
 /// A server config from a PEM certificate chain and a PEM private key.
-pub fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<rustls::ServerConfig>, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("certificate PEM: {e}"))?;
+pub fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(cert_pem).collect::<Result<_, _>>().map_err(|e| TlsError::Cert(e.to_string()))?;
     if certs.is_empty() {
-        return Err("certificate PEM holds no certificate".into());
+        return Err(TlsError::Cert("no certificate in the file".into()));
     }
-    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("private key PEM: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| TlsError::Key(e.to_string()))?;
     let cfg = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| TlsError::Other(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| format!("certificate and key: {e}"))?;
+        .map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => TlsError::KeyMismatch,
+            e => TlsError::Other(format!("certificate and key: {e}")),
+        })?;
     Ok(Arc::new(cfg))
 }
 
-/// A server config from files.
-pub fn server_config_from_files(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
-    let c = std::fs::read(cert).map_err(|e| format!("cannot read {}: {e}", cert.display()))?;
-    let k = std::fs::read(key).map_err(|e| format!("cannot read {}: {e}", key.display()))?;
-    server_config(&c, &k)
+/// A server config from the files of `--tls-cert` and `--tls-key`.
+pub fn server_config_from_files(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, StartError> {
+    let c = StartError::read(cert, "the TLS certificate", "--tls-cert")?;
+    let k = StartError::read(key, "the TLS key", "--tls-key")?;
+    server_config(&c, &k).map_err(|e| match e {
+        TlsError::KeyMismatch => StartError::TlsKeyMismatch { cert: cert.to_owned(), key: key.to_owned() },
+        TlsError::Cert(problem) => StartError::Pem { path: cert.to_owned(), option: "--tls-cert", problem },
+        TlsError::Key(problem) => StartError::Pem { path: key.to_owned(), option: "--tls-key", problem },
+        TlsError::Other(problem) => StartError::Pem { path: cert.to_owned(), option: "--tls-cert", problem },
+    })
 }
 
 /// A client config trusting `ca_pem` only, or the public web PKI when `None`.
-pub fn client_config(ca_pem: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, String> {
+pub fn client_config(ca_pem: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
     match ca_pem {
         Some(pem) => {
             for c in CertificateDer::pem_slice_iter(pem) {
-                roots.add(c.map_err(|e| format!("CA PEM: {e}"))?).map_err(|e| format!("CA certificate: {e}"))?;
+                roots.add(c.map_err(|e| TlsError::Cert(e.to_string()))?).map_err(|e| TlsError::Cert(e.to_string()))?;
             }
             if roots.is_empty() {
-                return Err("CA PEM holds no certificate".into());
+                return Err(TlsError::Cert("no certificate in the file".into()));
             }
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }
     let cfg = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| TlsError::Other(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(cfg))

@@ -26,6 +26,7 @@ use ibws_shared::backoff::Backoff;
 use ibws_shared::hub::StampedEvent;
 use ibws_shared::protocol::{split_snapshot, BridgeFrame, RelayFrame};
 use tokio::sync::{watch, Notify};
+use crate::start_error::StartError;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::Connector;
@@ -47,22 +48,23 @@ pub struct UplinkConfig {
 /// Checks a `--relay` URL: `wss://`, or plain `ws://` only to a loopback host, and no
 /// user info (a URL like `ws://127.0.0.1@evil:8443/` names the host after the `@`).
 /// Returns the URL as parsed.
-pub fn check_relay_url(raw: &str) -> Result<String, String> {
-    let u = url::Url::parse(raw.trim()).map_err(|e| format!("--relay {raw:?} is not a URL: {e}"))?;
+pub fn check_relay_url(raw: &str) -> Result<String, StartError> {
+    let bad = |problem: &str| StartError::RelayUrl { url: raw.to_owned(), problem: problem.to_owned() };
+    let u = url::Url::parse(raw.trim()).map_err(|e| bad(&format!("not a URL ({e}); e.g. wss://relay.example.com:8443/bridge/ws")))?;
     if !u.username().is_empty() || u.password().is_some() {
-        return Err("--relay must not contain user info (user@host); the token goes in --relay-token-file".into());
+        return Err(bad("must not contain user info (user@host); the token goes in --relay-token-file"));
     }
     let loopback = match u.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(a)) => a.is_loopback(),
         Some(url::Host::Ipv6(a)) => a.is_loopback(),
-        None => return Err(format!("--relay {raw:?} names no host")),
+        None => return Err(bad("names no host; a relay URL looks like wss://relay.example.com:8443/bridge/ws")),
     };
     match u.scheme() {
         "wss" => Ok(u.into()),
         "ws" if loopback => Ok(u.into()),
-        "ws" => Err("--relay must be a wss:// URL (plain ws:// only to a loopback host)".into()),
-        other => Err(format!("--relay must be a wss:// URL, not {other}://")),
+        "ws" => Err(bad("must be wss:// (TLS): plain ws:// would send account data in the clear; it is allowed only to a loopback host")),
+        other => Err(bad(&format!("must be a wss:// URL, not {other}://"))),
     }
 }
 

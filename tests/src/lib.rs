@@ -231,7 +231,7 @@ impl Client {
                 .map_err(|e| e.to_string())?;
             req.headers_mut().insert(name, v.parse().map_err(|_| "bad header value".to_owned())?);
         }
-        let tls = ibws_bridge::tls::client_config(Some(ca_pem.as_bytes()))?;
+        let tls = ibws_bridge::tls::client_config(Some(ca_pem.as_bytes())).map_err(|e| e.to_string())?;
         let connector = Some(tokio_tungstenite::Connector::Rustls(tls));
         let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(req, None, true, connector)
             .await

@@ -14,6 +14,7 @@ use ibws_shared::protocol::CloseCode;
 use tokio::net::TcpListener;
 use tracing::info;
 
+use crate::start_error::StartError;
 use crate::server::{
     run_hub_timers, stop_signal, ConnLimiter, Endpoint, Hubs, LimitConfig, OriginPolicy, Policy, Routes, Status,
     TenantMap,
@@ -57,13 +58,16 @@ impl Drop for Relay {
 }
 
 impl Relay {
-    pub async fn start(cfg: RelayConfig) -> Result<Relay, String> {
+    pub async fn start(cfg: RelayConfig) -> Result<Relay, StartError> {
         if cfg.tls.is_none() && !cfg.listen.ip().is_loopback() && !cfg.insecure {
-            return Err(format!("refusing to serve {} without TLS: pass --tls-cert and --tls-key", cfg.listen));
+            return Err(StartError::Unsafe {
+                addr: cfg.listen,
+                problem: "without TLS: pass --tls-cert and --tls-key (or --insecure behind a TLS-terminating proxy)",
+            });
         }
         let listener =
-            TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            TcpListener::bind(cfg.listen).await.map_err(|e| StartError::bind(cfg.listen, "relay", "--listen", e))?;
+        let addr = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
         let hub_cfg = HubConfig { utc_offset_secs: crate::clock::utc_offset_secs(), ..cfg.hub.clone() };
         let tenants = TenantMap::new(hub_cfg.clone(), Some(cfg.verifier.clone()));
         let owners = Arc::new(ingest::Owners::default());
@@ -106,8 +110,8 @@ impl Relay {
             vec![tokio::spawn(endpoint.serve(listener)), tokio::spawn(run_hub_timers(Hubs::Tenants(tenants.clone())))];
         let mut metrics_addr = None;
         if let Some(m) = cfg.metrics_listen {
-            let l = TcpListener::bind(m).await.map_err(|e| format!("cannot listen on {m} for metrics: {e}"))?;
-            let a = l.local_addr().map_err(|e| e.to_string())?;
+            let l = TcpListener::bind(m).await.map_err(|e| StartError::bind(m, "metrics", "--metrics-listen", e))?;
+            let a = l.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
             let ops = Endpoint {
                 policy: Arc::new(Policy {
                     routes: Routes::Metrics,
