@@ -14,29 +14,11 @@ use crate::core::{ClientCore, Config, Effect, FrameInfo, Op};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
-export type MessageType = "order_update" | "order_notification" | "mcp_order" | "account_update" | "market_data" | "error";
+// The protocol's types are generated from the Rust types (ibws-shared, ts-rs) into
+// protocol.d.ts beside this file by the package build (web/npm).
+import type { MessageType, ServerEvent, OrderData, OrdersResponse } from "./protocol.js";
+export * from "./protocol.js";
 export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
-
-export interface Execution { exec_id: string; shares: number; price: number; commission?: number; time?: string; reconciled?: boolean }
-export interface OrderData {
-  order_id: number; symbol: string; action: string; quantity: number; order_type: string; status: string;
-  filled?: number; remaining?: number; avg_fill_price?: number; price: number | null; why_held?: string;
-  perm_id?: number; account?: string; client_id?: number; order_ref?: string; aux_price?: number;
-  last_fill_price?: number; execution?: Execution;
-}
-export interface Position { symbol: string; con_id: number; position: number; market_price?: number; market_value?: number; average_cost?: number; unrealized_pnl?: number; realized_pnl?: number }
-/** `values` keys are `Key:CUR` (`CashBalance:BASE`, `CashBalance:EUR`, `NetLiquidation:EUR`), or `Key` for values without a currency. */
-export interface AccountState { account: string; base_currency?: string; values: Record<string, string>; positions: Position[]; updated_at?: string }
-export interface Quote { bid: number | null; ask: number | null; last: number | null; bid_size: number | null; ask_size: number | null; last_size: number | null; volume?: number; close?: number }
-interface Stamped { timestamp: string; seq?: number; epoch?: string }
-export interface OrderUpdate extends Stamped { type: "order_update"; data: OrderData }
-export interface OrderNotification extends Stamped { type: "order_notification"; action: string; event?: "created" | "modified" | "cancelled"; data: OrderData; message: string }
-export interface McpOrder extends Stamped { type: "mcp_order"; action: string; event?: "created" | "modified" | "cancelled"; data: OrderData; source: "MCP"; message: string }
-export interface AccountUpdate extends Stamped { type: "account_update"; data: AccountState }
-export interface MarketData extends Stamped { type: "market_data"; symbol: string; data: Quote }
-export interface ErrorEvent extends Stamped { type: "error"; message: string; error_code?: string; tws_code?: number; req_id?: number }
-export type ServerEvent = OrderUpdate | OrderNotification | McpOrder | AccountUpdate | MarketData | ErrorEvent;
-export interface OrdersResponse { type: "orders_response"; data: OrderData[]; timestamp: string; seq?: number; epoch?: string; source_connected?: boolean; accounts?: AccountState[] }
 
 export interface ConnectOptions {
   /** A JWT for endpoints that require auth. */

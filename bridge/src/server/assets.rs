@@ -7,6 +7,11 @@ const CLIENT_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/web/ibws_web.
 const CLIENT_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/web/ibws_web_bg.wasm"));
 const CLIENT_DTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/web/ibws_web.d.ts"));
 
+fn protocol_dts() -> &'static [u8] {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(ibws_shared::protocol::typescript::declarations).as_bytes()
+}
+
 /// Whether the wasm client was built into this binary.
 pub fn dashboard_built() -> bool {
     !CLIENT_WASM.is_empty()
@@ -23,6 +28,8 @@ pub fn get(path: &str) -> Option<(&'static str, &'static [u8])> {
         "/ibws_web.js" => ("text/javascript; charset=utf-8", CLIENT_JS),
         "/ibws_web_bg.wasm" => ("application/wasm", CLIENT_WASM),
         "/ibws_web.d.ts" => ("text/plain; charset=utf-8", CLIENT_DTS),
+        // the protocol types ibws_web.d.ts imports, generated from the Rust types
+        "/protocol.d.ts" => ("text/plain; charset=utf-8", protocol_dts()),
         _ => return None,
     })
 }

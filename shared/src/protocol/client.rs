@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// A client -> server message. `subscribe`, `unsubscribe`, `ping` and `get_orders` are
 /// the seed's; `auth` and `resume` are ours.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
     /// Adds message types to the client's subscriptions. With `epoch` and `since`, it

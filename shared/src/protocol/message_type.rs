@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// An event stream a client may subscribe to, named as in the seed document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum MessageType {
     OrderUpdate,

@@ -13,6 +13,8 @@ mod order;
 mod server;
 mod snapshot_parts;
 mod timestamp;
+#[cfg(feature = "typescript")]
+pub mod typescript;
 mod uplink;
 
 pub use crate::close_code::CloseCode;

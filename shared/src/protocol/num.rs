@@ -33,6 +33,19 @@ impl<'de> Deserialize<'de> for Num {
     }
 }
 
+/// In TypeScript a `Num` is a `number` (`null` where the field is optional).
+#[cfg(feature = "typescript")]
+impl ts_rs::TS for Num {
+    type WithoutGenerics = Self;
+    type OptionInnerType = Self;
+    fn name(_: &ts_rs::Config) -> String {
+        "number".into()
+    }
+    fn inline(cfg: &ts_rs::Config) -> String {
+        Self::name(cfg)
+    }
+}
+
 impl From<f64> for Num {
     fn from(v: f64) -> Self {
         Num(v)

@@ -11,6 +11,7 @@ use super::Num;
 /// frames (`filled`, `remaining`, `avg_fill_price`, `why_held`) are optional so that
 /// each frame carries exactly the seed's shape.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct OrderData {
     pub order_id: i64,
     pub symbol: String,
@@ -77,6 +78,7 @@ impl OrderData {
 
 /// A fill, as execDetails plus commissionReport describe it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Execution {
     pub exec_id: String,
     pub shares: Num,
@@ -93,6 +95,7 @@ pub struct Execution {
 
 /// A position line of an account.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Position {
     pub symbol: String,
     #[serde(default)]
@@ -116,6 +119,7 @@ pub struct Position {
 /// sends in the base currency), or `Key` for values without one (`AccountType`); and
 /// positions.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct AccountState {
     pub account: String,
     /// The account's base currency, once TWS has told (it does with NetLiquidation).

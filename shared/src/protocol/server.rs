@@ -10,6 +10,7 @@ use super::{AccountState, MessageType, Num, OrderData};
 
 /// Any server -> client frame, tagged by `type` as on the wire.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     Connection(Connection),
@@ -28,6 +29,7 @@ pub enum ServerFrame {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Connection {
     pub status: String,
     pub message: String,
@@ -43,6 +45,7 @@ pub struct Connection {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Subscription {
     pub status: String,
     pub subscribed_types: Vec<String>,
@@ -50,6 +53,7 @@ pub struct Subscription {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Unsubscription {
     pub status: String,
     pub remaining_types: Vec<String>,
@@ -57,11 +61,13 @@ pub struct Unsubscription {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Pong {
     pub timestamp: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct OrdersResponse {
     pub data: Vec<OrderData>,
     pub timestamp: String,
@@ -81,6 +87,7 @@ pub struct OrdersResponse {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct ErrorFrame {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,6 +112,7 @@ pub struct ErrorFrame {
 /// Answer to `resume`: either every missed event was replayed just before this frame
 /// (`recovered: true`), or nothing was and the client must take a `get_orders` snapshot.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct ResumeResult {
     pub recovered: bool,
     pub epoch: String,
@@ -114,6 +122,7 @@ pub struct ResumeResult {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct OrderUpdate {
     pub data: OrderData,
     pub timestamp: String,
@@ -124,6 +133,7 @@ pub struct OrderUpdate {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct OrderNotification {
     /// `创建` / `修改` / `取消`, as in the seed document.
     pub action: String,
@@ -140,6 +150,7 @@ pub struct OrderNotification {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct McpOrder {
     /// `MCP创建限价单`, `MCP创建市价单`, `MCP修改订单`, `MCP取消订单`.
     pub action: String,
@@ -156,6 +167,7 @@ pub struct McpOrder {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct AccountUpdate {
     /// The values and positions that changed in one TWS update cycle.
     pub data: AccountState,
@@ -170,6 +182,7 @@ pub struct AccountUpdate {
 /// `null` when there is no quote (TWS's -1 "no bid"); volume and close are absent until
 /// TWS sent them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Quote {
     #[serde(default)]
     pub bid: Option<Num>,
@@ -190,6 +203,7 @@ pub struct Quote {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct MarketData {
     pub symbol: String,
     pub data: Quote,
