@@ -1,32 +1,86 @@
-//! Playwright (npm `playwright-core`) drives Debian's Chromium through the dashboard
-//! that the demo serves: orders appear and change status, agent orders are marked,
-//! notifications, account and tickers fill in. The screenshot is kept as a test
-//! artifact in `tests/artifacts/dashboard.png`.
+//! Playwright (npm `playwright-core`) drives Debian's Chromium through the dashboard a
+//! bridge serves: a simulated TWS with two accounts and a random order flow, the bridge
+//! forwarding to a relay. Each piece is checked (orders, agent marks, notifications,
+//! accounts, sparklines with fills, an order's timeline, TWS and relay link states and
+//! the newest event's age, the account and agent filters); then TWS and the relay are
+//! taken away and both links must show it. Screenshots go to `tests/artifacts/`.
 
 use std::time::Duration;
 
-use ibws_bridge::app::Demo;
-use ibws_tests::{browser_dir, repo_root};
+use ibws_bridge::app::{Bridge, BridgeConfig};
+use ibws_bridge::notify::AgentRules;
+use ibws_bridge::sim::{AccountSpec, SimConfig, Simulator, AGENT_CLIENT_ID};
+use ibws_tests::{browser_dir, repo_root, test_relay, test_uplink, TestKeys};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dashboard_shows_live_orders_in_chromium() {
-    let demo = Demo::start("127.0.0.1:0".parse().unwrap(), 3, Some(Duration::from_millis(250))).await.unwrap();
-    let dir = browser_dir();
+async fn dashboard_shows_each_piece_live_in_chromium() {
+    let sim = Simulator::start(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        seed: 3,
+        accounts: vec!["DU111".parse::<AccountSpec>().unwrap(), "DU222:GBP".parse().unwrap()],
+        flow_interval: Some(Duration::from_millis(150)),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let keys = TestKeys::hs256("dashboard-test-secret-of-at-least-32-bytes");
+    let (relay, ca) = test_relay(&keys).await;
+    let bridge = Bridge::start(BridgeConfig {
+        tws: sim.addr().to_string(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        watch: ["AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "SPY"].map(String::from).to_vec(),
+        agents: AgentRules { client_ids: vec![AGENT_CLIENT_ID], ..AgentRules::default() },
+        market_max_per_sec: 8,
+        uplink: Some(test_uplink(relay.addr.port(), &keys, "desk", &ca)),
+        ..BridgeConfig::default()
+    })
+    .await
+    .unwrap();
+
     let artifacts = repo_root().join("tests/artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
-    let shot = artifacts.join("dashboard.png");
-    let _ = std::fs::remove_file(&shot);
-    let out = tokio::process::Command::new("node")
-        .arg(dir.join("dashboard.mjs"))
-        .arg(format!("http://{}/", demo.bridge.addr))
-        .arg(&shot)
+    for f in ["dashboard.png", "dashboard-timeline.png", "dashboard-filtered.png", "dashboard-links-down.png"] {
+        let _ = std::fs::remove_file(artifacts.join(f));
+    }
+    let mut child = tokio::process::Command::new("node")
+        .arg(browser_dir().join("dashboard.mjs"))
+        .arg(format!("http://{}/", bridge.addr))
+        .arg(&artifacts)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
-        .output();
-    let out =
-        tokio::time::timeout(Duration::from_secs(120), out).await.expect("playwright finished").expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "dashboard test failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("\"ok\":true"), "{stdout}");
-    let png = std::fs::read(&shot).expect("screenshot saved");
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real screenshot");
+        .spawn()
+        .expect("node runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut out = Vec::new();
+    let mut relay = Some(relay);
+    let run = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("\"phase\":\"up\"") {
+                // take TWS (down until the test ends) and the relay away
+                sim.go_down();
+                drop(relay.take());
+                stdin.write_all(b"links-down\n").await.unwrap();
+                stdin.flush().await.unwrap();
+            }
+            out.push(line);
+        }
+        child.wait().await.unwrap()
+    };
+    let status = tokio::time::timeout(Duration::from_secs(240), run).await.expect("the dashboard test finished");
+    let stdout = out.join("\n");
+    assert!(status.success(), "dashboard test failed:\n{stdout}");
+    let result = out.iter().rev().find(|l| l.contains("\"ok\"")).unwrap_or_else(|| panic!("no result in {stdout}"));
+    let r: serde_json::Value = serde_json::from_str(result).unwrap();
+    assert_eq!(r["ok"], true, "{r}");
+    for key in ["orders", "sparkline_fills", "links_up", "timeline", "filters", "links_down"] {
+        assert!(!r["checks"][key].is_null(), "check {key} ran: {r}");
+    }
+    for f in ["dashboard.png", "dashboard-timeline.png", "dashboard-filtered.png", "dashboard-links-down.png"] {
+        let png = std::fs::read(artifacts.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{f} is a real screenshot");
+    }
+    drop(bridge);
 }

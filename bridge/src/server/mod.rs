@@ -280,6 +280,13 @@ impl Endpoint {
             "tws_connected": self.status.tws_connected.load(Ordering::Relaxed),
             "clients": clients,
         });
+        if let Some(u) = &self.status.uplink {
+            // the bridge's link to its relay (the dashboard shows it beside TWS's)
+            v["relay"] = serde_json::json!({
+                "connected": u.connected.load(Ordering::Relaxed),
+                "acked_seq": u.acked_seq.load(Ordering::Relaxed),
+            });
+        }
         if let Hubs::Single(h) = &self.hubs {
             let (epoch, seq) = h.with(|h| (h.position().0.to_owned(), h.position().1));
             v["epoch"] = epoch.into();
