@@ -13,6 +13,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "build/wasm_target.rs"]
+mod wasm_target;
+
+use wasm_target::WASM_TARGET;
+
 fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     let web_out = out.join("web");
@@ -23,6 +28,7 @@ fn main() {
         "../shared/src/backoff.rs",
         "../shared/src/close_code.rs",
         "src/server/dashboard",
+        "build/wasm_target.rs",
     ] {
         println!("cargo:rerun-if-changed={p}");
     }
@@ -41,38 +47,20 @@ fn main() {
     }
 }
 
-const WASM_TARGET: &str = "wasm32-unknown-unknown";
-
 /// Makes sure the active toolchain has the wasm32 standard library, adding it with
-/// rustup when it is missing.
+/// rustup when it is missing (see `build/wasm_target.rs`).
 fn ensure_wasm_target() -> Result<(), String> {
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let sysroot =
-        Command::new(&rustc).args(["--print", "sysroot"]).output().map_err(|e| format!("cannot run {rustc}: {e}"))?;
-    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
-    if sysroot.join("lib/rustlib").join(WASM_TARGET).join("lib").is_dir() {
-        return Ok(());
-    }
-    let how = format!("`rustup target add {WASM_TARGET}` and rebuild to get the dashboard");
-    if std::env::var_os("IBWS_NO_RUSTUP").is_some() {
-        return Err(format!("the {WASM_TARGET} target is not installed and IBWS_NO_RUSTUP is set; {how}"));
-    }
-    // The toolchain this build runs on: rustup's proxy names it, else the sysroot does.
-    let toolchain = std::env::var("RUSTUP_TOOLCHAIN")
-        .ok()
-        .or_else(|| sysroot.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "stable".into());
-    println!(
-        "cargo:warning=the {WASM_TARGET} target is missing from toolchain {toolchain}; adding it with rustup (once) to build the dashboard"
-    );
-    let status = Command::new("rustup")
-        .args(["target", "add", WASM_TARGET, "--toolchain", &toolchain])
-        .status()
-        .map_err(|e| format!("the {WASM_TARGET} target is not installed and rustup cannot run ({e}); {how}"))?;
-    if !status.success() {
-        return Err(format!("`rustup target add {WASM_TARGET}` failed ({status}); {how}"));
-    }
-    Ok(())
+    wasm_target::ensure(&wasm_target::Tools {
+        rustc: std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()),
+        rustup: "rustup".into(),
+        no_rustup: std::env::var_os("IBWS_NO_RUSTUP").is_some(),
+        toolchain: std::env::var("RUSTUP_TOOLCHAIN").ok(),
+    })
+    .map(|added| {
+        if let Some(warning) = added {
+            println!("cargo:warning={warning}");
+        }
+    })
 }
 
 fn build(out: &Path, web_out: &Path) -> Result<(), String> {
@@ -81,7 +69,7 @@ fn build(out: &Path, web_out: &Path) -> Result<(), String> {
     let target_dir = out.join("web-target");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-p", "ibws-web", "--target", "wasm32-unknown-unknown", "--profile", "web"])
+    cmd.args(["build", "-p", "ibws-web", "--target", WASM_TARGET, "--profile", "web"])
         .arg("--manifest-path")
         .arg(&manifest)
         .arg("--target-dir")
@@ -102,9 +90,9 @@ fn build(out: &Path, web_out: &Path) -> Result<(), String> {
     }
     let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
-        return Err("cargo build of ibws-web for wasm32-unknown-unknown failed; `rustup target add wasm32-unknown-unknown` and rebuild to get the dashboard".into());
+        return Err(format!("cargo build of ibws-web for {WASM_TARGET} failed; `rustup target add {WASM_TARGET}` and rebuild to get the dashboard"));
     }
-    let wasm = target_dir.join("wasm32-unknown-unknown/web/ibws_web.wasm");
+    let wasm = target_dir.join(WASM_TARGET).join("web/ibws_web.wasm");
     let mut b = wasm_bindgen_cli_support::Bindgen::new();
     b.input_path(&wasm).web(true).map_err(|e| e.to_string())?.typescript(true);
     b.generate(web_out).map_err(|e| format!("wasm-bindgen: {e}"))?;

@@ -100,15 +100,15 @@ fn package_json() -> String {
 
 const README: &str = r#"# ibws-web
 
-The browser client of [ibws](https://github.com/): live Interactive Brokers orders,
+The browser client of ibws: live Interactive Brokers orders,
 fills, account values and market data over WebSocket, with typed frames, auto-reconnect,
 heartbeat and resume.
 
 ```ts
 import init, { IbwsClient } from "ibws-web";
 await init();   // fetches ibws_web_bg.wasm beside the JS: Vite and webpack bundle it; with esbuild, copy it beside the bundle
-IbwsClient.connect("ws://127.0.0.1:8000/websocket/ws", { subscribe: ["order_update"] })
-  .on("order_update", (e) => { if (e.type === "order_update") console.log(e.data.symbol, e.data.status); });
+const client = IbwsClient.connect("ws://127.0.0.1:8000/websocket/ws", { subscribe: ["order_update"] });
+client.on("order_update", (e) => { if (e.type === "order_update") console.log(e.data.symbol, e.data.status); });
 ```
 
 The protocol's types (`OrderData`, `ServerEvent`, ...) are generated from the Rust types
