@@ -2,11 +2,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
+use super::delivery::DeliveryOptions;
 use super::remote_access::{JwtOptions, TlsOptions};
 use crate::app::{BridgeConfig, RemoteConfig};
 use crate::notify::AgentRules;
@@ -59,17 +59,9 @@ pub struct BridgeOptions {
     /// Serve a non-loopback address without TLS and auth (dangerous)
     #[arg(long, env = "IBWS_INSECURE_BIND")]
     pub insecure_bind: bool,
-    /// Seconds a write to a client may take; a client that stops reading is dropped
-    /// after this and its slot freed
-    #[arg(long, env = "IBWS_SEND_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub send_timeout_secs: u64,
-    /// Events kept for resume, and how far a client may fall behind before it is told
-    /// `recovered: false`
-    #[arg(long, env = "IBWS_REPLAY_EVENTS", default_value_t = 50_000)]
-    pub replay_events: usize,
-    /// Megabytes of event text the replay ring keeps at most
-    #[arg(long, env = "IBWS_REPLAY_MB", default_value_t = 64)]
-    pub replay_mb: usize,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub delivery: DeliveryOptions,
     /// Also serve remote clients here (JWT required; TLS required unless loopback)
     #[arg(long, env = "IBWS_REMOTE_LISTEN")]
     pub remote_listen: Option<SocketAddr>,
@@ -119,12 +111,8 @@ impl BridgeOptions {
             allowed_origins: trimmed(&self.allowed_origins),
             allowed_hosts: trimmed(&self.allowed_hosts),
             insecure_bind: self.insecure_bind,
-            send_timeout: Duration::from_secs(self.send_timeout_secs.clamp(1, 3600)),
-            hub: ibws_shared::hub::HubConfig {
-                replay_capacity: self.replay_events.max(1),
-                replay_max_bytes: self.replay_mb.max(1) << 20,
-                ..d.hub
-            },
+            send_timeout: self.delivery.send_timeout(),
+            hub: self.delivery.replay(d.hub),
             remote: self.remote()?,
             uplink: self.uplink()?,
         })

@@ -11,11 +11,13 @@
 //! [`StartError`](crate::start_error::StartError)s.
 
 mod bridge;
+mod delivery;
 pub mod layers;
 mod relay;
 mod remote_access;
 
 pub use bridge::BridgeOptions;
+pub use delivery::DeliveryOptions;
 pub use layers::{load, Layered, Source};
 pub use relay::RelayOptions;
 pub use remote_access::{JwtOptions, TlsOptions};

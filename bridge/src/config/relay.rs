@@ -2,11 +2,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
+use super::delivery::DeliveryOptions;
 use super::remote_access::{JwtOptions, TlsOptions};
 use crate::relay::RelayConfig;
 use crate::server::LimitConfig;
@@ -55,17 +55,9 @@ pub struct RelayOptions {
     /// Connections per IP still in TLS or before their request head (more are closed)
     #[arg(long, env = "IBWS_MAX_PENDING_PER_IP", default_value_t = 16)]
     pub max_pending_per_ip: usize,
-    /// Seconds a write to a client may take; a client that stops reading is dropped
-    /// after this and its slot freed
-    #[arg(long, env = "IBWS_SEND_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub send_timeout_secs: u64,
-    /// Events each tenant keeps for resume, and how far a client may fall behind
-    /// before it is told `recovered: false`
-    #[arg(long, env = "IBWS_REPLAY_EVENTS", default_value_t = 50_000)]
-    pub replay_events: usize,
-    /// Megabytes of event text each tenant's replay ring keeps at most
-    #[arg(long, env = "IBWS_REPLAY_MB", default_value_t = 64)]
-    pub replay_mb: usize,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub delivery: DeliveryOptions,
     /// Serve plain ws:// on a non-loopback address (behind a TLS-terminating proxy)
     #[arg(long, env = "IBWS_RELAY_INSECURE")]
     pub insecure: bool,
@@ -90,17 +82,15 @@ impl RelayOptions {
                 handshakes_per_sec: self.handshakes_per_sec,
                 max_pending_per_ip: self.max_pending_per_ip,
             },
-            hub: ibws_shared::hub::HubConfig {
+            hub: self.delivery.replay(ibws_shared::hub::HubConfig {
                 require_auth: true,
                 max_clients_per_subject: self.max_per_subject,
                 max_clients: self.max_clients_per_tenant,
-                replay_capacity: self.replay_events.max(1),
-                replay_max_bytes: self.replay_mb.max(1) << 20,
                 ..Default::default()
-            },
+            }),
             insecure: self.insecure,
             metrics_listen: metrics_listen(&self.metrics_listen)?,
-            send_timeout: Duration::from_secs(self.send_timeout_secs),
+            send_timeout: self.delivery.send_timeout(),
         })
     }
 }
