@@ -337,12 +337,12 @@ async fn main() -> ExitCode {
                 Err(e) => fail(&StartError::bind(a.listen, "simulated TWS", "--listen", e)),
             }
         }
-        Command::Bridge(a) => match options::<BridgeOptions>(sub("bridge"), a.print_config) {
+        Command::Bridge(a) => match options::<BridgeOptions>(sub("bridge"), a.file.print_config) {
             Ok(Some(layered)) => run_bridge(&layered.options, None).await,
             Ok(None) => ExitCode::SUCCESS,
             Err(code) => code,
         },
-        Command::Relay(a) => match options::<RelayOptions>(sub("relay"), a.print_config) {
+        Command::Relay(a) => match options::<RelayOptions>(sub("relay"), a.file.print_config) {
             Ok(Some(layered)) => run_relay(&layered.options).await,
             Ok(None) => ExitCode::SUCCESS,
             Err(code) => code,

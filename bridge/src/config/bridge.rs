@@ -7,6 +7,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use super::delivery::DeliveryOptions;
+use super::layers::FileOption;
 use super::remote_access::{JwtOptions, TlsOptions};
 use crate::app::{BridgeConfig, RemoteConfig};
 use crate::notify::AgentRules;
@@ -16,14 +17,9 @@ use crate::uplink::UplinkConfig;
 #[derive(Args, Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub struct BridgeOptions {
-    /// TOML file with any of the options below (keys are the long names with `_` for `-`)
-    #[arg(long, env = "IBWS_CONFIG")]
+    #[command(flatten)]
     #[serde(skip)]
-    pub config: Option<PathBuf>,
-    /// Print the effective settings (with where each came from) as TOML and exit
-    #[arg(long)]
-    #[serde(skip)]
-    pub print_config: bool,
+    pub file: FileOption,
     /// TWS / IB Gateway API address (TWS: 7497 paper, 7496 live; Gateway: 4002 / 4001)
     #[arg(long, env = "IBWS_TWS", default_value = "127.0.0.1:7497")]
     pub tws: String,

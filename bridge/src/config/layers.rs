@@ -22,6 +22,18 @@ use crate::start_error::StartError;
 /// Arguments of a command that are not settings (no file key, not printed).
 const NOT_SETTINGS: [&str; 4] = ["config", "print_config", "help", "version"];
 
+/// The options about the options: a command's file and `--print-config`. Not settings
+/// themselves (the file cannot name another file).
+#[derive(Args, Clone, Debug, Default)]
+pub struct FileOption {
+    /// TOML file with any of the options below (keys are the long names with `_` for `-`)
+    #[arg(long, env = "IBWS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print the effective settings (with where each came from) as TOML and exit
+    #[arg(long)]
+    pub print_config: bool,
+}
+
 /// Where an effective value came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {

@@ -1,12 +1,12 @@
 //! `ibws relay`'s options: every one a flag, an environment variable and a file key.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use super::delivery::DeliveryOptions;
+use super::layers::FileOption;
 use super::remote_access::{JwtOptions, TlsOptions};
 use crate::relay::RelayConfig;
 use crate::server::LimitConfig;
@@ -14,14 +14,9 @@ use crate::start_error::StartError;
 
 #[derive(Args, Clone, Debug, Serialize, Deserialize)]
 pub struct RelayOptions {
-    /// TOML file with any of the options below (keys are the long names with `_` for `-`)
-    #[arg(long, env = "IBWS_CONFIG")]
+    #[command(flatten)]
     #[serde(skip)]
-    pub config: Option<PathBuf>,
-    /// Print the effective settings (with where each came from) as TOML and exit
-    #[arg(long)]
-    #[serde(skip)]
-    pub print_config: bool,
+    pub file: FileOption,
     /// Address to listen on
     #[arg(long, env = "IBWS_RELAY_LISTEN", default_value = "0.0.0.0:8443")]
     pub listen: SocketAddr,
