@@ -320,3 +320,45 @@ async fn shutdown_waits_until_a_client_behind_a_backlog_has_its_close_frame() {
     assert!(events > 1_000, "the backlog was delivered first ({events} frames)");
     assert!(took >= Duration::from_millis(800), "shutdown returned after {took:?}, before the client read its close");
 }
+
+/// The server formats its frames straight onto the socket, and tungstenite writes the
+/// pongs it owes: a client that pings while large answers stream (and reads nothing for
+/// a while, so writes meet a full socket buffer) gets every frame whole and every pong.
+/// (The flush of tungstenite's pending bytes before each batch guards against a pong
+/// cut by a full buffer; that race is too rare for this test to provoke on demand.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_during_a_large_answer_get_every_pong_and_every_frame_whole() {
+    let (_sim, _bridge, url) = start(3_000, Duration::from_secs(60)).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let mut answers = 0;
+    let mut pongs = 0;
+    // the client reads nothing for a while, so the server's writes meet a full socket
+    // buffer while pings keep coming
+    for round in 0..10u8 {
+        ws.send(Message::Text(json!({"type": "get_orders"}).to_string().into())).await.unwrap();
+        for i in 0..100u8 {
+            ws.send(Message::Ping(vec![round, i].into())).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while answers < 10 || pongs < 1000 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let m = tokio::time::timeout(left, ws.next()).await.expect("everything arrives in time");
+        match m.expect("open").expect("a well-formed stream") {
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(t.as_str()).expect("every frame whole JSON");
+                if v["type"] == "orders_response" {
+                    assert_eq!(v["data"].as_array().unwrap().len(), 3_000);
+                    answers += 1;
+                }
+            }
+            Message::Pong(p) => {
+                assert_eq!(p.len(), 2);
+                pongs += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((answers, pongs), (10, 1000));
+}

@@ -100,7 +100,7 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// length). Writes are gathered up to 16 KiB before they reach the socket.
 pub fn client_ws_config(max_frame: usize) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(256)
+        .read_buffer_size(64)
         .write_buffer_size(16 * 1024)
         .max_message_size(Some(max_frame))
         .max_frame_size(Some(max_frame))
@@ -380,13 +380,8 @@ impl Endpoint {
         // handshake's (TLS, request head, upgrade, auth) would otherwise be carried by
         // every idle connection for its whole life.
         drop(head);
-        let (stop, send_timeout) = (self.stop.clone(), self.policy.send_timeout);
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = ws::run(ws, hub, info, guard, send_timeout) => {}
-                _ = stopped(stop) => {}
-            }
-        });
+        let conn = ws::Conn::open(ws, hub, info, guard, self.policy.send_timeout);
+        tokio::spawn(ws::run(conn, self.stop.clone()));
     }
 
     async fn bridge(&self, mut stream: BoxedIo, head: http::RequestHead, ip: IpAddr) {

@@ -129,7 +129,8 @@ pub struct HubStats {
 pub struct Hub {
     cfg: HubConfig,
     verifier: Option<Arc<dyn TokenVerifier>>,
-    clients: HashMap<ConnId, Session>,
+    // boxed: the table grows by doubling, and an empty slot then costs a pointer, not a session
+    clients: HashMap<ConnId, Box<Session>>,
     per_subject: HashMap<String, usize>,
     epoch: String,
     seq: u64,
@@ -312,13 +313,13 @@ impl Hub {
         }
         self.clients.insert(
             id,
-            Session {
+            Box::new(Session {
                 claims: st.claims,
                 ready: st.ready,
                 aware: st.aware,
                 subs: st.subs,
                 ..self.fresh_session(st.client_id, now)
-            },
+            }),
         );
     }
 
@@ -380,7 +381,7 @@ impl Hub {
             return;
         }
         let session = self.fresh_session(client_id, now);
-        self.clients.insert(id, session);
+        self.clients.insert(id, Box::new(session));
         match info.claims {
             Some(c) => self.admit(id, c, now),
             None if !self.cfg.require_auth => self.greet(id, now),
@@ -588,7 +589,11 @@ impl Hub {
                     bytes += f.len();
                     into.push(f);
                 }
-                None => return false,
+                None => {
+                    // an idle client keeps no reply queue (most clients are idle)
+                    s.replies = VecDeque::new();
+                    return false;
+                }
             }
         }
     }
