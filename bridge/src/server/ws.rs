@@ -88,6 +88,17 @@ pub struct Conn<S> {
     pub signal: Arc<Signal>,
     pub guard: Option<ConnGuard>,
     pub send_timeout: Duration,
+    /// Still known to the hub: dropping the connection (the server stopping, a task
+    /// aborted) makes the hub forget it.
+    registered: bool,
+}
+
+impl<S> Drop for Conn<S> {
+    fn drop(&mut self) {
+        if self.registered {
+            self.hub.unregister(self.id);
+        }
+    }
 }
 
 impl<S> Conn<S> {
@@ -101,7 +112,7 @@ impl<S> Conn<S> {
     ) -> Box<Conn<S>> {
         let (id, signal) = hub.register();
         hub.with(|h| h.connect(id, info, clock::now()));
-        Box::new(Conn { ws, hub, id, signal, guard, send_timeout })
+        Box::new(Conn { ws, hub, id, signal, guard, send_timeout, registered: true })
     }
 }
 
@@ -118,10 +129,6 @@ pub async fn run<S>(mut c: Box<Conn<S>>, mut stop: tokio::sync::watch::Receiver<
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let id = c.id;
-    // If this future is dropped, the hub still forgets the connection.
-    let mut cleanup = Cleanup { hub: c.hub.clone(), id, done: false };
-    let mut frames: Vec<Frame> = Vec::new();
     // Set once our close frame is out: how long we wait for the client's. Boxed, like
     // every write below, so an idle connection's future has no room for them.
     let mut closing: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
@@ -132,6 +139,7 @@ where
             break;
         }
         let c = &mut *c;
+        let id = c.id;
         let until_close = async {
             match closing.as_mut() {
                 Some(t) => t.await,
@@ -186,6 +194,7 @@ where
                 // take until nothing is left: the hub hands out a bounded batch at a
                 // time, so a long replay streams instead of sitting in memory
                 let mut failed = false;
+                let mut frames: Vec<Frame> = Vec::new();
                 loop {
                     c.hub.take_frames(id, &mut frames);
                     if frames.is_empty() {
@@ -200,7 +209,6 @@ where
                         break;
                     }
                 }
-                frames = Vec::new(); // an idle connection keeps no batch buffer
                 if failed {
                     break;
                 }
@@ -213,8 +221,8 @@ where
             }
         }
     }
-    c.hub.unregister(id);
-    cleanup.done = true;
+    c.registered = false;
+    c.hub.unregister(c.id);
     if drain_after && !*stop.borrow() {
         Box::pin(drain(&mut c.ws)).await;
     }
@@ -277,20 +285,6 @@ where
     }
     let frame = CloseFrame { code: WsCloseCode::from(code.code()), reason: code.reason().into() };
     ws.send(Message::Close(Some(frame))).await
-}
-
-struct Cleanup {
-    hub: SharedHub,
-    id: u64,
-    done: bool,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if !self.done {
-            self.hub.unregister(self.id);
-        }
-    }
 }
 
 #[cfg(test)]
