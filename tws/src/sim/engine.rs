@@ -798,7 +798,12 @@ impl Engine {
             .find(|i| i.contract.con_id == o.order.contract.con_id)
             .map(|i| i.last)
             .unwrap_or(100.0);
-        let price = o.order.lmt_price.unwrap_or(last);
+        // a market order fills at the market (TWS reports its limit price as 0)
+        let is_market = o.order.order_type == "MKT";
+        let price = match o.order.lmt_price {
+            Some(p) if !is_market && p > 0.0 => p,
+            _ => last,
+        };
         let p: f64 = self.rng.random();
         let events = if o.status.status == "PreSubmitted" {
             self.submit(perm)
@@ -808,8 +813,14 @@ impl Engine {
         } else if p < 0.65 {
             self.fill(perm, o.status.remaining, price)
         } else if p < 0.80 {
-            let new_price = round2(price * (1.0 + self.rng.random_range(-0.003..0.003)));
-            self.modify(perm, Some(new_price), None)
+            // a market order has no price to move: its quantity changes instead
+            if is_market {
+                let qty = o.order.total_quantity + 100.0;
+                self.modify(perm, None, Some(qty))
+            } else {
+                let new_price = round2(price * (1.0 + self.rng.random_range(-0.003..0.003)));
+                self.modify(perm, Some(new_price), None)
+            }
         } else if p < 0.93 {
             self.cancel(perm)
         } else {
@@ -849,4 +860,29 @@ pub fn ib_time(unix: i64) -> String {
 fn clock_hhmm(unix: i64) -> String {
     let s = ibws_shared::protocol::format_timestamp(unix * 1_000_000, 0);
     s[11..16].to_owned()
+}
+
+#[cfg(test)]
+mod random_flow_tests {
+    use super::*;
+
+    /// The demo's order flow trades at market prices: no fill at 0 (a market order's
+    /// reported limit price), and no price collapses because of one.
+    #[test]
+    fn fills_are_at_market_prices_and_prices_stay_near_their_start() {
+        for seed in 1..6 {
+            let mut e = Engine::with_accounts(seed, &[AccountSpec { id: "DU1".into(), base: "USD".into() }], Quirks::default());
+            let start: Vec<f64> = e.instruments.iter().map(|i| i.last).collect();
+            for _ in 0..3_000 {
+                e.random_step();
+            }
+            for (x, _) in &e.executions {
+                assert!(x.price > 0.0, "seed {seed}: a fill at {} ({} {})", x.price, x.side, x.contract.symbol);
+            }
+            for (i, s) in e.instruments.iter().zip(start) {
+                assert!(i.last > s * 0.5 && i.last < s * 2.0, "seed {seed}: {} went from {s} to {}", i.contract.symbol, i.last);
+            }
+            assert!(e.executions.len() > 100, "the flow fills orders");
+        }
+    }
 }
