@@ -16,6 +16,7 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 fn main() -> ExitCode {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = root.canonicalize().unwrap_or(root);
     let out = std::env::args_os().nth(1).map(PathBuf::from).unwrap_or_else(|| root.join("target/npm/ibws-web"));
     match build(&root, &out) {
         Ok(()) => {
