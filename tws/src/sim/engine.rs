@@ -813,10 +813,9 @@ impl Engine {
         } else if p < 0.65 {
             self.fill(perm, o.status.remaining, price)
         } else if p < 0.80 {
-            // a market order has no price to move: its quantity changes instead
+            // a market order has no price to move: it fills at the market instead
             if is_market {
-                let qty = o.order.total_quantity + 100.0;
-                self.modify(perm, None, Some(qty))
+                self.fill(perm, o.status.remaining, price)
             } else {
                 let new_price = round2(price * (1.0 + self.rng.random_range(-0.003..0.003)));
                 self.modify(perm, Some(new_price), None)
