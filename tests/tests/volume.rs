@@ -321,11 +321,8 @@ async fn shutdown_waits_until_a_client_behind_a_backlog_has_its_close_frame() {
     assert!(took >= Duration::from_millis(800), "shutdown returned after {took:?}, before the client read its close");
 }
 
-/// The server formats its frames straight onto the socket, and tungstenite writes the
-/// pongs it owes: a client that pings while large answers stream (and reads nothing for
-/// a while, so writes meet a full socket buffer) gets every frame whole and every pong.
-/// (The flush of tungstenite's pending bytes before each batch guards against a pong
-/// cut by a full buffer; that race is too rare for this test to provoke on demand.)
+/// A client that pings while large answers stream (and reads nothing for a while, so
+/// the server's writes meet a full socket buffer) gets every frame whole and every pong.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pings_during_a_large_answer_get_every_pong_and_every_frame_whole() {
     let (_sim, _bridge, url) = start(3_000, Duration::from_secs(60)).await;

@@ -9,8 +9,7 @@ use futures_util::{SinkExt, StreamExt};
 use ibws_shared::hub::{ConnId, ConnectInfo, Frame};
 use ibws_shared::protocol::CloseCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode as WsCloseCode, Data, OpCode};
-use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
@@ -228,17 +227,8 @@ where
     }
 }
 
-/// Bytes gathered before a write: large enough that a burst goes out in few syscalls,
-/// small enough to be a short-lived allocation per batch.
-const WRITE_CHUNK: usize = 64 * 1024;
-
-/// Writes `frames` and flushes. The frames are formatted straight onto the socket in
-/// chunks of [`WRITE_CHUNK`] that live only for the batch, not into tungstenite's
-/// write buffer, which would keep the capacity of the largest batch for the life of
-/// the connection (idle connections are most connections). tungstenite's own pending
-/// bytes (a pong it owes) are flushed first, so frames never interleave.
-///
-/// The deadline is on progress, not on the whole batch: every step (one chunk written,
+/// Writes `frames` and flushes. The deadline is on progress, not on the whole batch:
+/// every step (one frame into the 16 KiB write buffer, which writes it out when full,
 /// or the final flush) must finish within `send_timeout`. A client that stops reading
 /// is caught within that time; one that reads slowly, or a machine that is briefly
 /// starved of CPU, is not mistaken for it. False when the client is to be dropped.
@@ -246,29 +236,12 @@ async fn send_batch<S>(ws: &mut WebSocketStream<S>, frames: &mut Vec<Frame>, sen
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    use tokio::io::AsyncWriteExt;
-    if !matches!(tokio::time::timeout(send_timeout, ws.flush()).await, Ok(Ok(()))) {
-        return false;
-    }
-    let io = ws.get_mut();
-    let mut chunk: Vec<u8> = Vec::new();
     for f in frames.drain(..) {
-        if chunk.is_empty() {
-            chunk.reserve(WRITE_CHUNK.min(f.len() + 16));
-        }
-        let frame = WsFrame::message(Bytes::from_owner(Shared(f)), OpCode::Data(Data::Text), true);
-        frame.format(&mut chunk).expect("formatting into a Vec cannot fail");
-        if chunk.len() >= WRITE_CHUNK {
-            if !matches!(tokio::time::timeout(send_timeout, io.write_all(&chunk)).await, Ok(Ok(()))) {
-                return false;
-            }
-            chunk.clear();
+        if !matches!(tokio::time::timeout(send_timeout, ws.feed(text(f))).await, Ok(Ok(()))) {
+            return false;
         }
     }
-    if !chunk.is_empty() && !matches!(tokio::time::timeout(send_timeout, io.write_all(&chunk)).await, Ok(Ok(()))) {
-        return false;
-    }
-    matches!(tokio::time::timeout(send_timeout, io.flush()).await, Ok(Ok(())))
+    matches!(tokio::time::timeout(send_timeout, ws.flush()).await, Ok(Ok(())))
 }
 
 /// The frames still owed, then the close frame.
