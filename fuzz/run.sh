@@ -24,14 +24,17 @@ export IBWS_SKIP_WEB=1 # the fuzz build does not need the dashboard
 
 failed=0
 for t in "${targets[@]}"; do
-  mkdir -p "fuzz/artifacts/$t" "fuzz/regressions/$t"
+  # a target without seeds (tws_frames takes its seeds from ../shared/tws-captures,
+  # absent on a clone without ../shared) starts from an empty corpus
+  mkdir -p "fuzz/artifacts/$t" "fuzz/regressions/$t" "fuzz/corpus/$t"
   log="fuzz/artifacts/$t.log"
   echo "fuzzing $t for ${secs}s (log: $log)" >&2
   status=0
   (cd fuzz && cargo +nightly fuzz run -O "$t" "corpus/$t" -- \
       -max_total_time="$secs" -print_final_stats=1 -rss_limit_mb=4096 -max_len=65536 -timeout=10) \
       >"$log" 2>&1 || status=$?
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+  # (no stats line when the target failed to start: the line below reports that)
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
   crashes=0
   for c in fuzz/artifacts/"$t"/crash-* fuzz/artifacts/"$t"/oom-* fuzz/artifacts/"$t"/timeout-*; do
     [ -e "$c" ] || continue
