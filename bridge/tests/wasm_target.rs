@@ -46,7 +46,15 @@ fn rustup_calls(f: &Fake) -> Vec<String> {
     std::fs::read_to_string(f.dir.join("rustup.log")).unwrap_or_default().lines().map(String::from).collect()
 }
 
+/// One test running the cases in turn: each writes executables, and a test thread
+/// writing one while another forks would make its exec fail ("text file busy").
 #[test]
+fn the_wasm_target_check() {
+    a_missing_target_is_added_once_for_the_toolchain_of_the_build();
+    rustups_toolchain_choice_wins_over_the_sysroot_name();
+    without_rustup_the_error_says_what_to_run();
+}
+
 fn a_missing_target_is_added_once_for_the_toolchain_of_the_build() {
     let f = fake("add");
     let warning = ensure(&f.tools).unwrap().expect("the target was added");
@@ -58,7 +66,6 @@ fn a_missing_target_is_added_once_for_the_toolchain_of_the_build() {
     assert_eq!(rustup_calls(&f).len(), 1, "rustup ran once");
 }
 
-#[test]
 fn rustups_toolchain_choice_wins_over_the_sysroot_name() {
     let mut f = fake("named");
     f.tools.toolchain = Some("nightly-x86_64-unknown-linux-gnu".into());
@@ -66,7 +73,6 @@ fn rustups_toolchain_choice_wins_over_the_sysroot_name() {
     assert_eq!(rustup_calls(&f), [format!("target add {WASM_TARGET} --toolchain nightly-x86_64-unknown-linux-gnu")]);
 }
 
-#[test]
 fn without_rustup_the_error_says_what_to_run() {
     let mut f = fake("forbidden");
     f.tools.no_rustup = true;
