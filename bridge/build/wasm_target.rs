@@ -42,10 +42,11 @@ pub fn ensure(tools: &Tools) -> Result<Option<String>, String> {
         .clone()
         .or_else(|| sysroot.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "stable".into());
-    let status = Command::new(&tools.rustup)
-        .args(["target", "add", WASM_TARGET, "--toolchain", &toolchain])
-        .status()
-        .map_err(|e| format!("the {WASM_TARGET} target is not installed and rustup cannot run ({e}); {how}"))?;
+    let status =
+        Command::new(&tools.rustup)
+            .args(["target", "add", WASM_TARGET, "--toolchain", &toolchain])
+            .status()
+            .map_err(|e| format!("the {WASM_TARGET} target is not installed and rustup cannot run ({e}); {how}"))?;
     if !status.success() {
         return Err(format!("`rustup target add {WASM_TARGET}` failed ({status}); {how}"));
     }

@@ -14,11 +14,11 @@ use tracing::info;
 use crate::clock;
 use crate::notify::{AgentRules, Notifier, NotifierConfig};
 use crate::sequencer::Sequencer;
-use crate::start_error::StartError;
 use crate::server::{
     run_hub_timers, stop_signal, ConnLimiter, Endpoint, Hubs, LimitConfig, OriginPolicy, Policy, Routes, SharedHub,
     Status,
 };
+use crate::start_error::StartError;
 use crate::tws::driver::{self, DriverConfig};
 use crate::tws::{LinkConfig, LinkEvent};
 use crate::uplink::{Uplink, UplinkConfig};
@@ -122,8 +122,9 @@ impl Bridge {
                 });
             }
         }
-        let listener =
-            TcpListener::bind(cfg.listen).await.map_err(|e| StartError::bind(cfg.listen, "local endpoint", "--listen", e))?;
+        let listener = TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|e| StartError::bind(cfg.listen, "local endpoint", "--listen", e))?;
         let addr = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
         let epoch = Sequencer::new_epoch();
         let mut hub_cfg = cfg.hub.clone();

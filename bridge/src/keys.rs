@@ -125,8 +125,11 @@ pub fn verifier(
             })
         }
     };
-    let v = JwtVerifier::new(key, issuer, audience, 30)
-        .map_err(|problem| StartError::JwtKey { path: path.to_owned(), option, problem })?;
+    let v = JwtVerifier::new(key, issuer, audience, 30).map_err(|problem| StartError::JwtKey {
+        path: path.to_owned(),
+        option,
+        problem,
+    })?;
     Ok(Arc::new(v))
 }
 

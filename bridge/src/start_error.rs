@@ -22,7 +22,9 @@ pub enum StartError {
     Config { path: PathBuf, line: usize, problem: String },
 
     /// Another program (often another ibws) already listens on the address.
-    #[error("{addr} is already in use ({what}): stop the program listening there or choose another address with {option}")]
+    #[error(
+        "{addr} is already in use ({what}): stop the program listening there or choose another address with {option}"
+    )]
     PortInUse { addr: SocketAddr, what: &'static str, option: &'static str },
 
     /// The address cannot be bound for another reason (not an address of this machine,

@@ -28,8 +28,9 @@ pub enum TlsError {
 
 /// A server config from a PEM certificate chain and a PEM private key.
 pub fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(cert_pem).collect::<Result<_, _>>().map_err(|e| TlsError::Cert(e.to_string()))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::Cert(e.to_string()))?;
     if certs.is_empty() {
         return Err(TlsError::Cert("no certificate in the file".into()));
     }

@@ -21,12 +21,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::start_error::StartError;
 use futures_util::{SinkExt, StreamExt};
 use ibws_shared::backoff::Backoff;
 use ibws_shared::hub::StampedEvent;
 use ibws_shared::protocol::{split_snapshot, BridgeFrame, RelayFrame};
 use tokio::sync::{watch, Notify};
-use crate::start_error::StartError;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::Connector;
@@ -50,7 +50,8 @@ pub struct UplinkConfig {
 /// Returns the URL as parsed.
 pub fn check_relay_url(raw: &str) -> Result<String, StartError> {
     let bad = |problem: &str| StartError::RelayUrl { url: raw.to_owned(), problem: problem.to_owned() };
-    let u = url::Url::parse(raw.trim()).map_err(|e| bad(&format!("not a URL ({e}); e.g. wss://relay.example.com:8443/bridge/ws")))?;
+    let u = url::Url::parse(raw.trim())
+        .map_err(|e| bad(&format!("not a URL ({e}); e.g. wss://relay.example.com:8443/bridge/ws")))?;
     if !u.username().is_empty() || u.password().is_some() {
         return Err(bad("must not contain user info (user@host); the token goes in --relay-token-file"));
     }

@@ -302,10 +302,14 @@ fn print_config_shows_each_source_and_redacts_url_credentials() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
-    let line = |k: &str| text.lines().find(|l| l.starts_with(&format!("{k} "))).unwrap_or_else(|| panic!("{k} in {text}"));
+    let line =
+        |k: &str| text.lines().find(|l| l.starts_with(&format!("{k} "))).unwrap_or_else(|| panic!("{k} in {text}"));
     assert!(line("client_id").starts_with("client_id = 9") && line("client_id").ends_with("# environment"), "{text}");
     assert!(line("tws").contains("4001") && line("tws").ends_with("# environment"));
-    assert!(line("market_max_per_sec").starts_with("market_max_per_sec = 3") && line("market_max_per_sec").ends_with("# command line"));
+    assert!(
+        line("market_max_per_sec").starts_with("market_max_per_sec = 3")
+            && line("market_max_per_sec").ends_with("# command line")
+    );
     assert!(line("watch").contains("AAPL") && line("watch").ends_with("# config file"));
     assert!(line("listen").ends_with("# default"));
     assert!(!text.contains("s3cr3t"), "a token in a URL is never printed: {text}");

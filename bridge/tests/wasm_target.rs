@@ -58,7 +58,10 @@ fn the_wasm_target_check() {
 fn a_missing_target_is_added_once_for_the_toolchain_of_the_build() {
     let f = fake("add");
     let warning = ensure(&f.tools).unwrap().expect("the target was added");
-    assert!(warning.contains("stable-x86_64-unknown-linux-gnu") && warning.contains("added it with rustup"), "{warning}");
+    assert!(
+        warning.contains("stable-x86_64-unknown-linux-gnu") && warning.contains("added it with rustup"),
+        "{warning}"
+    );
     assert_eq!(rustup_calls(&f), [format!("target add {WASM_TARGET} --toolchain stable-x86_64-unknown-linux-gnu")]);
     assert!(f.sysroot.join("lib/rustlib").join(WASM_TARGET).join("lib").is_dir());
     // the next build finds it and runs nothing

@@ -60,7 +60,10 @@ async fn a_bundled_typescript_app_installs_the_package_and_sees_orders_in_chromi
 
     // typed: tsc checks the app against the package's declarations
     run(
-        Command::new("node").current_dir(&app).arg(browser.join("node_modules/typescript/bin/tsc")).args(["-p", "tsconfig.json"]),
+        Command::new("node")
+            .current_dir(&app)
+            .arg(browser.join("node_modules/typescript/bin/tsc"))
+            .args(["-p", "tsconfig.json"]),
         "tsc",
     );
     // bundled: esbuild, the wasm beside the bundle (where the package's init() looks)

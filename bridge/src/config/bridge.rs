@@ -152,18 +152,22 @@ impl BridgeOptions {
         if token.is_empty() {
             return Err(StartError::Options {
                 option: "--relay-token-file",
-                problem: format!("{} is empty: put the bridge's token in it (ibws token issue --role bridge)", token_file.display()),
+                problem: format!(
+                    "{} is empty: put the bridge's token in it (ibws token issue --role bridge)",
+                    token_file.display()
+                ),
             });
         }
         let ca = match &self.ca {
             Some(p) => Some((p, StartError::read(p, "the relay's CA certificate", "--ca")?)),
             None => None,
         };
-        let tls = crate::tls::client_config(ca.as_ref().map(|(_, pem)| pem.as_slice())).map_err(|e| StartError::Pem {
-            path: ca.as_ref().map(|(p, _)| p.to_path_buf()).unwrap_or_default(),
-            option: "--ca",
-            problem: e.to_string(),
-        })?;
+        let tls =
+            crate::tls::client_config(ca.as_ref().map(|(_, pem)| pem.as_slice())).map_err(|e| StartError::Pem {
+                path: ca.as_ref().map(|(p, _)| p.to_path_buf()).unwrap_or_default(),
+                option: "--ca",
+                problem: e.to_string(),
+            })?;
         Ok(Some(UplinkConfig { url, token, tls, buffer_cap: 100_000, backoff: Default::default() }))
     }
 }

@@ -128,14 +128,14 @@ fn read_file<T: DeserializeOwned>(
     keys: &[String],
     others: &toml::Table,
 ) -> Result<toml::Table, StartError> {
-    let text = String::from_utf8(StartError::read(path, "the config file", "--config")?).map_err(|_| {
-        StartError::Config { path: path.to_owned(), line: 1, problem: "not UTF-8 text".into() }
-    })?;
+    let text = String::from_utf8(StartError::read(path, "the config file", "--config")?)
+        .map_err(|_| StartError::Config { path: path.to_owned(), line: 1, problem: "not UTF-8 text".into() })?;
     let line_at = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-    let bad = |offset: usize, problem: String| StartError::Config { path: path.to_owned(), line: line_at(offset), problem };
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        bad(e.span().map_or(0, |s| s.start), e.message().trim().to_owned())
-    })?;
+    let bad =
+        |offset: usize, problem: String| StartError::Config { path: path.to_owned(), line: line_at(offset), problem };
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| bad(e.span().map_or(0, |s| s.start), e.message().trim().to_owned()))?;
     // the same text once more, for the position of each key
     let spans = toml::de::DeTable::parse(&text).map_err(|e| bad(0, e.message().to_owned()))?;
     let line_of = |key: &str| {
@@ -220,7 +220,10 @@ mod tests {
 
     #[test]
     fn credentials_in_urls_are_redacted_and_other_text_kept() {
-        assert_eq!(redact_url("wss://relay.example.com/bridge/ws?token=abc.def"), "wss://relay.example.com/bridge/ws?token=REDACTED");
+        assert_eq!(
+            redact_url("wss://relay.example.com/bridge/ws?token=abc.def"),
+            "wss://relay.example.com/bridge/ws?token=REDACTED"
+        );
         assert_eq!(redact_url("wss://u:secret@relay.example.com/"), "wss://u:REDACTED@relay.example.com/");
         assert_eq!(redact_url("wss://relay.example.com:8443/bridge/ws"), "wss://relay.example.com:8443/bridge/ws");
         assert_eq!(redact_url("127.0.0.1:7497"), "127.0.0.1:7497");

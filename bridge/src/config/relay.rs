@@ -69,7 +69,12 @@ impl RelayOptions {
             listen: self.listen,
             tls: self.tls.server_config()?,
             verifier: self.jwt.verifier()?,
-            allowed_origins: self.allowed_origins.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+            allowed_origins: self
+                .allowed_origins
+                .iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
             limits: LimitConfig {
                 max_connections: self.max_connections,
                 max_per_ip: self.max_per_ip,

@@ -14,11 +14,11 @@ use ibws_shared::protocol::CloseCode;
 use tokio::net::TcpListener;
 use tracing::info;
 
-use crate::start_error::StartError;
 use crate::server::{
     run_hub_timers, stop_signal, ConnLimiter, Endpoint, Hubs, LimitConfig, OriginPolicy, Policy, Routes, Status,
     TenantMap,
 };
+use crate::start_error::StartError;
 
 pub struct RelayConfig {
     pub listen: SocketAddr,

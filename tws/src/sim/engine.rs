@@ -870,7 +870,8 @@ mod random_flow_tests {
     #[test]
     fn fills_are_at_market_prices_and_prices_stay_near_their_start() {
         for seed in 1..6 {
-            let mut e = Engine::with_accounts(seed, &[AccountSpec { id: "DU1".into(), base: "USD".into() }], Quirks::default());
+            let mut e =
+                Engine::with_accounts(seed, &[AccountSpec { id: "DU1".into(), base: "USD".into() }], Quirks::default());
             let start: Vec<f64> = e.instruments.iter().map(|i| i.last).collect();
             for _ in 0..3_000 {
                 e.random_step();
@@ -879,7 +880,12 @@ mod random_flow_tests {
                 assert!(x.price > 0.0, "seed {seed}: a fill at {} ({} {})", x.price, x.side, x.contract.symbol);
             }
             for (i, s) in e.instruments.iter().zip(start) {
-                assert!(i.last > s * 0.5 && i.last < s * 2.0, "seed {seed}: {} went from {s} to {}", i.contract.symbol, i.last);
+                assert!(
+                    i.last > s * 0.5 && i.last < s * 2.0,
+                    "seed {seed}: {} went from {s} to {}",
+                    i.contract.symbol,
+                    i.last
+                );
             }
             assert!(e.executions.len() > 100, "the flow fills orders");
         }
