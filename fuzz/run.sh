@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(tws_frames client_message bridge_frame jwt_verify http_head)
+[ ${#targets[@]} -gt 0 ] || targets=(tws_frames client_message bridge_frame jwt_verify http_head ws_frames)
 
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal >&2
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked >&2

@@ -19,12 +19,13 @@ use ibws_shared::hub::{ConnectInfo, Hub, HubConfig, Now, StampedEvent};
 use ibws_shared::protocol::{BridgeFrame, RelayFrame, ServerFrame, SnapshotAssembler};
 
 /// Every target, by the name its corpus directory has.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, fn(&[u8])); 6] = [
     ("tws_frames", tws_frames),
     ("client_message", client_message),
     ("bridge_frame", bridge_frame),
     ("jwt_verify", jwt_verify),
     ("http_head", http_head),
+    ("ws_frames", ws_frames),
 ];
 
 fn now(step: u64) -> Now {
@@ -177,6 +178,27 @@ pub fn http_head(data: &[u8]) {
     }
 }
 
+/// A client's WebSocket bytes, split into reads where the first byte says, through the
+/// server's frame decoder: never a panic, and never more held than one incomplete
+/// frame and one message allow.
+pub fn ws_frames(data: &[u8]) {
+    use ibws_bridge::server::ws_frames::{Decoder, Incoming};
+    const MAX: usize = 1024;
+    let Some((&step, rest)) = data.split_first() else { return };
+    let step = usize::from(step).max(1);
+    let mut d = Decoder::new(MAX);
+    let mut bytes = rest.to_vec();
+    for piece in bytes.chunks_mut(step) {
+        let len = piece.len();
+        let _ = d.decode(piece, &mut |m| {
+            if let Incoming::Text(t) = m {
+                assert!(t.len() <= MAX);
+            }
+        });
+        assert!(d.buffered() <= 2 * (2 * MAX + 14 + len), "decoder holds {} bytes", d.buffered());
+    }
+}
+
 /// Seed inputs for every target: the real TWS capture (`../shared/tws-captures`), the
 /// seed protocol's own messages, and one well-formed example of each frame and token
 /// kind. `(target, name, bytes)`.
@@ -248,5 +270,22 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     for (i, h) in heads.iter().enumerate() {
         out.push(("http_head", format!("head-{i}"), h.as_bytes().to_vec()));
     }
+    // a client's frames (masked): a text message, a ping, a fragmented message with a
+    // pong inside, a close; the first byte is the read size
+    let masked = |first: u8, payload: &[u8]| {
+        let mask = [0x11, 0x22, 0x33, 0x44];
+        let mut f = vec![first, 0x80 | payload.len() as u8];
+        f.extend_from_slice(&mask);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        f
+    };
+    let mut session = vec![7u8];
+    session.extend(masked(0x81, client[0].as_bytes()));
+    session.extend(masked(0x89, b"ping"));
+    session.extend(masked(0x01, b"{\"type\":"));
+    session.extend(masked(0x8a, b""));
+    session.extend(masked(0x80, b"\"ping\"}"));
+    session.extend(masked(0x88, &[0x03, 0xe8]));
+    out.push(("ws_frames", "session".into(), session));
     out
 }

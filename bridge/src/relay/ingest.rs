@@ -26,7 +26,7 @@ use tokio_tungstenite::WebSocketStream;
 use tracing::{info, warn};
 
 use crate::clock;
-use crate::server::{ws, BoxedIo, Status, TenantMap};
+use crate::server::{bridge_refusal, BoxedIo, Status, TenantMap};
 
 /// How long the current bridge has to answer a liveness ping before a newcomer may
 /// take its tenant over.
@@ -93,7 +93,7 @@ fn text(t: String) -> Message {
 }
 
 async fn refuse(ws: &mut WebSocketStream<BoxedIo>, r: Refusal) {
-    ws::close_with(ws, r.code, Some(r.reason)).await;
+    bridge_refusal::close_with(ws, r.code, Some(r.reason)).await;
 }
 
 /// Serves one bridge connection. Every decision about it is [`BridgeSession`]'s (the
@@ -139,7 +139,12 @@ pub async fn run(
         if alive(probe).await {
             status.bridges_refused.fetch_add(1, Ordering::Relaxed);
             warn!(%tenant, %current, newcomer = %ip, "second bridge refused: the tenant's bridge is alive");
-            ws::close_with(&mut ws, CloseCode::ConnectionLimit, Some("this tenant already has a live bridge")).await;
+            bridge_refusal::close_with(
+                &mut ws,
+                CloseCode::ConnectionLimit,
+                Some("this tenant already has a live bridge"),
+            )
+            .await;
             return;
         }
         status.bridge_takeovers.fetch_add(1, Ordering::Relaxed);
@@ -206,7 +211,7 @@ pub async fn run(
             }
             _ = replaced.changed() => {
                 info!(%tenant, "bridge connection replaced by a newer one");
-                ws::close_with(&mut ws, CloseCode::GoingAway, None).await;
+                bridge_refusal::close_with(&mut ws, CloseCode::GoingAway, None).await;
                 hub.with(|h| session.on_closed(h, false));
                 return;
             }

@@ -10,6 +10,8 @@
 //! HTTP status of a failed upgrade) learn why.
 
 mod assets;
+pub(crate) mod bridge_refusal;
+mod client_socket;
 pub mod http;
 mod limits;
 mod metrics;
@@ -17,13 +19,13 @@ mod shared_hub;
 mod status_page;
 mod tenants;
 pub(crate) mod ws;
+pub mod ws_frames;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use ibws_shared::auth::{AuthError, Claims, TokenVerifier};
 use ibws_shared::hub::ConnectInfo;
 use ibws_shared::protocol::{ClientMessage, CloseCode};
@@ -31,10 +33,10 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info, warn};
 
+use client_socket::ClientSocket;
 use ibws_shared::relay::{admit, Admission, Refused, Request};
 pub use ibws_shared::relay::{HostPolicy, OriginPolicy};
 pub use limits::{ConnGuard, ConnLimiter, LimitConfig, PendingGuard};
@@ -297,23 +299,38 @@ impl Endpoint {
         v.to_string()
     }
 
-    /// Answers the upgrade (echoing the `ibws` subprotocol when offered) and wraps the
-    /// stream. Never echoes a token.
-    async fn upgrade(&self, mut stream: BoxedIo, head: &http::RequestHead) -> Option<WebSocketStream<BoxedIo>> {
-        let key = head.header("sec-websocket-key")?.to_owned();
+    /// Answers the upgrade (echoing the `ibws` subprotocol when offered). Never echoes
+    /// a token. False (after answering with an error) when the request cannot upgrade.
+    async fn accept_upgrade(&self, stream: &mut BoxedIo, head: &http::RequestHead) -> bool {
+        let Some(key) = head.header("sec-websocket-key") else { return false };
         if head.header("sec-websocket-version") != Some("13") {
             let _ =
-                http::respond(&mut stream, "426 Upgrade Required", "text/plain", b"WebSocket version 13 required\n")
-                    .await;
-            return None;
+                http::respond(stream, "426 Upgrade Required", "text/plain", b"WebSocket version 13 required\n").await;
+            return false;
         }
         let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
         let proto =
             if head.header_has("sec-websocket-protocol", "ibws") { "Sec-WebSocket-Protocol: ibws\r\n" } else { "" };
         let resp = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{proto}\r\n");
-        stream.write_all(resp.as_bytes()).await.ok()?;
+        stream.write_all(resp.as_bytes()).await.is_ok()
+    }
+
+    /// A bridge's upgrade: tungstenite's WebSocket (a few long-lived links with large
+    /// frames; their limits are set by the relay's ingest).
+    async fn upgrade(&self, mut stream: BoxedIo, head: &http::RequestHead) -> Option<WebSocketStream<BoxedIo>> {
+        if !self.accept_upgrade(&mut stream, head).await {
+            return None;
+        }
         let cfg = client_ws_config(self.policy.max_frame);
         Some(WebSocketStream::from_raw_socket(stream, Role::Server, Some(cfg)).await)
+    }
+
+    /// A client's upgrade: its socket (see [`client_socket`]).
+    async fn upgrade_client(&self, mut stream: BoxedIo, head: &http::RequestHead) -> Option<ClientSocket> {
+        if !self.accept_upgrade(&mut stream, head).await {
+            return None;
+        }
+        Some(ClientSocket::new(stream, self.policy.max_frame))
     }
 
     /// The shared relay core's decision on an upgrade request
@@ -354,24 +371,26 @@ impl Endpoint {
                 Err(code) => refusal = Some((code, "connection limit reached")),
             }
         }
-        let Some(mut ws) = self.upgrade(stream, &head).await else { return };
+        let Some(mut socket) = self.upgrade_client(stream, &head).await else { return };
+        let deadline = p.send_timeout;
         if let Some((code, msg)) = refusal {
-            ws::close_with(&mut ws, code, Some(msg)).await;
+            refuse(&mut socket, code, Some(msg), deadline).await;
             return;
         }
+        let mut early = Vec::new();
         let claims = match (&p.auth, pre_claims) {
             (None, _) => None,
             (Some(_), Some(c)) => Some(c),
-            (Some(v), None) => match first_message_auth(&mut ws, v.as_ref(), p.auth_deadline).await {
+            (Some(v), None) => match first_message_auth(&mut socket, v.as_ref(), p.auth_deadline, &mut early).await {
                 Ok(c) => Some(c),
                 Err(code) => {
-                    ws::close_with(&mut ws, code, Some(code.reason())).await;
+                    refuse(&mut socket, code, Some(code.reason()), deadline).await;
                     return;
                 }
             },
         };
         let Some(hub) = self.hubs.for_client(claims.as_ref().map(|c| c.tenant.as_str())) else {
-            ws::close_with(&mut ws, CloseCode::Forbidden, Some("no tenant")).await;
+            refuse(&mut socket, CloseCode::Forbidden, Some("no tenant"), deadline).await;
             return;
         };
         let info = ConnectInfo { client_id: head.query_param("client_id"), claims };
@@ -380,7 +399,7 @@ impl Endpoint {
         // handshake's (TLS, request head, upgrade, auth) would otherwise be carried by
         // every idle connection for its whole life.
         drop(head);
-        let conn = ws::Conn::open(ws, hub, info, guard, self.policy.send_timeout);
+        let conn = ws::Conn::open(socket, hub, info, early, guard, self.policy.send_timeout);
         tokio::spawn(ws::run(conn, self.stop.clone()));
     }
 
@@ -390,7 +409,7 @@ impl Endpoint {
             Admission::Accept { .. } => {}
             Admission::Refused(Refused::Close { code, reason }) => {
                 if let Some(mut ws) = self.upgrade(stream, &head).await {
-                    ws::close_with(&mut ws, code, Some(reason)).await;
+                    bridge_refusal::close_with(&mut ws, code, Some(reason)).await;
                 }
                 return;
             }
@@ -402,7 +421,7 @@ impl Endpoint {
         }
         if !self.policy.limits.admit_handshake(ip, now.mono_ms) {
             if let Some(mut ws) = self.upgrade(stream, &head).await {
-                ws::close_with(&mut ws, CloseCode::RateLimited, None).await;
+                bridge_refusal::close_with(&mut ws, CloseCode::RateLimited, None).await;
             }
             return;
         }
@@ -418,20 +437,47 @@ pub fn auth_close(e: AuthError) -> CloseCode {
     e.close_code()
 }
 
-/// Waits for `{"type":"auth","token":...}` as the first message.
+/// Sends a refusal: an `error` frame saying why (when `message` is given), then the
+/// close frame with `code`.
+async fn refuse(socket: &mut ClientSocket, code: CloseCode, message: Option<&str>, deadline: Duration) {
+    let error = message.map(|m| {
+        let now = crate::clock::now();
+        ibws_shared::relay::refusal_frame(code, m, now.unix_us, crate::clock::utc_offset_secs()).into()
+    });
+    socket.close_with(code.code(), code.reason(), error, deadline).await;
+}
+
+/// Waits for `{"type":"auth","token":...}` as the first message. Messages the client
+/// sent right behind it (read with it) are kept in `early`, in order, for the hub.
 async fn first_message_auth(
-    ws: &mut WebSocketStream<BoxedIo>,
+    socket: &mut ClientSocket,
     v: &dyn TokenVerifier,
     deadline: Duration,
+    early: &mut Vec<String>,
 ) -> Result<Claims, CloseCode> {
+    use client_socket::ReadEnd;
+    use ws_frames::{Incoming, Violation};
     let first = tokio::time::timeout(deadline, async {
+        let mut first: Option<Result<String, CloseCode>> = None;
         loop {
-            match ws.next().await {
-                Some(Ok(Message::Text(t))) => return Ok(t),
-                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-                Some(Ok(Message::Binary(_))) => return Err(CloseCode::UnsupportedData),
-                Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(_))) => return Err(CloseCode::MessageTooBig),
+            let end = socket
+                .read(|m| match (m, &first) {
+                    (Incoming::Text(t), None) => first = Some(Ok(t.to_owned())),
+                    (Incoming::Binary(_), None) => first = Some(Err(CloseCode::UnsupportedData)),
+                    (Incoming::Text(t), Some(_)) => early.push(t.to_owned()),
+                    _ => {}
+                })
+                .await;
+            match end {
+                ReadEnd::Violation(Violation::TooBig) => return Err(CloseCode::MessageTooBig),
+                ReadEnd::Progress => {}
                 _ => return Err(CloseCode::AuthRequired),
+            }
+            if let Some(r) = first {
+                return r;
+            }
+            if socket.owes() && !socket.flush_owed(deadline).await {
+                return Err(CloseCode::AuthRequired);
             }
         }
     })

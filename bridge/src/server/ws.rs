@@ -1,87 +1,26 @@
-//! One WebSocket connection: one task that feeds the client's frames to the hub and
-//! writes what the hub owes the client.
+//! One client's WebSocket connection: one task that feeds the client's messages to the
+//! hub and writes what the hub owes the client.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
 use ibws_shared::hub::{ConnId, ConnectInfo, Frame};
 use ibws_shared::protocol::CloseCode;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
-use tokio_tungstenite::WebSocketStream;
 use tracing::debug;
 
+use super::client_socket::{ClientSocket, ReadEnd};
 use super::limits::ConnGuard;
 use super::shared_hub::{SharedHub, Signal};
+use super::ws_frames::{Incoming, Violation};
 use crate::clock;
-
-/// A hub frame as bytes, sharing its allocation.
-struct Shared(Frame);
-
-impl AsRef<[u8]> for Shared {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
-/// A frame's text as a message payload, sharing the hub's allocation.
-pub fn text(frame: Frame) -> Message {
-    // Safety: the bytes come from a `str`, so they are valid UTF-8.
-    let payload = unsafe { Utf8Bytes::from_bytes_unchecked(Bytes::from_owner(Shared(frame))) };
-    Message::Text(payload)
-}
-
-/// Sends an optional `error` frame, then closes with `code`.
-pub async fn close_with<S>(ws: &mut WebSocketStream<S>, code: CloseCode, message: Option<&str>)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    if let Some(m) = message {
-        let f = ibws_shared::relay::refusal_frame(code, m, clock::now().unix_us, clock::utc_offset_secs());
-        let _ = ws.send(Message::Text(f.into())).await;
-    }
-    let frame = CloseFrame { code: WsCloseCode::from(code.code()), reason: code.reason().into() };
-    let _ = ws.send(Message::Close(Some(frame))).await;
-    drain(ws).await;
-}
-
-/// After our close frame: ends our side of the TCP connection (the server closes
-/// first, RFC 6455 7.1.1; the client sees the close frame, then the end of the stream,
-/// and closes its side at once), then reads and discards what the client still sends
-/// (the rest of a frame we refused, its close frame) until it closes, for at most 2 s
-/// and 1 MiB. Closing a socket with unread bytes makes the kernel answer with a reset,
-/// and the client would never see its close code. The bytes are read below the
-/// WebSocket layer, which may be in an error state after refusing a frame.
-async fn drain<S>(ws: &mut WebSocketStream<S>)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let raw = ws.get_mut();
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        let _ = tokio::io::AsyncWriteExt::shutdown(raw).await;
-        let mut buf = vec![0u8; 4096];
-        let mut left = 1usize << 20;
-        while left > 0 {
-            match raw.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => left = left.saturating_sub(n),
-            }
-        }
-    })
-    .await;
-}
 
 /// What a connection holds for its whole life, in one heap allocation beside its task:
 /// a task is as large as its future, its future as large as everything it keeps across
 /// an await (an `async fn`'s arguments are kept twice, as arguments and as locals), and
 /// tokio aligns tasks to 128 bytes. Keeping this out of the future keeps an idle
 /// connection's task small.
-pub struct Conn<S> {
-    pub ws: WebSocketStream<S>,
+pub struct Conn {
+    pub socket: ClientSocket,
     pub hub: SharedHub,
     pub id: ConnId,
     pub signal: Arc<Signal>,
@@ -92,7 +31,7 @@ pub struct Conn<S> {
     registered: bool,
 }
 
-impl<S> Drop for Conn<S> {
+impl Drop for Conn {
     fn drop(&mut self) {
         if self.registered {
             self.hub.unregister(self.id);
@@ -100,18 +39,35 @@ impl<S> Drop for Conn<S> {
     }
 }
 
-impl<S> Conn<S> {
-    /// Registers a new client with `hub` (the hub greets it) and gives its connection.
+impl Conn {
+    /// Registers a new client with `hub` (the hub greets it), hands the hub the
+    /// messages the client sent right behind its `auth` (`early`), and gives its
+    /// connection.
     pub fn open(
-        ws: WebSocketStream<S>,
+        socket: ClientSocket,
         hub: SharedHub,
         info: ConnectInfo,
+        early: Vec<String>,
         guard: Option<ConnGuard>,
         send_timeout: Duration,
-    ) -> Box<Conn<S>> {
+    ) -> Box<Conn> {
         let (id, signal) = hub.register();
-        hub.with(|h| h.connect(id, info, clock::now()));
-        Box::new(Conn { ws, hub, id, signal, guard, send_timeout, registered: true })
+        hub.with(|h| {
+            let now = clock::now();
+            h.connect(id, info, now);
+            for text in &early {
+                h.on_text(id, text, now);
+            }
+        });
+        Box::new(Conn { socket, hub, id, signal, guard, send_timeout, registered: true })
+    }
+
+    /// Notes a client dropped for not reading within the send deadline.
+    fn send_timed_out(&self, what: &str) {
+        debug!(conn = self.id, what, "client stopped reading: dropped after the send deadline");
+        if let Some(g) = &self.guard {
+            g.note_send_timeout();
+        }
     }
 }
 
@@ -124,10 +80,7 @@ impl<S> Conn<S> {
 /// read, which is fine: a write either completes within `send_timeout` or the client
 /// is dropped. No second task, no channel, no lock around the socket: an idle
 /// connection costs its socket, its [`Conn`] and this future.
-pub async fn run<S>(mut c: Box<Conn<S>>, mut stop: tokio::sync::watch::Receiver<bool>)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+pub async fn run(mut c: Box<Conn>, mut stop: tokio::sync::watch::Receiver<bool>) {
     // Set once our close frame is out: how long we wait for the client's. Boxed, like
     // every write below, so an idle connection's future has no room for them.
     let mut closing: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
@@ -145,26 +98,48 @@ where
                 None => std::future::pending().await,
             }
         };
+        let hub = &c.hub;
+        let ignore = closed_by_us; // closed by us: wait for the client's close only
         tokio::select! {
-            msg = c.ws.next() => {
+            end = c.socket.read(|m| {
+                if ignore {
+                    return;
+                }
                 let now = clock::now();
-                match msg {
-                    None | Some(Ok(Message::Close(_))) => break,
-                    _ if closed_by_us => {} // closed by us: wait for the client's close
-                    Some(Ok(Message::Text(t))) => c.hub.with(|h| h.on_text(id, t.as_str(), now)),
-                    Some(Ok(Message::Binary(b))) => c.hub.with(|h| h.on_binary(id, b.len(), now)),
-                    Some(Ok(Message::Pong(_) | Message::Ping(_))) => c.hub.with(|h| h.on_pong(id, now)),
-                    Some(Ok(Message::Frame(_))) => {}
-                    Some(Err(e)) => {
-                        // Over-size frames end here: tungstenite refuses them before we
-                        // allocate. Tell the client why, then discard what it still sends.
-                        debug!(conn = id, error = %e, "websocket read ended");
-                        if matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_)) {
-                            c.hub.with(|h| h.on_oversized(id, now));
-                            drain_after = true;
+                match m {
+                    Incoming::Text(t) => hub.with(|h| h.on_text(id, t, now)),
+                    Incoming::Binary(n) => hub.with(|h| h.on_binary(id, n, now)),
+                    Incoming::Pong | Incoming::Ping(_) | Incoming::Close(_) => hub.with(|h| h.on_pong(id, now)),
+                }
+            }) => {
+                match end {
+                    ReadEnd::Progress => {
+                        if c.socket.owes() && !Box::pin(c.socket.flush_owed(c.send_timeout)).await {
+                            c.send_timed_out("pong");
+                            break;
+                        }
+                    }
+                    ReadEnd::Closed(code) => {
+                        if !closed_by_us {
+                            // the client closes first: answer with its code (RFC 6455 5.5.1)
+                            let code = code.unwrap_or(1000);
+                            let _ = Box::pin(c.socket.send(&mut Vec::new(), Some((code, "")), c.send_timeout)).await;
+                        }
+                        break;
+                    }
+                    ReadEnd::Eof => break,
+                    ReadEnd::Violation(v) => {
+                        debug!(conn = id, ?v, "client broke the WebSocket protocol or a limit");
+                        drain_after = true;
+                        if v == Violation::TooBig {
+                            // the hub answers an over-size message (its close code)
+                            c.hub.with(|h| h.on_oversized(id, clock::now()));
                             if let Some((code, last)) = c.signal.take_close() {
-                                let _ = Box::pin(tokio::time::timeout(c.send_timeout, send_close(&mut c.ws, code, last))).await;
+                                let _ = Box::pin(send_close(&mut c.socket, code, last, c.send_timeout)).await;
                             }
+                        } else {
+                            let reason = if v == Violation::InvalidUtf8 { "invalid payload" } else { "protocol error" };
+                            let _ = Box::pin(c.socket.send(&mut Vec::new(), Some((v.close_code(), reason)), c.send_timeout)).await;
                         }
                         break;
                     }
@@ -172,22 +147,17 @@ where
             }
             _ = c.signal.notify.notified(), if !closed_by_us => {
                 if let Some((code, last)) = c.signal.take_close() {
-                    match Box::pin(tokio::time::timeout(c.send_timeout, send_close(&mut c.ws, code, last))).await {
-                        Ok(Ok(())) => {
-                            closed_by_us = true;
-                            closing = Some(Box::pin(tokio::time::sleep(Duration::from_secs(2))));
-                        }
-                        _ => break,
+                    if Box::pin(send_close(&mut c.socket, code, last, c.send_timeout)).await {
+                        closed_by_us = true;
+                        closing = Some(Box::pin(tokio::time::sleep(Duration::from_secs(2))));
+                        continue;
                     }
-                    continue;
+                    break;
                 }
                 if c.signal.ping.swap(false, std::sync::atomic::Ordering::Relaxed)
-                    && !matches!(Box::pin(tokio::time::timeout(c.send_timeout, c.ws.send(Message::Ping(Bytes::new())))).await, Ok(Ok(())))
+                    && !Box::pin(c.socket.ping(c.send_timeout)).await
                 {
-                    debug!(conn = id, "ping not sent within the send deadline: dropped");
-                    if let Some(g) = &c.guard {
-                        g.note_send_timeout();
-                    }
+                    c.send_timed_out("ping");
                     break;
                 }
                 // take until nothing is left: the hub hands out a bounded batch at a
@@ -199,11 +169,8 @@ where
                     if frames.is_empty() {
                         break;
                     }
-                    if !Box::pin(send_batch(&mut c.ws, &mut frames, c.send_timeout)).await {
-                        debug!(conn = id, "client stopped reading: dropped after the send deadline");
-                        if let Some(g) = &c.guard {
-                            g.note_send_timeout();
-                        }
+                    if !Box::pin(c.socket.send(&mut frames, None, c.send_timeout)).await {
+                        c.send_timed_out("frames");
                         failed = true;
                         break;
                     }
@@ -223,48 +190,20 @@ where
     c.registered = false;
     c.hub.unregister(c.id);
     if drain_after && !*stop.borrow() {
-        Box::pin(drain(&mut c.ws)).await;
+        Box::pin(c.socket.drain()).await;
     }
 }
 
-/// Writes `frames` and flushes. The deadline is on progress, not on the whole batch:
-/// every step (one frame into the 16 KiB write buffer, which writes it out when full,
-/// or the final flush) must finish within `send_timeout`. A client that stops reading
-/// is caught within that time; one that reads slowly, or a machine that is briefly
-/// starved of CPU, is not mistaken for it. False when the client is to be dropped.
-async fn send_batch<S>(ws: &mut WebSocketStream<S>, frames: &mut Vec<Frame>, send_timeout: Duration) -> bool
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    for f in frames.drain(..) {
-        if !matches!(tokio::time::timeout(send_timeout, ws.feed(text(f))).await, Ok(Ok(()))) {
-            return false;
-        }
-    }
-    matches!(tokio::time::timeout(send_timeout, ws.flush()).await, Ok(Ok(())))
-}
-
-/// The frames still owed, then the close frame.
-async fn send_close<S>(
-    ws: &mut WebSocketStream<S>,
-    code: CloseCode,
-    last: Vec<Frame>,
-) -> Result<(), tokio_tungstenite::tungstenite::Error>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    for f in last {
-        ws.feed(text(f)).await?;
-    }
-    let frame = CloseFrame { code: WsCloseCode::from(code.code()), reason: code.reason().into() };
-    ws.send(Message::Close(Some(frame))).await
+/// The frames still owed, then the close frame. False when the client is to be
+/// dropped.
+async fn send_close(socket: &mut ClientSocket, code: CloseCode, mut last: Vec<Frame>, deadline: Duration) -> bool {
+    socket.send(&mut last, Some((code.code(), code.reason())), deadline).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use ibws_shared::hub::{Hub, HubConfig};
-    use tokio_tungstenite::tungstenite::protocol::Role;
 
     /// An idle connection is its task: this future, plus a few small heap objects. Its
     /// size is fixed at compile time, so a change that makes every connection larger
@@ -272,14 +211,15 @@ mod tests {
     #[tokio::test]
     async fn a_connection_future_is_small() {
         let (io, _peer) = tokio::io::duplex(64);
-        let io: crate::server::BoxedIo = Box::new(io);
-        let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+        let socket = ClientSocket::new(Box::new(io), 1024);
         let hub = SharedHub::new(Hub::new(HubConfig::default(), None, "e".into()));
-        let conn = Conn::open(ws, hub, ConnectInfo { client_id: None, claims: None }, None, Duration::from_secs(1));
+        let info = ConnectInfo { client_id: None, claims: None };
+        let conn = Conn::open(socket, hub, info, Vec::new(), None, Duration::from_secs(1));
         let (_stop_tx, stop) = tokio::sync::watch::channel(false);
         let fut = run(conn, stop);
         let size = std::mem::size_of_val(&fut);
         println!("connection future: {size} bytes");
-        assert!(size <= 512, "connection future grew to {size} bytes");
+        assert!(size <= 384, "connection future grew to {size} bytes");
+        println!("connection box: {} bytes", std::mem::size_of::<Conn>());
     }
 }
