@@ -57,8 +57,10 @@ impl ClientSocket {
         ClientSocket { io, decoder: Decoder::new(max_message), owed: Vec::new(), close_sent: false }
     }
 
-    /// Reads once and hands each message completed to `on` (every ping is answered by
-    /// the next write, or by [`ClientSocket::flush_owed`]).
+    /// Reads once and hands each message completed to `on` (a ping too, as a sign of
+    /// life; every ping is answered by the next write, or by
+    /// [`ClientSocket::flush_owed`]). The close frame is not handed out: it ends the
+    /// read with [`ReadEnd::Closed`].
     pub fn poll_read(&mut self, cx: &mut Context<'_>, on: &mut dyn FnMut(Incoming<'_>)) -> Poll<ReadEnd> {
         let mut chunk = [0u8; READ_CHUNK];
         let mut buf = ReadBuf::new(&mut chunk);
@@ -71,8 +73,12 @@ impl ClientSocket {
                 let owed = &mut self.owed;
                 let answer = !self.close_sent;
                 let result = self.decoder.decode(buf.filled_mut(), &mut |m| match m {
-                    Incoming::Ping(p) if answer => ws_frames::pong(owed, p),
-                    Incoming::Ping(_) => {}
+                    Incoming::Ping(p) => {
+                        if answer {
+                            ws_frames::pong(owed, p);
+                        }
+                        on(Incoming::Ping(p));
+                    }
                     Incoming::Close(code) => closed = Some(code),
                     other => on(other),
                 });
@@ -212,7 +218,7 @@ mod tests {
         rest.extend_from_slice(&[0x89, 0x81, 0, 0, 0, 0, b'p']); // ping "p"
         peer.write_all(&rest).await.unwrap();
         assert_eq!(s.read(|m| got.push(format!("{m:?}"))).await, ReadEnd::Progress);
-        assert_eq!(got, vec![r#"Text("{\"type\":\"subscribe\"}")"#]);
+        assert_eq!(got, vec![r#"Text("{\"type\":\"subscribe\"}")"#, "Ping([112])"]);
         assert_eq!(s.buffered(), 0);
         assert!(s.owes());
         let mut frames = vec![Frame::from("a".to_owned())];

@@ -93,16 +93,14 @@ pub struct Policy {
 /// The default of [`Policy::send_timeout`].
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Per-connection buffers, sized for the workload. Clients send small requests
-/// (subscribe, ping, get_orders: well under 256 bytes; a token under 2 KiB; at most
-/// `max_frame`), and tungstenite keeps its read buffer at this size for the life of
-/// the connection, filling it on every read: 256 bytes instead of its 128 KiB default
-/// is most of the difference between an idle connection costing kilobytes and one
-/// costing a hundred. A longer frame is still read whole (the buffer grows to its
-/// length). Writes are gathered up to 16 KiB before they reach the socket.
-pub fn client_ws_config(max_frame: usize) -> WebSocketConfig {
+/// A bridge link's buffers (`/bridge/ws`, tungstenite): bridges are few (one live per
+/// tenant) and publish bursts of events, so reads take up to 16 KiB at a time (the read
+/// size is also tungstenite's most per read call) and writes are gathered up to 16
+/// KiB. Frames are at most `max_frame`: a large snapshot comes in parts. (Clients'
+/// connections do not use tungstenite: see `ws_frames`.)
+pub fn bridge_ws_config(max_frame: usize) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(64)
+        .read_buffer_size(16 * 1024)
         .write_buffer_size(16 * 1024)
         .max_message_size(Some(max_frame))
         .max_frame_size(Some(max_frame))
@@ -321,7 +319,7 @@ impl Endpoint {
         if !self.accept_upgrade(&mut stream, head).await {
             return None;
         }
-        let cfg = client_ws_config(self.policy.max_frame);
+        let cfg = bridge_ws_config(self.policy.max_frame);
         Some(WebSocketStream::from_raw_socket(stream, Role::Server, Some(cfg)).await)
     }
 

@@ -109,6 +109,7 @@ pub async fn run(mut c: Box<Conn>, mut stop: tokio::sync::watch::Receiver<bool>)
                 match m {
                     Incoming::Text(t) => hub.with(|h| h.on_text(id, t, now)),
                     Incoming::Binary(n) => hub.with(|h| h.on_binary(id, n, now)),
+                    // a sign of life (a close ends the read instead)
                     Incoming::Pong | Incoming::Ping(_) | Incoming::Close(_) => hub.with(|h| h.on_pong(id, now)),
                 }
             }) => {
