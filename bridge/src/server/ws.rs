@@ -161,22 +161,13 @@ pub async fn run(mut c: Box<Conn>, mut stop: tokio::sync::watch::Receiver<bool>)
                     c.send_timed_out("ping");
                     break;
                 }
-                // take until nothing is left: the hub hands out a bounded batch at a
-                // time, so a long replay streams instead of sitting in memory
-                let mut failed = false;
+                // one bounded batch per wake: when more is owed the hub has already
+                // signalled again, so a long replay streams batch by batch, and the
+                // usual wake (one new event) takes the hub's lock once
                 let mut frames: Vec<Frame> = Vec::new();
-                loop {
-                    c.hub.take_frames(id, &mut frames);
-                    if frames.is_empty() {
-                        break;
-                    }
-                    if !Box::pin(c.socket.send(&mut frames, None, c.send_timeout)).await {
-                        c.send_timed_out("frames");
-                        failed = true;
-                        break;
-                    }
-                }
-                if failed {
+                c.hub.take_frames(id, &mut frames);
+                if !frames.is_empty() && !Box::pin(c.socket.send(&mut frames, None, c.send_timeout)).await {
+                    c.send_timed_out("frames");
                     break;
                 }
             }
