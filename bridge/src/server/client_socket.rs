@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ibws_shared::hub::Frame;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::ws_frames::{self, Decoder, Incoming, Violation};
 use super::BoxedIo;
@@ -164,26 +164,9 @@ impl ClientSocket {
         self.decoder.buffered()
     }
 
-    /// After our close frame: ends our side of the TCP connection (the server closes
-    /// first, RFC 6455 7.1.1; the client sees the close frame, then the end of the
-    /// stream, and closes its side at once), then reads and discards what the client
-    /// still sends (the rest of a frame we refused, its close frame) until it closes,
-    /// for at most 2 s and 1 MiB. Closing a socket with unread bytes makes the kernel
-    /// answer with a reset, and the client would never see its close code.
+    /// After our close frame: see [`drain`].
     pub async fn drain(&mut self) {
-        let io = &mut self.io;
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            let _ = io.shutdown().await;
-            let mut buf = vec![0u8; 4096];
-            let mut left = 1usize << 20;
-            while left > 0 {
-                match io.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => left = left.saturating_sub(n),
-                }
-            }
-        })
-        .await;
+        drain(&mut self.io).await;
     }
 
     /// Sends an optional `error` frame and a close frame with `code`, then drains.
@@ -193,6 +176,27 @@ impl ClientSocket {
             self.drain().await;
         }
     }
+}
+
+/// After our close frame: ends our side of the TCP connection (the server closes
+/// first, RFC 6455 7.1.1; the client sees the close frame, then the end of the stream,
+/// and closes its side at once), then reads and discards what the client still sends
+/// (the rest of a frame we refused, its close frame) until it closes, for at most 2 s
+/// and 1 MiB. Closing a socket with unread bytes makes the kernel answer with a reset,
+/// and the client would never see its close code.
+pub async fn drain<S: AsyncRead + AsyncWrite + Unpin>(io: &mut S) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let _ = io.shutdown().await;
+        let mut buf = vec![0u8; 4096];
+        let mut left = 1usize << 20;
+        while left > 0 {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
 }
 
 #[cfg(test)]

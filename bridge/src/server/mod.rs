@@ -11,7 +11,7 @@
 
 mod assets;
 pub(crate) mod bridge_refusal;
-mod client_socket;
+pub(crate) mod client_socket;
 pub mod http;
 mod limits;
 mod metrics;
