@@ -139,8 +139,7 @@ pub async fn run(mut c: Box<Conn>, mut stop: tokio::sync::watch::Receiver<bool>)
                                 let _ = Box::pin(send_close(&mut c.socket, code, last, c.send_timeout)).await;
                             }
                         } else {
-                            let reason = if v == Violation::InvalidUtf8 { "invalid payload" } else { "protocol error" };
-                            let _ = Box::pin(c.socket.send(&mut Vec::new(), Some((v.close_code(), reason)), c.send_timeout)).await;
+                            let _ = Box::pin(c.socket.send(&mut Vec::new(), Some(v.close()), c.send_timeout)).await;
                         }
                         break;
                     }

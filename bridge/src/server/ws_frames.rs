@@ -46,12 +46,13 @@ pub enum Violation {
 }
 
 impl Violation {
-    /// RFC 6455 close code for transport violations; `TooBig` is the hub's to answer.
-    pub fn close_code(self) -> u16 {
+    /// The RFC 6455 close code and reason for a transport violation. (The server
+    /// answers `TooBig` with the hub's own code for it, 4507.)
+    pub fn close(self) -> (u16, &'static str) {
         match self {
-            Violation::Protocol => 1002,
-            Violation::InvalidUtf8 => 1007,
-            Violation::TooBig => 1009,
+            Violation::Protocol => (1002, "protocol error"),
+            Violation::InvalidUtf8 => (1007, "invalid payload"),
+            Violation::TooBig => (1009, "message too big"),
         }
     }
 }

@@ -521,8 +521,9 @@ impl Hub {
     /// Moves up to [`TAKE_BUDGET_BYTES`] of what a client is owed into `into`: events
     /// from its cursor that it may see, interleaved with its replies in stream order.
     /// When something is left, another [`Output::Wake`] follows, so a driver may take
-    /// once per wake (or until a take comes back empty). A client whose cursor fell off the ring is resynced
-    /// (`resume`, `recovered: false`) or, if it cannot resync, closed.
+    /// once per wake (or until a take comes back empty). A client whose cursor fell off
+    /// the ring is resynced (`resume`, `recovered: false`) or, if it cannot resync,
+    /// closed.
     pub fn take_frames(&mut self, id: ConnId, into: &mut Vec<Frame>) {
         let Some(mut s) = self.clients.remove(&id) else {
             return;
