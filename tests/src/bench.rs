@@ -525,8 +525,14 @@ fn healthz(port: u16) -> Option<String> {
 }
 
 /// Scenario D: `ibws bridge` between the simulator and `clients` local clients;
-/// `rounds` price changes, one every 5 ms.
-pub async fn bridge_end_to_end(ibws: &Path, work: &Path, clients: usize, rounds: usize) -> Sample {
+/// `rounds` price changes, one every 5 ms, with `orders` more working orders in the
+/// book (a real account's day). Latency runs from the moment the simulator begins
+/// writing the change's TWS frame to the moment a client has the notification;
+/// `p99_from_call_ms` also counts the simulator's own hop inside this process (from
+/// the call that makes the change to its frame). Per round, `first_p50_ms` is the
+/// first client's latency (the path through the bridge) and `spread_p50_ms` the time
+/// from the first client to the last (the fan-out).
+pub async fn bridge_end_to_end(ibws: &Path, work: &Path, clients: usize, rounds: usize, orders: usize) -> Sample {
     use ibws_bridge::sim::{SimConfig, Simulator};
     use ibws_bridge::tws::outgoing::OrderTicket;
     raise_fd_limit();
@@ -541,13 +547,24 @@ pub async fn bridge_end_to_end(ibws: &Path, work: &Path, clients: usize, rounds:
     let proc = Proc::spawn(ibws, &args, &work.join("ibws-bridge.log"));
     wait_port(port);
     let perm = sim.place(0, "AAPL", OrderTicket::limit("BUY", 100.0, 100.0));
-    // the bridge is connected to the simulator once its health says so
+    for i in 0..orders {
+        sim.place(0, "MSFT", OrderTicket::limit("BUY", 1.0 + (i % 100) as f64, 50.0));
+    }
+    // the bridge is connected to the simulator once its health says so, and has the
+    // book once its stream stops moving
     let t0 = Instant::now();
-    while !healthz(port).is_some_and(|b| b.contains("\"tws_connected\":true")) {
-        assert!(t0.elapsed() < Duration::from_secs(30), "the bridge never connected to the simulator");
+    let (mut seq, mut still_since) = (None, Instant::now());
+    loop {
+        assert!(t0.elapsed() < Duration::from_secs(120), "the bridge never connected to the simulator");
+        let h = healthz(port).filter(|b| b.contains("\"tws_connected\":true"));
+        let now_seq = h.as_deref().and_then(|b| field(b, "\"seq\":")).and_then(|s| s.parse::<u64>().ok());
+        if now_seq.is_some() && now_seq != seq {
+            (seq, still_since) = (now_seq, Instant::now());
+        } else if seq.is_some_and(|s| s as usize > orders) && still_since.elapsed() > Duration::from_millis(500) {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let url = format!("ws://127.0.0.1:{port}/websocket/ws");
     let samples = Arc::new(std::sync::Mutex::new(Vec::<(u64, Instant)>::with_capacity(clients * rounds)));
     let ready = Arc::new(tokio::sync::Barrier::new(clients + 1));
@@ -569,9 +586,17 @@ pub async fn bridge_end_to_end(ibws: &Path, work: &Path, clients: usize, rounds:
             }
             ready.wait().await;
             let mut got = Vec::with_capacity(rounds);
+            // one deadline for the whole run: a timer per message would be the reader's
+            // own cost on every sample
+            let end = tokio::time::sleep(Duration::from_millis(5 * rounds as u64 + 10_000));
+            tokio::pin!(end);
             while got.len() < rounds {
-                match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
-                    Ok(Some(Ok(Message::Text(t)))) => {
+                let m = tokio::select! {
+                    m = ws.next() => m,
+                    _ = &mut end => break,
+                };
+                match m {
+                    Some(Ok(Message::Text(t))) => {
                         let now = Instant::now();
                         let t = t.as_str();
                         if t.contains("\"event\":\"modified\"") {
@@ -580,7 +605,7 @@ pub async fn bridge_end_to_end(ibws: &Path, work: &Path, clients: usize, rounds:
                             }
                         }
                     }
-                    Ok(Some(Ok(_))) => {}
+                    Some(Ok(_)) => {}
                     _ => break,
                 }
             }
@@ -591,23 +616,45 @@ pub async fn bridge_end_to_end(ibws: &Path, work: &Path, clients: usize, rounds:
     let mut sent = std::collections::HashMap::with_capacity(rounds);
     for i in 0..rounds {
         let price = 100.0 + (i + 1) as f64 / 100.0;
-        sent.insert((price * 100.0).round() as u64, Instant::now());
+        let _ = sim.take_first_event_write();
+        let call = Instant::now();
         sim.modify(perm, Some(price), None);
         tokio::time::sleep(Duration::from_millis(5)).await;
+        // a frame not out within the round (never seen here) counts from the call
+        let frame = sim.take_first_event_write().unwrap_or(call);
+        sent.insert((price * 100.0).round() as u64, (frame, call));
     }
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
     }
-    let hist = Histogram::new();
+    let (hist, from_call) = (Histogram::new(), Histogram::new());
     let got = samples.lock().expect("samples");
+    // per round: the first client's latency and the last one's
+    let mut per_round: std::collections::HashMap<u64, (u64, u64)> = std::collections::HashMap::new();
     for (k, t1) in got.iter() {
-        if let Some(t0) = sent.get(k) {
-            hist.record(t1.duration_since(*t0).as_micros() as u64);
+        if let Some((frame, call)) = sent.get(k) {
+            let us = t1.saturating_duration_since(*frame).as_micros() as u64;
+            hist.record(us);
+            from_call.record(t1.saturating_duration_since(*call).as_micros() as u64);
+            let r = per_round.entry(*k).or_insert((us, us));
+            *r = (r.0.min(us), r.1.max(us));
         }
     }
     drop(proc);
-    let metrics = latency_metrics(&hist, (rounds * clients) as u64);
-    Sample { scenario: format!("D_bridge_{clients}_clients"), server: Server::Ibws, metrics }
+    let mut metrics = latency_metrics(&hist, (rounds * clients) as u64);
+    metrics.insert("p99_from_call_ms", from_call.take_percentiles().2 as f64 / 1000.0);
+    let (first, spread) = (Histogram::new(), Histogram::new());
+    for (lo, hi) in per_round.values() {
+        first.record(*lo);
+        spread.record(hi - lo);
+    }
+    metrics.insert("first_p50_ms", first.take_percentiles().1 as f64 / 1000.0);
+    metrics.insert("spread_p50_ms", spread.take_percentiles().1 as f64 / 1000.0);
+    let scenario = match orders {
+        0 => format!("D_bridge_{clients}_clients"),
+        n => format!("D_bridge_{clients}_clients_{n}_orders"),
+    };
+    Sample { scenario, server: Server::Ibws, metrics }
 }
 
 /// Median, range and the ratio ibws / peer of every metric, one line each.

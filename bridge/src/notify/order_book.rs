@@ -18,7 +18,7 @@
 //! reqExecutions after (re)connecting, fills made while it was away, are reported the
 //! same way and marked `reconciled: true`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use ibws_shared::protocol::{Execution as ExecData, Num, OrderData};
 
@@ -77,6 +77,9 @@ pub struct OrderBook {
     awaiting_order: VecDeque<String>,
     /// orderStatus that arrived before its openOrder.
     early_status: HashMap<i64, OrderStatus>,
+    /// The orders holding half a fill: deadlines and releases look only at these, so an
+    /// event costs the same with ten orders in the book as with ten thousand.
+    holding: BTreeSet<i64>,
 }
 
 fn is_cancelled(status: &str) -> bool {
@@ -254,6 +257,17 @@ impl OrderBook {
         for e in reported {
             self.await_commission(e);
         }
+        self.note_holds(perm);
+    }
+
+    /// Keeps [`OrderBook::holding`] in step with `perm`'s holds.
+    fn note_holds(&mut self, perm: i64) {
+        let holds = self.orders.get(&perm).is_some_and(|t| t.held_status.is_some() || !t.held_execs.is_empty());
+        if holds {
+            self.holding.insert(perm);
+        } else {
+            self.holding.remove(&perm);
+        }
     }
 
     fn await_commission(&mut self, e: ExecData) {
@@ -283,6 +297,14 @@ impl OrderBook {
     /// the day's executions; only one not seen before is news, and when it comes from
     /// the replay it is a fill made while the bridge was away.
     pub fn on_execution(&mut self, e: &Execution, now_ms: u64) -> Vec<OrderChange> {
+        let out = self.pair_execution(e, now_ms);
+        if let Some(perm) = self.execs.get(&e.exec_id).copied() {
+            self.note_holds(perm);
+        }
+        out
+    }
+
+    fn pair_execution(&mut self, e: &Execution, now_ms: u64) -> Vec<OrderChange> {
         if self.execs.contains_key(&e.exec_id) {
             return vec![];
         }
@@ -325,6 +347,14 @@ impl OrderBook {
     /// commissionReport: completes a fill. If its update already went out, one more
     /// update carries the execution with its commission.
     pub fn on_commission(&mut self, c: &CommissionReport) -> Vec<OrderChange> {
+        let out = self.complete_fill(c);
+        if let Some(perm) = self.execs.get(&c.exec_id).copied() {
+            self.note_holds(perm);
+        }
+        out
+    }
+
+    fn complete_fill(&mut self, c: &CommissionReport) -> Vec<OrderChange> {
         let Some(perm) = self.execs.get(&c.exec_id).copied() else {
             return vec![];
         };
@@ -355,7 +385,8 @@ impl OrderBook {
     /// Holds whose time is up: each half of a fill goes out on its own.
     pub fn poll(&mut self, now_ms: u64) -> Vec<OrderChange> {
         let mut out = Vec::new();
-        for t in self.orders.values_mut() {
+        for perm in &self.holding {
+            let Some(t) = self.orders.get_mut(perm) else { continue };
             if t.held_status.as_ref().is_some_and(|(_, until)| now_ms >= *until) {
                 let (held, _) = t.held_status.take().expect("checked");
                 out.push(OrderChange::Updated(held));
@@ -370,10 +401,8 @@ impl OrderBook {
     fn release(&mut self, due: impl Fn(&HeldExec) -> bool) -> Vec<OrderChange> {
         let mut out = Vec::new();
         let mut awaiting = Vec::new();
-        let mut perms: Vec<i64> =
-            self.orders.iter().filter(|(_, t)| !t.held_execs.is_empty()).map(|(p, _)| *p).collect();
-        perms.sort_unstable();
-        for perm in perms {
+        let perms: Vec<i64> = self.holding.iter().copied().collect();
+        for &perm in &perms {
             let t = self.orders.get_mut(&perm).expect("listed");
             let (mut go, keep): (Vec<HeldExec>, Vec<HeldExec>) = t.held_execs.drain(..).partition(|h| due(h));
             t.held_execs = keep;
@@ -392,13 +421,17 @@ impl OrderBook {
         for e in awaiting {
             self.await_commission(e);
         }
+        for perm in perms {
+            self.note_holds(perm);
+        }
         out
     }
 
     /// When [`OrderBook::poll`] next has something to release (monotonic ms).
     pub fn next_deadline(&self) -> Option<u64> {
-        self.orders
-            .values()
+        self.holding
+            .iter()
+            .filter_map(|p| self.orders.get(p))
             .flat_map(|t| t.held_status.iter().map(|(_, u)| *u).chain(t.held_execs.iter().map(|h| h.until_ms)))
             .min()
     }
@@ -413,4 +446,111 @@ fn apply_status(d: &mut OrderData, s: &OrderStatus) {
         d.last_fill_price = Some(Num(s.last_fill_price));
     }
     d.why_held = (!s.why_held.is_empty()).then(|| s.why_held.clone());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What the book would say if it scanned every order.
+    fn scanned(b: &OrderBook) -> (BTreeSet<i64>, Option<u64>) {
+        let holding = b
+            .orders
+            .iter()
+            .filter(|(_, t)| t.held_status.is_some() || !t.held_execs.is_empty())
+            .map(|(p, _)| *p)
+            .collect();
+        let deadline = b
+            .orders
+            .values()
+            .flat_map(|t| t.held_status.iter().map(|(_, u)| *u).chain(t.held_execs.iter().map(|h| h.until_ms)))
+            .min();
+        (holding, deadline)
+    }
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Open(i64),
+        Fill { perm: i64, qty: u8, exec_first: bool, live: bool },
+        Commission(usize),
+        ExecutionsEnd,
+        Wait(u16),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (1..6i64).prop_map(Step::Open),
+            (1..6i64, 1..40u8, any::<bool>(), any::<bool>()).prop_map(|(perm, qty, exec_first, live)| Step::Fill {
+                perm,
+                qty,
+                exec_first,
+                live
+            }),
+            (0..20usize).prop_map(Step::Commission),
+            Just(Step::ExecutionsEnd),
+            (0..800u16).prop_map(Step::Wait),
+        ]
+    }
+
+    proptest! {
+        /// The index of orders holding half a fill is exactly the orders that do, and the
+        /// deadline read from it is the one a scan of every order gives; every hold is
+        /// released within HOLD_MS of its deadline.
+        #[test]
+        fn the_holding_index_matches_a_scan_of_every_order(steps in prop::collection::vec(step(), 1..80)) {
+            let mut b = OrderBook::new();
+            let mut now = 1_000u64;
+            let mut filled: HashMap<i64, f64> = HashMap::new();
+            let mut execs: Vec<String> = Vec::new();
+            for s in steps {
+                match s {
+                    Step::Open(perm) => {
+                        let o = Order { perm_id: perm, order_id: perm, total_quantity: 1_000.0, order_type: "LMT".into(), lmt_price: Some(10.0), ..Order::default() };
+                        b.on_open_order(&o, &OrderState { status: "Submitted".into(), ..OrderState::default() }, now);
+                    }
+                    Step::Fill { perm, qty, exec_first, live } => {
+                        if !b.orders.contains_key(&perm) {
+                            continue;
+                        }
+                        let cum = filled.get(&perm).copied().unwrap_or(0.0) + f64::from(qty);
+                        filled.insert(perm, cum);
+                        let id = format!("e{}", execs.len());
+                        execs.push(id.clone());
+                        let e = Execution { req_id: if live { -1 } else { 7 }, order_id: perm, perm_id: perm, exec_id: id, shares: f64::from(qty), price: 10.0, cum_qty: cum, avg_price: 10.0, ..Execution::default() };
+                        let st = OrderStatus { order_id: perm, perm_id: perm, status: "Submitted".into(), filled: cum, remaining: 1_000.0 - cum, avg_fill_price: 10.0, ..OrderStatus::default() };
+                        if exec_first {
+                            b.on_execution(&e, now);
+                            b.on_order_status(&st, now);
+                        } else {
+                            b.on_order_status(&st, now);
+                            b.on_execution(&e, now);
+                        }
+                    }
+                    Step::Commission(i) => {
+                        if let Some(id) = execs.get(i) {
+                            b.on_commission(&CommissionReport { exec_id: id.clone(), commission: 1.0, ..CommissionReport::default() });
+                        }
+                    }
+                    Step::ExecutionsEnd => {
+                        b.on_executions_end();
+                    }
+                    Step::Wait(ms) => {
+                        now += u64::from(ms);
+                        if b.next_deadline().is_some_and(|d| d <= now) {
+                            b.poll(now);
+                        }
+                    }
+                }
+                let (holding, deadline) = scanned(&b);
+                prop_assert_eq!(&b.holding, &holding);
+                prop_assert_eq!(b.next_deadline(), deadline);
+            }
+            // nothing is held forever
+            now += HOLD_MS;
+            b.poll(now);
+            prop_assert!(b.holding.is_empty(), "still holding {:?}", b.holding);
+            prop_assert_eq!(b.next_deadline(), scanned(&b).1);
+        }
+    }
 }

@@ -54,6 +54,9 @@ struct Args {
     d_clients: usize,
     #[arg(long, default_value_t = 2_000)]
     d_rounds: usize,
+    /// D: more working orders in the book, one run of D for each count
+    #[arg(long, value_delimiter = ',', default_value = "0,10000")]
+    d_orders: Vec<usize>,
     /// E: events and their size in bytes
     #[arg(long, default_value_t = 1_000)]
     e_events: u64,
@@ -101,10 +104,12 @@ async fn main() {
                 continue;
             }
             if sc == "D" {
-                let work = a.work_dir.join(format!("ibws-bridge-D-{run}"));
-                let s = bench::bridge_end_to_end(&ibws, &work, a.d_clients, a.d_rounds).await;
-                println!("{} run={run}", s.line());
-                samples.push(s);
+                for &orders in &a.d_orders {
+                    let work = a.work_dir.join(format!("ibws-bridge-D-{orders}-{run}"));
+                    let s = bench::bridge_end_to_end(&ibws, &work, a.d_clients, a.d_rounds, orders).await;
+                    println!("{} run={run}", s.line());
+                    samples.push(s);
+                }
                 continue;
             }
             for &server in &servers {

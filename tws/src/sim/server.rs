@@ -88,6 +88,9 @@ struct Inner {
     desync_next: AtomicBool,
     connection_time: Mutex<String>,
     addr: SocketAddr,
+    /// When the first event frame since [`Simulator::take_first_event_write`] last
+    /// looked began to be written to an API client.
+    first_event_write: Mutex<Option<std::time::Instant>>,
 }
 
 /// A running simulator. Cloning gives another handle to the same one.
@@ -118,6 +121,7 @@ impl Simulator {
             connection_time: Mutex::new(ib_time(unix_now())),
             addr,
             cfg,
+            first_event_write: Mutex::new(None),
         });
         let sim = Simulator { inner };
         info!(%addr, "TWS simulator listening");
@@ -154,6 +158,14 @@ impl Simulator {
             });
         }
         Ok(sim)
+    }
+
+    /// When the first event frame (a TWS message caused by [`Simulator::apply`] and its
+    /// kin) written since the last call began to go out on a client's socket; `None` if
+    /// none has. Latency benchmarks stamp from the frame, not from the call that made it
+    /// (that call wakes the session's task first, inside the generator's own runtime).
+    pub fn take_first_event_write(&self) -> Option<std::time::Instant> {
+        self.inner.first_event_write.lock().expect("lock").take()
     }
 
     /// Pauses or resumes the random order flow.
@@ -354,6 +366,7 @@ impl Simulator {
                                 if self.inner.desync_next.swap(false, Ordering::SeqCst) {
                                     shorten_first_length(&mut bytes);
                                 }
+                                self.inner.first_event_write.lock().expect("lock").get_or_insert_with(std::time::Instant::now);
                                 stream.write_all(&bytes).await?;
                             }
                         }
