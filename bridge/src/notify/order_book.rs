@@ -20,6 +20,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
+use ibws_shared::hub::EvictionIndex;
 use ibws_shared::protocol::{Execution as ExecData, Num, OrderData};
 
 use crate::tws::types::{CommissionReport, Execution, Order, OrderState, OrderStatus};
@@ -44,6 +45,13 @@ pub const HOLD_MS: u64 = 500;
 const MAX_EXECS: usize = 200_000;
 /// Executions reported without their commission, waiting for it.
 const MAX_AWAITING: usize = 20_000;
+/// Orders the book follows, at most (finished ones touched longest ago go first; an
+/// order holding half a fill is never given up). TWS replays a trading session's
+/// orders after every reconnect; a bridge left running for weeks would otherwise keep
+/// every order it ever saw.
+pub const MAX_ORDERS: usize = 50_000;
+/// orderStatus messages kept for orders whose openOrder has not come yet.
+const MAX_EARLY_STATUS: usize = 10_000;
 
 #[derive(Clone, Debug)]
 struct HeldExec {
@@ -62,10 +70,12 @@ struct Tracked {
     /// Executions waiting for the status update they caused (or, when reconciled,
     /// for their commission).
     held_execs: Vec<HeldExec>,
+    /// Its place in [`OrderBook::ages`].
+    stamp: u64,
 }
 
-/// Every order the bridge knows.
-#[derive(Debug, Default)]
+/// Every order the bridge knows (at most [`MAX_ORDERS`]).
+#[derive(Debug)]
 pub struct OrderBook {
     orders: HashMap<i64, Tracked>,
     by_id: HashMap<(i64, i64), i64>,
@@ -80,6 +90,15 @@ pub struct OrderBook {
     /// The orders holding half a fill: deadlines and releases look only at these, so an
     /// event costs the same with ten orders in the book as with ten thousand.
     holding: BTreeSet<i64>,
+    /// Orders by last change, for giving one up when the book is full.
+    ages: EvictionIndex<i64>,
+    cap: usize,
+}
+
+impl Default for OrderBook {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 fn is_cancelled(status: &str) -> bool {
@@ -102,7 +121,23 @@ fn filled_of(d: &OrderData) -> f64 {
 
 impl OrderBook {
     pub fn new() -> Self {
-        Self::default()
+        Self::with_capacity(MAX_ORDERS)
+    }
+
+    /// A book that follows at most `cap` orders.
+    pub fn with_capacity(cap: usize) -> Self {
+        OrderBook {
+            orders: HashMap::new(),
+            by_id: HashMap::new(),
+            execs: HashMap::new(),
+            exec_order: VecDeque::new(),
+            awaiting_commission: HashMap::new(),
+            awaiting_order: VecDeque::new(),
+            early_status: HashMap::new(),
+            holding: BTreeSet::new(),
+            ages: EvictionIndex::default(),
+            cap: cap.max(1),
+        }
     }
 
     /// The current state of every order.
@@ -174,8 +209,10 @@ impl OrderBook {
             if cancelled {
                 out.push(OrderChange::Cancelled(data.clone()));
             }
-            let t = Tracked { data, cancel_announced: cancelled, held_status: None, held_execs: vec![] };
+            let t = Tracked { data, cancel_announced: cancelled, held_status: None, held_execs: vec![], stamp: 0 };
             self.orders.insert(perm, t);
+            self.reindex(perm);
+            self.give_up_over_cap(perm);
             return out;
         };
         let d = &mut t.data;
@@ -205,7 +242,9 @@ impl OrderBook {
     /// orderStatus.
     pub fn on_order_status(&mut self, s: &OrderStatus, now_ms: u64) -> Vec<OrderChange> {
         let Some(perm) = self.perm_for(s.perm_id, s.client_id, s.order_id) else {
-            if s.perm_id != 0 {
+            if s.perm_id != 0
+                && (self.early_status.len() < MAX_EARLY_STATUS || self.early_status.contains_key(&s.perm_id))
+            {
                 self.early_status.insert(s.perm_id, s.clone());
             }
             return vec![];
@@ -257,16 +296,35 @@ impl OrderBook {
         for e in reported {
             self.await_commission(e);
         }
-        self.note_holds(perm);
+        self.reindex(perm);
     }
 
-    /// Keeps [`OrderBook::holding`] in step with `perm`'s holds.
-    fn note_holds(&mut self, perm: i64) {
-        let holds = self.orders.get(&perm).is_some_and(|t| t.held_status.is_some() || !t.held_execs.is_empty());
-        if holds {
+    /// Keeps the indexes in step with a change to `perm`: [`OrderBook::holding`] with
+    /// its holds, [`OrderBook::ages`] with when it changed and whether it is finished.
+    fn reindex(&mut self, perm: i64) {
+        let Some(t) = self.orders.get_mut(&perm) else {
+            self.holding.remove(&perm);
+            return;
+        };
+        if t.held_status.is_some() || !t.held_execs.is_empty() {
             self.holding.insert(perm);
         } else {
             self.holding.remove(&perm);
+        }
+        let previous = (t.stamp != 0).then_some(t.stamp);
+        t.stamp = self.ages.touch(previous, perm, t.data.is_terminal());
+    }
+
+    /// Past the cap, gives up the orders [`EvictionIndex`] names first, except `keep`
+    /// (just added) and any order holding half a fill.
+    fn give_up_over_cap(&mut self, keep: i64) {
+        while self.orders.len() > self.cap {
+            let victim = self.ages.candidates().find(|p| *p != keep && !self.holding.contains(p));
+            let Some(perm) = victim else { return };
+            if let Some(t) = self.orders.remove(&perm) {
+                self.ages.forget(t.stamp);
+                self.by_id.remove(&(t.data.client_id.unwrap_or_default(), t.data.order_id));
+            }
         }
     }
 
@@ -299,7 +357,7 @@ impl OrderBook {
     pub fn on_execution(&mut self, e: &Execution, now_ms: u64) -> Vec<OrderChange> {
         let out = self.pair_execution(e, now_ms);
         if let Some(perm) = self.execs.get(&e.exec_id).copied() {
-            self.note_holds(perm);
+            self.reindex(perm);
         }
         out
     }
@@ -349,7 +407,7 @@ impl OrderBook {
     pub fn on_commission(&mut self, c: &CommissionReport) -> Vec<OrderChange> {
         let out = self.complete_fill(c);
         if let Some(perm) = self.execs.get(&c.exec_id).copied() {
-            self.note_holds(perm);
+            self.reindex(perm);
         }
         out
     }
@@ -422,7 +480,7 @@ impl OrderBook {
             self.await_commission(e);
         }
         for perm in perms {
-            self.note_holds(perm);
+            self.reindex(perm);
         }
         out
     }
@@ -469,6 +527,59 @@ mod tests {
         (holding, deadline)
     }
 
+    fn open(b: &mut OrderBook, perm: i64, status: &str) -> Vec<OrderChange> {
+        let o = Order {
+            perm_id: perm,
+            order_id: perm,
+            total_quantity: 100.0,
+            order_type: "LMT".into(),
+            lmt_price: Some(10.0),
+            ..Order::default()
+        };
+        b.on_open_order(&o, &OrderState { status: status.into(), ..OrderState::default() }, 0)
+    }
+
+    #[test]
+    fn a_full_book_gives_up_the_oldest_finished_order_and_never_one_holding_a_fill() {
+        let mut b = OrderBook::with_capacity(3);
+        open(&mut b, 1, "Submitted");
+        open(&mut b, 2, "Filled");
+        open(&mut b, 3, "Submitted");
+        open(&mut b, 4, "Submitted");
+        let mut perms: Vec<i64> = b.orders.keys().copied().collect();
+        perms.sort();
+        assert_eq!(perms, vec![1, 3, 4], "the finished order goes first");
+        // order 1 is half way through a fill (its status came, its execution not yet)
+        let st = OrderStatus {
+            order_id: 1,
+            perm_id: 1,
+            status: "Submitted".into(),
+            filled: 10.0,
+            remaining: 90.0,
+            ..OrderStatus::default()
+        };
+        b.on_order_status(&st, 0);
+        assert!(b.holding.contains(&1));
+        // orders 3 and 4 change after it: order 1 is now the one changed longest ago
+        for perm in [3, 4] {
+            let st = OrderStatus {
+                order_id: perm,
+                perm_id: perm,
+                status: "PreSubmitted".into(),
+                remaining: 100.0,
+                ..OrderStatus::default()
+            };
+            b.on_order_status(&st, 0);
+        }
+        assert_eq!(b.ages.victim(), Some(1));
+        open(&mut b, 5, "Submitted");
+        let mut perms: Vec<i64> = b.orders.keys().copied().collect();
+        perms.sort();
+        assert_eq!(perms, vec![1, 4, 5], "the oldest order not holding a fill goes");
+        // a replayed order the book gave up comes back as new
+        assert!(matches!(open(&mut b, 2, "Filled").first(), Some(OrderChange::Created(_))));
+    }
+
     #[derive(Clone, Debug)]
     enum Step {
         Open(i64),
@@ -480,8 +591,8 @@ mod tests {
 
     fn step() -> impl Strategy<Value = Step> {
         prop_oneof![
-            (1..6i64).prop_map(Step::Open),
-            (1..6i64, 1..40u8, any::<bool>(), any::<bool>()).prop_map(|(perm, qty, exec_first, live)| Step::Fill {
+            (1..9i64).prop_map(Step::Open),
+            (1..9i64, 1..40u8, any::<bool>(), any::<bool>()).prop_map(|(perm, qty, exec_first, live)| Step::Fill {
                 perm,
                 qty,
                 exec_first,
@@ -499,7 +610,8 @@ mod tests {
         /// released within HOLD_MS of its deadline.
         #[test]
         fn the_holding_index_matches_a_scan_of_every_order(steps in prop::collection::vec(step(), 1..80)) {
-            let mut b = OrderBook::new();
+            // a small book, so that orders are given up along the way
+            let mut b = OrderBook::with_capacity(4);
             let mut now = 1_000u64;
             let mut filled: HashMap<i64, f64> = HashMap::new();
             let mut execs: Vec<String> = Vec::new();
@@ -545,6 +657,9 @@ mod tests {
                 let (holding, deadline) = scanned(&b);
                 prop_assert_eq!(&b.holding, &holding);
                 prop_assert_eq!(b.next_deadline(), deadline);
+                prop_assert_eq!(b.ages.len(), b.orders.len());
+                prop_assert!(b.orders.len() <= 4 + b.holding.len(), "{} orders", b.orders.len());
+                prop_assert_eq!(b.by_id.len(), b.orders.len());
             }
             // nothing is held forever
             now += HOLD_MS;

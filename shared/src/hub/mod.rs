@@ -25,6 +25,7 @@
 
 mod config;
 mod event;
+pub mod eviction;
 mod journal;
 mod order_table;
 mod replay;
@@ -36,6 +37,7 @@ use std::sync::Arc;
 
 pub use config::HubConfig;
 pub use event::{Frame, RingEvent, StampedEvent};
+pub use eviction::EvictionIndex;
 pub use journal::StreamChanges;
 pub use order_table::OrderTable;
 pub use replay::ReplayRing;

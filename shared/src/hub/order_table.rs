@@ -1,49 +1,36 @@
 //! The hub's own copy of every order, so `get_orders` never asks the source.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
+
+use super::eviction::EvictionIndex;
 
 use crate::protocol::OrderData;
 
 /// Orders keyed by [`OrderData::key`], bounded: past the cap, the terminal order
-/// updated longest ago is evicted first (else the order updated longest ago). Rows
-/// are also indexed by when they were last updated, so an eviction costs a lookup,
-/// not a scan of the table: a full table costs the same per event as an empty one.
+/// updated longest ago is evicted first (else the order updated longest ago; see
+/// [`EvictionIndex`]).
 #[derive(Debug, Default)]
 pub struct OrderTable {
+    /// Key -> (eviction stamp, row).
     rows: HashMap<i64, (u64, OrderData)>,
-    /// Last-update counter -> key, every row.
-    by_age: BTreeMap<u64, i64>,
-    /// Last-update counters of terminal rows.
-    terminal: BTreeSet<u64>,
-    counter: u64,
+    ages: EvictionIndex<i64>,
     cap: usize,
 }
 
 impl OrderTable {
     pub fn new(cap: usize) -> Self {
-        OrderTable {
-            rows: HashMap::new(),
-            by_age: BTreeMap::new(),
-            terminal: BTreeSet::new(),
-            counter: 0,
-            cap: cap.max(1),
-        }
+        OrderTable { rows: HashMap::new(), ages: EvictionIndex::default(), cap: cap.max(1) }
     }
 
     fn remove_row(&mut self, key: i64) -> Option<(u64, OrderData)> {
         let (n, o) = self.rows.remove(&key)?;
-        self.by_age.remove(&n);
-        self.terminal.remove(&n);
+        self.ages.forget(n);
         Some((n, o))
     }
 
     fn insert_row(&mut self, key: i64, row: OrderData) {
         self.remove_row(key);
-        let n = self.counter;
-        if row.is_terminal() {
-            self.terminal.insert(n);
-        }
-        self.by_age.insert(n, key);
+        let n = self.ages.touch(None, key, row.is_terminal());
         self.rows.insert(key, (n, row));
     }
 
@@ -52,7 +39,6 @@ impl OrderTable {
     /// Returns the keys whose rows changed: the order's own, and any row removed (its
     /// provisional key, an evicted order).
     pub fn upsert(&mut self, order: &OrderData) -> [Option<i64>; 3] {
-        self.counter += 1;
         let key = order.key();
         let mut merged = order.clone();
         // A first sighting under (clientId, orderId) is superseded once permId arrives.
@@ -84,8 +70,7 @@ impl OrderTable {
     }
 
     fn evict_one(&mut self) -> Option<i64> {
-        let n = self.terminal.first().or_else(|| self.by_age.keys().next()).copied()?;
-        let key = *self.by_age.get(&n)?;
+        let key = self.ages.victim()?;
         self.remove_row(key);
         Some(key)
     }
@@ -93,8 +78,7 @@ impl OrderTable {
     /// Replaces the whole table.
     pub fn replace(&mut self, orders: &[OrderData]) {
         self.rows.clear();
-        self.by_age.clear();
-        self.terminal.clear();
+        self.ages.clear();
         for o in orders {
             self.upsert(o);
         }
@@ -161,6 +145,6 @@ mod tests {
         assert_eq!(t.upsert(&order(5, "Submitted"))[2], Some(order(1, "").key()), "then the oldest");
         let ids: Vec<i64> = t.rows().iter().map(|o| o.order_id).collect();
         assert_eq!(ids, vec![3, 4, 5]);
-        assert_eq!((t.by_age.len(), t.terminal.len()), (3, 0));
+        assert_eq!((t.ages.len(), t.rows.len()), (3, 3));
     }
 }
