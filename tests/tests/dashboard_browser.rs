@@ -84,3 +84,60 @@ async fn dashboard_shows_each_piece_live_in_chromium() {
     }
     drop(bridge);
 }
+
+/// A busy account's book: 10,000 working orders. The dashboard takes them all, draws
+/// the newest 500 (drawing every row on every frame would freeze the page), says how
+/// many there are, and a change to the newest order still shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_with_ten_thousand_orders_draws_the_newest_and_stays_live() {
+    use ibws_bridge::tws::outgoing::OrderTicket;
+    const ORDERS: usize = 10_000;
+    let sim =
+        Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), ..SimConfig::default() }).await.unwrap();
+    sim.set_flow(false);
+    let mut newest = 0;
+    for i in 0..ORDERS {
+        newest = sim.place(0, "MSFT", OrderTicket::limit("BUY", 100.0, 1.0 + (i % 500) as f64));
+    }
+    let bridge = Bridge::start(BridgeConfig {
+        tws: sim.addr().to_string(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..BridgeConfig::default()
+    })
+    .await
+    .unwrap();
+    let artifacts = repo_root().join("tests/artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let _ = std::fs::remove_file(artifacts.join("dashboard-10000-orders.png"));
+    // the newest order's price changes every 200 ms while the page looks
+    let mover = {
+        let sim = sim.clone();
+        tokio::spawn(async move {
+            for i in 1.. {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                sim.modify(newest, Some(200.0 + f64::from(i) / 100.0), None);
+            }
+        })
+    };
+    let out = tokio::time::timeout(
+        Duration::from_secs(180),
+        tokio::process::Command::new("node")
+            .arg(browser_dir().join("dashboard-scale.mjs"))
+            .arg(format!("http://{}/", bridge.addr))
+            .arg(&artifacts)
+            .arg(ORDERS.to_string())
+            .arg(newest.to_string())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the dashboard test finished")
+    .expect("node runs");
+    mover.abort();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(out.status.success(), "dashboard at 10,000 orders failed:\n{stdout}");
+    let png = std::fs::read(artifacts.join("dashboard-10000-orders.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real screenshot");
+    drop(bridge);
+}

@@ -14,6 +14,8 @@ const SERIES_MAX = 600; // price points per symbol
 const SERIES_WINDOW_MS = 5 * 60 * 1000; // what a sparkline shows
 const FILLS_MAX = 200; // fill marks per symbol
 const SEEN_EXEC_MAX = 5000;
+const ORDERS_MAX = 20000; // orders kept (finished ones changed longest ago go first)
+const ROWS_MAX = 500; // rows the table draws: the newest that pass the filters
 
 const timelines = new Map(); // order key -> [{ t, kind, text }]
 const series = new Map(); // symbol -> [{ t, p }]
@@ -85,12 +87,31 @@ function upsert(data, extra = {}, announced = false) {
   const old = orders.get(k);
   const merged = { ...(old || {}), ...Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined)), ...extra };
   merged.agent = (old && old.agent) || extra.agent || (data.order_ref || "").toLowerCase().startsWith("mcp");
+  // the map's order is the order of last change: the oldest change comes first
+  orders.delete(k);
   orders.set(k, merged);
+  if (orders.size > ORDERS_MAX) forgetOne(k);
   if (!old && !timelines.has(k) && !announced) mark(k, "seen", `${describe(merged)}: ${merged.status}`);
   fill(merged);
   status(merged, old);
   render();
   return merged;
+}
+
+const finished = (o) => /^(Filled|Cancelled|ApiCancelled|Inactive)$/.test(o.status);
+
+// Past ORDERS_MAX: the finished order changed longest ago (among the oldest
+// thousand), else the order changed longest ago, and its timeline.
+function forgetOne(keep) {
+  let victim = null;
+  let looked = 0;
+  for (const [k, o] of orders) {
+    if (k === keep) continue;
+    if (victim === null) victim = k;
+    if (finished(o)) { victim = k; break; }
+    if (++looked >= 1000) break;
+  }
+  if (victim !== null) { orders.delete(victim); timelines.delete(victim); }
 }
 
 // ---- orders table with filters --------------------------------------------------
@@ -102,11 +123,15 @@ function visible(o) {
 }
 
 function renderOrders() {
+  const t0 = performance.now();
   const body = $("orders").tBodies[0];
   const all = [...orders.values()];
   const rows = all.filter(visible).sort((a, b) => (b.perm_id ?? b.order_id) - (a.perm_id ?? a.order_id));
+  // a busy account has thousands of orders: drawing them all on every frame would
+  // freeze the page, so the table holds the newest ROWS_MAX
+  const shown = rows.length > ROWS_MAX ? rows.slice(0, ROWS_MAX) : rows;
   body.replaceChildren();
-  for (const o of rows) {
+  for (const o of shown) {
     const tr = body.insertRow();
     const k = key(o);
     tr.dataset.perm = k;
@@ -134,8 +159,15 @@ function renderOrders() {
       td.append(ol);
     }
   }
-  $("count").textContent = rows.length === all.length ? `(${all.length})` : `(${rows.length} of ${all.length})`;
+  const count = $("count");
+  count.dataset.total = all.length;
+  count.dataset.matching = rows.length;
+  count.dataset.shown = shown.length;
+  count.textContent = shown.length < rows.length
+    ? `(newest ${shown.length} of ${rows.length}${rows.length === all.length ? "" : `, ${all.length} in all`})`
+    : rows.length === all.length ? `(${all.length})` : `(${rows.length} of ${all.length})`;
   renderAccountFilter();
+  count.dataset.renderMs = (performance.now() - t0).toFixed(1);
 }
 
 function renderAccountFilter() {
