@@ -76,11 +76,17 @@ pub fn wait_port(port: u16) {
     panic!("nothing listens on 127.0.0.1:{port}");
 }
 
-/// The `ibws` binary for tests that run it as a separate process: built first (a
-/// no-op when `cargo test --workspace` already built it), then found next to the test.
+/// The `ibws` binary for tests and benchmarks that run it as a separate process:
+/// built first in the profile of whatever is running (debug for tests, release for
+/// `cargo bench` and release builds of the tools; a no-op when it is up to date), then
+/// found next to it.
 pub fn built_ibws_bin() -> std::path::PathBuf {
+    let mut args = vec!["build", "-q", "-p", "ibws-bridge", "--bin", "ibws"];
+    if !cfg!(debug_assertions) {
+        args.push("--release");
+    }
     let ok = Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "ibws-bridge", "--bin", "ibws"])
+        .args(&args)
         .current_dir(crate::repo_root())
         .status()
         .map(|s| s.success())
