@@ -2,7 +2,8 @@
 //! socket, byte by byte as a client could send it: a message fragmented across TCP
 //! writes with a ping between its fragments is served and the ping answered; frames
 //! that break RFC 6455 close with 1002, text that is not UTF-8 with 1007, and a frame
-//! announcing 10 MB with the hub's 4507 before any of it is sent.
+//! announcing 10 MB with the hub's 4507 before any of it is sent. On an endpoint that
+//! wants `auth` first, what arrives in the same write behind it follows the same rules.
 
 use std::time::Duration;
 
@@ -140,5 +141,69 @@ async fn frames_that_break_the_protocol_get_their_close_codes() {
     while bridge.hub.with(|h| h.client_count()) > 0 {
         assert!(std::time::Instant::now() < deadline, "refused clients still counted");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// On an endpoint that wants `auth` as the first message, what the client sent in the
+/// same write right behind it is the connection's: a request is answered, a binary
+/// message is refused like any other (4506), and a broken frame gets the transport's
+/// close code, not "auth required".
+#[tokio::test]
+async fn what_follows_auth_in_the_same_write_is_served_or_refused_by_its_own_rule() {
+    use ibws_bridge::app::RemoteConfig;
+    use ibws_shared::auth::Role;
+    let keys = ibws_tests::TestKeys::hs256("frames-test-secret-of-at-least-32-bytes!");
+    let sim = Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), orders: 5, ..SimConfig::default() })
+        .await
+        .unwrap();
+    let bridge = Bridge::start(BridgeConfig {
+        tws: sim.addr().to_string(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        remote: Some(RemoteConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tenant: "desk".into(),
+            tls: None,
+            verifier: keys.verifier(),
+            allowed_origins: vec![],
+            limits: Default::default(),
+        }),
+        ..BridgeConfig::default()
+    })
+    .await
+    .unwrap();
+    let remote = bridge.remote_addr.expect("remote endpoint");
+    let auth = format!(r#"{{"type":"auth","token":"{}"}}"#, keys.token("alice", Role::Client, "desk", &[]));
+    let cases: Vec<(&str, Vec<u8>, Option<u16>)> = vec![
+        ("get_orders", client_frame(true, 1, br#"{"type":"get_orders"}"#), None),
+        ("binary", client_frame(true, 2, b"\x00\x01"), Some(4506)),
+        ("reserved opcode", client_frame(true, 3, b"x"), Some(1002)),
+        ("text not UTF-8", client_frame(true, 1, &[0xc3, 0x28]), Some(1007)),
+    ];
+    for (what, behind, want) in cases {
+        let mut s = TcpStream::connect(remote).await.unwrap();
+        let head = format!(
+            "GET /websocket/ws HTTP/1.1\r\nHost: {remote}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        while !got.ends_with(b"\r\n\r\n") {
+            let mut b = [0u8; 1];
+            assert_eq!(s.read(&mut b).await.unwrap(), 1, "upgrade answered");
+            got.push(b[0]);
+        }
+        assert!(got.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&got));
+        let mut bytes = client_frame(true, 1, auth.as_bytes());
+        bytes.extend_from_slice(&behind);
+        s.write_all(&bytes).await.unwrap();
+        match want {
+            Some(code) => assert_eq!(close_code(&mut s).await, code, "{what}"),
+            None => loop {
+                let (op, payload) = frame(&mut s).await;
+                assert_eq!(op, 1, "{what}: a text frame, not {op}");
+                if String::from_utf8_lossy(&payload).contains("\"orders_response\"") {
+                    break;
+                }
+            },
+        }
     }
 }

@@ -381,8 +381,14 @@ impl Endpoint {
             (Some(_), Some(c)) => Some(c),
             (Some(v), None) => match first_message_auth(&mut socket, v.as_ref(), p.auth_deadline, &mut early).await {
                 Ok(c) => Some(c),
-                Err(code) => {
+                Err(AuthFailure::Refused(code)) => {
                     refuse(&mut socket, code, Some(code.reason()), deadline).await;
+                    return;
+                }
+                Err(AuthFailure::Broken(v)) => {
+                    // a broken frame is the transport's error, whatever came before it
+                    let (code, reason) = v.close();
+                    socket.close_with(code, reason, None, deadline).await;
                     return;
                 }
             },
@@ -445,14 +451,28 @@ async fn refuse(socket: &mut ClientSocket, code: CloseCode, message: Option<&str
     socket.close_with(code.code(), code.reason(), error, deadline).await;
 }
 
+/// Why a client's first-message auth did not let it in.
+enum AuthFailure {
+    /// Closed with one of our codes (auth required, unsupported data, too big, ...).
+    Refused(CloseCode),
+    /// The client broke RFC 6455: closed with the transport's code (1002, 1007).
+    Broken(ws_frames::Violation),
+}
+
+impl From<CloseCode> for AuthFailure {
+    fn from(c: CloseCode) -> Self {
+        AuthFailure::Refused(c)
+    }
+}
+
 /// Waits for `{"type":"auth","token":...}` as the first message. Messages the client
 /// sent right behind it (read with it) are kept in `early`, in order, for the hub.
 async fn first_message_auth(
     socket: &mut ClientSocket,
     v: &dyn TokenVerifier,
     deadline: Duration,
-    early: &mut Vec<String>,
-) -> Result<Claims, CloseCode> {
+    early: &mut Vec<ws::EarlyMessage>,
+) -> Result<Claims, AuthFailure> {
     use client_socket::ReadEnd;
     use ws_frames::{Incoming, Violation};
     let first = tokio::time::timeout(deadline, async {
@@ -462,30 +482,32 @@ async fn first_message_auth(
                 .read(|m| match (m, &first) {
                     (Incoming::Text(t), None) => first = Some(Ok(t.to_owned())),
                     (Incoming::Binary(_), None) => first = Some(Err(CloseCode::UnsupportedData)),
-                    (Incoming::Text(t), Some(_)) => early.push(t.to_owned()),
+                    (Incoming::Text(t), Some(_)) => early.push(ws::EarlyMessage::Text(t.to_owned())),
+                    (Incoming::Binary(n), Some(_)) => early.push(ws::EarlyMessage::Binary(n)),
                     _ => {}
                 })
                 .await;
             match end {
-                ReadEnd::Violation(Violation::TooBig) => return Err(CloseCode::MessageTooBig),
+                ReadEnd::Violation(Violation::TooBig) => return Err(AuthFailure::Refused(CloseCode::MessageTooBig)),
+                ReadEnd::Violation(v) => return Err(AuthFailure::Broken(v)),
                 ReadEnd::Progress => {}
-                _ => return Err(CloseCode::AuthRequired),
+                _ => return Err(AuthFailure::Refused(CloseCode::AuthRequired)),
             }
             if let Some(r) = first {
-                return r;
+                return r.map_err(AuthFailure::Refused);
             }
             if socket.owes() && !socket.flush_owed(deadline).await {
-                return Err(CloseCode::AuthRequired);
+                return Err(AuthFailure::Refused(CloseCode::AuthRequired));
             }
         }
     })
     .await
-    .map_err(|_| CloseCode::AuthRequired)??;
+    .map_err(|_| AuthFailure::Refused(CloseCode::AuthRequired))??;
     match ClientMessage::parse(first.as_str()) {
         Ok(ClientMessage::Auth { token }) => {
-            v.verify(&token, (crate::clock::now().unix_us / 1_000_000) as u64).map_err(auth_close)
+            Ok(v.verify(&token, (crate::clock::now().unix_us / 1_000_000) as u64).map_err(auth_close)?)
         }
-        _ => Err(CloseCode::AuthRequired),
+        _ => Err(AuthFailure::Refused(CloseCode::AuthRequired)),
     }
 }
 

@@ -39,6 +39,14 @@ impl Drop for Conn {
     }
 }
 
+/// A message the client sent right behind its `auth`, read with it before the
+/// connection existed: handed to the hub, in order, once it does.
+pub enum EarlyMessage {
+    Text(String),
+    /// A binary message (its length): the hub refuses those (4506).
+    Binary(usize),
+}
+
 impl Conn {
     /// Registers a new client with `hub` (the hub greets it), hands the hub the
     /// messages the client sent right behind its `auth` (`early`), and gives its
@@ -47,7 +55,7 @@ impl Conn {
         socket: ClientSocket,
         hub: SharedHub,
         info: ConnectInfo,
-        early: Vec<String>,
+        early: Vec<EarlyMessage>,
         guard: Option<ConnGuard>,
         send_timeout: Duration,
     ) -> Box<Conn> {
@@ -55,8 +63,11 @@ impl Conn {
         hub.with(|h| {
             let now = clock::now();
             h.connect(id, info, now);
-            for text in &early {
-                h.on_text(id, text, now);
+            for m in &early {
+                match m {
+                    EarlyMessage::Text(t) => h.on_text(id, t, now),
+                    EarlyMessage::Binary(n) => h.on_binary(id, *n, now),
+                }
             }
         });
         Box::new(Conn { socket, hub, id, signal, guard, send_timeout, registered: true })
