@@ -27,12 +27,11 @@ async fn start() -> (Simulator, Bridge) {
     (sim, bridge)
 }
 
-/// A client socket past the upgrade (and its `connection` greeting).
-async fn upgraded(bridge: &Bridge) -> TcpStream {
-    let mut s = TcpStream::connect(bridge.addr).await.unwrap();
+/// A client socket past the upgrade to `addr` (nothing read after the 101).
+async fn upgrade(addr: std::net::SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
     let head = format!(
-        "GET /websocket/ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        bridge.addr
+        "GET /websocket/ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     );
     s.write_all(head.as_bytes()).await.unwrap();
     let mut got = Vec::new();
@@ -42,6 +41,12 @@ async fn upgraded(bridge: &Bridge) -> TcpStream {
         got.push(b[0]);
     }
     assert!(got.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&got));
+    s
+}
+
+/// A client socket of the local endpoint past the upgrade and its `connection` greeting.
+async fn upgraded(bridge: &Bridge) -> TcpStream {
+    let mut s = upgrade(bridge.addr).await;
     let (op, text) = frame(&mut s).await;
     assert_eq!(op, 1);
     assert!(String::from_utf8(text).unwrap().contains("\"connection\""));
@@ -180,18 +185,7 @@ async fn what_follows_auth_in_the_same_write_is_served_or_refused_by_its_own_rul
         ("text not UTF-8", client_frame(true, 1, &[0xc3, 0x28]), Some(1007)),
     ];
     for (what, behind, want) in cases {
-        let mut s = TcpStream::connect(remote).await.unwrap();
-        let head = format!(
-            "GET /websocket/ws HTTP/1.1\r\nHost: {remote}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        s.write_all(head.as_bytes()).await.unwrap();
-        let mut got = Vec::new();
-        while !got.ends_with(b"\r\n\r\n") {
-            let mut b = [0u8; 1];
-            assert_eq!(s.read(&mut b).await.unwrap(), 1, "upgrade answered");
-            got.push(b[0]);
-        }
-        assert!(got.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&got));
+        let mut s = upgrade(remote).await;
         let mut bytes = client_frame(true, 1, auth.as_bytes());
         bytes.extend_from_slice(&behind);
         s.write_all(&bytes).await.unwrap();
