@@ -36,7 +36,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::Connector;
 
 use crate::latency::{field, parse_timestamp_us, raise_fd_limit, unix_us, Histogram};
-use crate::process::{wait_port, Proc};
+use crate::process::Proc;
 use crate::{free_port, repo_root, TestKeys};
 
 /// A server under test.
@@ -111,7 +111,7 @@ impl Running {
         let mut tls = None;
         let (mut client_token, mut bridge_token) = (String::new(), String::new());
         let mut keys = None;
-        let proc = match server {
+        let mut proc = match server {
             Server::Edge => {
                 let secret = format!("bench-secret-{:032x}", unix_us());
                 let k = TestKeys::hs256(&secret);
@@ -172,7 +172,7 @@ impl Running {
                 &log,
             ),
         };
-        wait_port(port);
+        proc.wait_listening(port, &log);
         tokio::time::sleep(Duration::from_millis(300)).await;
         Running { proc, port, tls, client_token, bridge_token, keys, subject: AtomicU64::new(0) }
     }
@@ -544,8 +544,9 @@ pub async fn bridge_end_to_end(ibws: &Path, work: &Path, clients: usize, rounds:
     let port = free_port();
     let args: Vec<String> =
         vec!["bridge".into(), "--tws".into(), sim.addr().to_string(), "--listen".into(), format!("127.0.0.1:{port}")];
-    let proc = Proc::spawn(ibws, &args, &work.join("ibws-bridge.log"));
-    wait_port(port);
+    let log = work.join("ibws-bridge.log");
+    let mut proc = Proc::spawn(ibws, &args, &log);
+    proc.wait_listening(port, &log);
     let perm = sim.place(0, "AAPL", OrderTicket::limit("BUY", 100.0, 100.0));
     for i in 0..orders {
         sim.place(0, "MSFT", OrderTicket::limit("BUY", 1.0 + (i % 100) as f64, 50.0));

@@ -49,7 +49,27 @@ impl Proc {
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// Waits until the process accepts on the loopback `port`; fails at once if it
+    /// exits first (its log says why).
+    pub fn wait_listening(&mut self, port: u16, log: &Path) {
+        let deadline = std::time::Instant::now() + LISTEN_WAIT;
+        while std::time::Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the server exited ({status}) before listening on 127.0.0.1:{port}: see {}", log.display());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("nothing listens on 127.0.0.1:{port} after {LISTEN_WAIT:?}: see {}", log.display());
+    }
 }
+
+/// How long a server may take to listen: a cold first start (workerd compiling the
+/// relay's wasm, Bun, Python) on a loaded two-core machine took over 5 s.
+const LISTEN_WAIT: Duration = Duration::from_secs(60);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -65,15 +85,16 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Waits (up to 5 s) until something accepts on a loopback port.
+/// Waits (up to [`LISTEN_WAIT`]) until something accepts on a loopback port.
 pub fn wait_port(port: u16) {
-    for _ in 0..200 {
+    let deadline = std::time::Instant::now() + LISTEN_WAIT;
+    while std::time::Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return;
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    panic!("nothing listens on 127.0.0.1:{port}");
+    panic!("nothing listens on 127.0.0.1:{port} after {LISTEN_WAIT:?}");
 }
 
 /// The `ibws` binary for tests and benchmarks that run it as a separate process:
