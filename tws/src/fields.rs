@@ -5,6 +5,8 @@
 //! the empty field, which every TWS client (the official ones and ib_async) reads back
 //! as "unset".
 
+use crate::frame::Field;
+
 /// A field could not be decoded. Carries the field's position and what was expected,
 /// never the payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,12 +43,12 @@ pub const UNSET_INT: i64 = i32::MAX as i64;
 
 /// Reads fields one after another.
 pub struct FieldReader<'a> {
-    fields: &'a [String],
+    fields: &'a [Field<'a>],
     pos: usize,
 }
 
 impl<'a> FieldReader<'a> {
-    pub fn new(fields: &'a [String]) -> Self {
+    pub fn new(fields: &'a [Field<'a>]) -> Self {
         FieldReader { fields, pos: 0 }
     }
 
@@ -61,7 +63,7 @@ impl<'a> FieldReader<'a> {
     pub fn str(&mut self) -> DResult<&'a str> {
         let f = self.fields.get(self.pos).ok_or(DecodeError::Truncated { at: self.pos })?;
         self.pos += 1;
-        Ok(f)
+        Ok(f.as_ref())
     }
 
     pub fn string(&mut self) -> DResult<String> {

@@ -122,10 +122,16 @@ pub fn encode_frame<S: AsRef<str>>(fields: &[S]) -> Vec<u8> {
     out
 }
 
+/// One field of a payload: borrowed from the payload unless it had to be repaired
+/// (bytes that are not UTF-8) or cut (longer than [`MAX_FIELD_BYTES`]).
+pub type Field<'a> = std::borrow::Cow<'a, str>;
+
 /// Splits a payload into its fields. A payload must end with NUL; text is decoded
 /// lossily (TWS sends UTF-8, but a bad byte must not kill the connection), and a field
-/// longer than [`MAX_FIELD_BYTES`] is cut with a visible marker.
-pub fn split_fields(payload: &[u8]) -> Vec<String> {
+/// longer than [`MAX_FIELD_BYTES`] is cut with a visible marker. Fields borrow from the
+/// payload: an openOrder has over a hundred of them, and a copy of each was most of
+/// the cost of decoding one.
+pub fn split_fields(payload: &[u8]) -> Vec<Field<'_>> {
     let body = payload.strip_suffix(&[0]).unwrap_or(payload);
     if body.is_empty() && payload.is_empty() {
         return Vec::new();
@@ -134,9 +140,9 @@ pub fn split_fields(payload: &[u8]) -> Vec<String> {
         .map(|f| {
             let text = String::from_utf8_lossy(f);
             if text.len() > MAX_FIELD_BYTES {
-                truncate_text(&text, MAX_FIELD_BYTES)
+                Field::Owned(truncate_text(&text, MAX_FIELD_BYTES))
             } else {
-                text.into_owned()
+                text
             }
         })
         .collect()
@@ -156,11 +162,11 @@ mod tests {
             d.extend(&all[..cut]);
             let mut got = Vec::new();
             while let Some(f) = d.next_frame().unwrap() {
-                got.push(split_fields(&f));
+                got.push(split_fields(&f).into_iter().map(|x| x.into_owned()).collect::<Vec<_>>());
             }
             d.extend(&all[cut..]);
             while let Some(f) = d.next_frame().unwrap() {
-                got.push(split_fields(&f));
+                got.push(split_fields(&f).into_iter().map(|x| x.into_owned()).collect::<Vec<_>>());
             }
             assert_eq!(got, vec![vec!["9", "1", "217"], vec!["53", "1"]]);
         }

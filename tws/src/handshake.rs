@@ -17,11 +17,11 @@ pub fn client_hello() -> Vec<u8> {
 }
 
 /// Parses the server's answer frame: (server version, connection time).
-pub fn parse_server_hello(fields: &[String]) -> Option<(i32, String)> {
+pub fn parse_server_hello(fields: &[crate::frame::Field<'_>]) -> Option<(i32, String)> {
     match fields {
         [v, t, ..] => {
             let v: i32 = v.parse().ok()?;
-            (MIN_CLIENT_VERSION..=MAX_CLIENT_VERSION).contains(&v).then(|| (v, t.clone()))
+            (MIN_CLIENT_VERSION..=MAX_CLIENT_VERSION).contains(&v).then(|| (v, t.to_string()))
         }
         _ => None,
     }

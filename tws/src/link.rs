@@ -413,7 +413,7 @@ impl TwsLink {
                 return self.lost(now, "TWS answered the handshake with an unsupported version".into(), true);
             };
             self.version = version;
-            self.connection_time = fields.get(1).cloned().unwrap_or_default();
+            self.connection_time = fields.get(1).map(|t| t.to_string()).unwrap_or_default();
             self.queue(Request::StartApi { client_id: self.cfg.client_id, optional_capabilities: String::new() });
             self.state = State::AwaitingId { deadline: now + self.cfg.ready_timeout, accounts: vec![], early: vec![] };
             return;

@@ -28,6 +28,8 @@ pub fn decode_message(version: i32, payload: &[u8]) -> Result<Incoming, MessageE
     debug_assert!(version <= MAX_CLIENT_VERSION, "protobuf families are not negotiated");
     check_text_frame(payload).map_err(MessageError::Frame)?;
     let fields = split_fields(payload);
-    decode(version, &fields)
-        .map_err(|error| MessageError::Decode { msg_id: fields.first().cloned().unwrap_or_default(), error })
+    decode(version, &fields).map_err(|error| MessageError::Decode {
+        msg_id: fields.first().map(|m| m.to_string()).unwrap_or_default(),
+        error,
+    })
 }

@@ -103,7 +103,8 @@ fn open_order_walk_consumes_exactly_the_frame() {
             let again = m.encode(176);
             let mut d2 = FrameDecoder::new();
             d2.extend(&again);
-            let f2 = split_fields(&d2.next_frame().unwrap().unwrap());
+            let frame2 = d2.next_frame().unwrap().unwrap();
+            let f2 = split_fields(&frame2);
             assert_eq!(f2.len(), fields.len(), "{key}");
             assert_eq!(decode(176, &f2).unwrap(), m, "{key}: re-encoded frame decodes the same");
             // truncating the frame anywhere is an error, never a panic

@@ -1,6 +1,7 @@
 //! Messages TWS sends, decoded by server version; and encoded, for the simulator.
 
 use crate::fields::{DResult, DecodeError, FieldReader, FieldWriter};
+use crate::frame::Field;
 use crate::order_walk::{self, contract_11, Io};
 use crate::types::*;
 use crate::versions as v;
@@ -116,7 +117,7 @@ pub enum Incoming {
 }
 
 /// Decodes one frame's fields (message id first).
-pub fn decode(version: i32, fields: &[String]) -> DResult<Incoming> {
+pub fn decode(version: i32, fields: &[Field<'_>]) -> DResult<Incoming> {
     let mut r = FieldReader::new(fields);
     let msg_id = r.int()?;
     let m = match msg_id {

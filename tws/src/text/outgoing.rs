@@ -1,6 +1,7 @@
 //! Requests a client sends to TWS: encoded by the bridge, decoded by the simulator.
 
 use crate::fields::{DResult, FieldReader, FieldWriter};
+use crate::frame::Field;
 use crate::types::Contract;
 use crate::versions as v;
 
@@ -268,7 +269,7 @@ impl Request {
 
     /// Decodes a request (the simulator's side). Only the fields the simulator uses
     /// are read; the rest of a frame is ignored.
-    pub fn decode(fields: &[String]) -> DResult<Request> {
+    pub fn decode(fields: &[Field<'_>]) -> DResult<Request> {
         let mut r = FieldReader::new(fields);
         let msg = r.int()?;
         Ok(match msg {
