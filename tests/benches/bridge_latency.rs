@@ -4,7 +4,8 @@
 //!
 //! The bridge is the real `ibws` binary in its own process (release build), between a
 //! simulated TWS and the clients, both inside this process; t0 is taken when the
-//! simulator begins writing the frame, t1 when a client has read the notification.
+//! simulator begins writing the frame, t1 when a client's read of the notification
+//! returns (the clients are read by one epoll thread, see `ibws_tests::epoll_clients`).
 //! So each sample includes both loopback TCP hops and the client's read. `first` is
 //! the first client's latency in each round (the path), `spread` the time from the
 //! first client to the last (the fan-out). Speed is reported, not asserted.

@@ -35,6 +35,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::Connector;
 
+use crate::epoll_clients::{self, EpollClient};
 use crate::latency::{field, parse_timestamp_us, raise_fd_limit, unix_us, Histogram};
 use crate::process::Proc;
 use crate::{free_port, repo_root, TestKeys};
@@ -531,7 +532,9 @@ fn healthz(port: u16) -> Option<String> {
 /// `p99_from_call_ms` also counts the simulator's own hop inside this process (from
 /// the call that makes the change to its frame). Per round, `first_p50_ms` is the
 /// first client's latency (the path through the bridge) and `spread_p50_ms` the time
-/// from the first client to the last (the fan-out).
+/// from the first client to the last (the fan-out). The clients are plain sockets read
+/// by one thread with epoll ([`epoll_clients`]), so a sample is stamped when its bytes
+/// reach this process rather than after a runtime has scheduled a task per client.
 pub async fn bridge_end_to_end(ibws: &Path, work: &Path, clients: usize, rounds: usize, orders: usize) -> Sample {
     use ibws_bridge::sim::{SimConfig, Simulator};
     use ibws_bridge::tws::outgoing::OrderTicket;
@@ -566,54 +569,34 @@ pub async fn bridge_end_to_end(ibws: &Path, work: &Path, clients: usize, rounds:
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let url = format!("ws://127.0.0.1:{port}/websocket/ws");
-    let samples = Arc::new(std::sync::Mutex::new(Vec::<(u64, Instant)>::with_capacity(clients * rounds)));
-    let ready = Arc::new(tokio::sync::Barrier::new(clients + 1));
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(ws_config()), true)
-            .await
-            .expect("connect to the bridge");
-        let (samples, ready) = (samples.clone(), ready.clone());
-        tasks.push(tokio::spawn(async move {
-            let sub = r#"{"type":"subscribe","message_types":["order_notification"]}"#;
-            ws.send(Message::Text(sub.into())).await.expect("subscribe");
-            loop {
-                match ws.next().await {
-                    Some(Ok(Message::Text(t))) if t.as_str().contains("\"subscription\"") => break,
-                    Some(Ok(_)) => {}
-                    other => panic!("bridge connection ended before subscribing: {other:?}"),
+    // the clients are read by one thread of their own (see `epoll_clients`): a sample
+    // is stamped when its bytes reach this process
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let reader = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<(u64, Instant)>> {
+        let mut conns = Vec::with_capacity(clients);
+        for _ in 0..clients {
+            let mut c = EpollClient::connect(addr, "/websocket/ws", Duration::from_secs(10))?;
+            c.send_text(r#"{"type":"subscribe","message_types":["order_notification"]}"#)?;
+            c.read_until(|t| t.contains("\"subscription\""))?;
+            conns.push(c);
+        }
+        let _ = ready_tx.send(());
+        let mut got = Vec::with_capacity(clients * rounds);
+        let mut counts = vec![0usize; clients];
+        let deadline = Instant::now() + Duration::from_millis(5 * rounds as u64 + 10_000);
+        epoll_clients::read_all(&mut conns, deadline, |i, t, at| {
+            if t.contains("\"event\":\"modified\"") {
+                if let Some(p) = field(t, "\"price\":").and_then(|p| p.parse::<f64>().ok()) {
+                    got.push(((p * 100.0).round() as u64, at));
+                    counts[i] += 1;
                 }
             }
-            ready.wait().await;
-            let mut got = Vec::with_capacity(rounds);
-            // one deadline for the whole run: a timer per message would be the reader's
-            // own cost on every sample
-            let end = tokio::time::sleep(Duration::from_millis(5 * rounds as u64 + 10_000));
-            tokio::pin!(end);
-            while got.len() < rounds {
-                let m = tokio::select! {
-                    m = ws.next() => m,
-                    _ = &mut end => break,
-                };
-                match m {
-                    Some(Ok(Message::Text(t))) => {
-                        let now = Instant::now();
-                        let t = t.as_str();
-                        if t.contains("\"event\":\"modified\"") {
-                            if let Some(p) = field(t, "\"price\":").and_then(|p| p.parse::<f64>().ok()) {
-                                got.push(((p * 100.0).round() as u64, now));
-                            }
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    _ => break,
-                }
-            }
-            samples.lock().expect("samples").extend(got);
-        }));
-    }
-    ready.wait().await;
+            counts[i] >= rounds
+        })?;
+        Ok(got)
+    });
+    ready_rx.await.expect("the clients connect to the bridge and subscribe");
     let mut sent = std::collections::HashMap::with_capacity(rounds);
     for i in 0..rounds {
         let price = 100.0 + (i + 1) as f64 / 100.0;
@@ -625,11 +608,8 @@ pub async fn bridge_end_to_end(ibws: &Path, work: &Path, clients: usize, rounds:
         let frame = sim.take_first_event_write().unwrap_or(call);
         sent.insert((price * 100.0).round() as u64, (frame, call));
     }
-    for t in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
-    }
+    let got = reader.await.expect("client reader").expect("client sockets");
     let (hist, from_call) = (Histogram::new(), Histogram::new());
-    let got = samples.lock().expect("samples");
     // per round: the first client's latency and the last one's
     let mut per_round: std::collections::HashMap<u64, (u64, u64)> = std::collections::HashMap::new();
     for (k, t1) in got.iter() {

@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod chaos;
+pub mod epoll_clients;
 pub mod fuzz_targets;
 pub mod latency;
 pub mod process;
