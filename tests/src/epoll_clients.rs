@@ -48,10 +48,11 @@ fn find_frame(buf: &[u8]) -> Option<Found> {
     (buf.len() >= end).then_some(Found { opcode, payload: head..end, end })
 }
 
-/// A client frame (masked, as RFC 6455 requires of clients).
-fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+/// A client frame: masked, as RFC 6455 requires of clients, with `fin` and `opcode` as
+/// given (the frame tests send broken and fragmented ones with it too).
+pub fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
     let mask = [0x5a, 0xc3, 0x3c, 0xa5];
-    let mut out = vec![0x80 | opcode];
+    let mut out = vec![(if fin { 0x80 } else { 0 }) | opcode];
     match payload.len() {
         n if n < 126 => out.push(0x80 | n as u8),
         n if n <= u16::MAX as usize => {
@@ -101,7 +102,7 @@ impl EpollClient {
 
     /// Sends a text message.
     pub fn send_text(&mut self, text: &str) -> io::Result<()> {
-        self.sock.write_all(&client_frame(0x1, text.as_bytes()))
+        self.sock.write_all(&client_frame(true, 0x1, text.as_bytes()))
     }
 
     /// Reads (blocking) until a text message for which `want` is true; the messages
@@ -142,7 +143,7 @@ impl EpollClient {
                     break;
                 }
                 0x9 => {
-                    let pong = client_frame(0xa, payload);
+                    let pong = client_frame(true, 0xa, payload);
                     self.sock.write_all(&pong)?;
                 }
                 _ => {}

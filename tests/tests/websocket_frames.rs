@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use ibws_bridge::app::{Bridge, BridgeConfig};
 use ibws_bridge::sim::{SimConfig, Simulator};
+use ibws_tests::epoll_clients::client_frame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -51,22 +52,6 @@ async fn upgraded(bridge: &Bridge) -> TcpStream {
     assert_eq!(op, 1);
     assert!(String::from_utf8(text).unwrap().contains("\"connection\""));
     s
-}
-
-/// A client frame: masked, `fin` and `opcode` as given.
-fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x5a, 0x13, 0xc7, 0x01];
-    let mut out = vec![(if fin { 0x80 } else { 0 }) | opcode];
-    match payload.len() {
-        n if n < 126 => out.push(0x80 | n as u8),
-        n => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    out
 }
 
 /// Reads one server frame: its opcode and payload.
