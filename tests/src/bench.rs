@@ -596,7 +596,10 @@ pub async fn bridge_end_to_end(ibws: &Path, work: &Path, clients: usize, rounds:
         })?;
         Ok(got)
     });
-    ready_rx.await.expect("the clients connect to the bridge and subscribe");
+    if ready_rx.await.is_err() {
+        let e = reader.await.expect("client reader").err();
+        panic!("the clients could not connect to the bridge and subscribe: {e:?}");
+    }
     let mut sent = std::collections::HashMap::with_capacity(rounds);
     for i in 0..rounds {
         let price = 100.0 + (i + 1) as f64 / 100.0;
