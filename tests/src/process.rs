@@ -53,17 +53,12 @@ impl Proc {
     /// Waits until the process accepts on the loopback `port`; fails at once if it
     /// exits first (its log says why).
     pub fn wait_listening(&mut self, port: u16, log: &Path) {
-        let deadline = std::time::Instant::now() + LISTEN_WAIT;
-        while std::time::Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
+        let child = &mut self.child;
+        wait_accepting(port, &format!("see {}", log.display()), || {
+            if let Ok(Some(status)) = child.try_wait() {
                 panic!("the server exited ({status}) before listening on 127.0.0.1:{port}: see {}", log.display());
             }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("nothing listens on 127.0.0.1:{port} after {LISTEN_WAIT:?}: see {}", log.display());
+        });
     }
 }
 
@@ -87,14 +82,21 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
 
 /// Waits (up to [`LISTEN_WAIT`]) until something accepts on a loopback port.
 pub fn wait_port(port: u16) {
+    wait_accepting(port, "no server log", || {});
+}
+
+/// Polls `port` until it accepts, calling `check` between tries (it may panic to
+/// stop the wait early), for at most [`LISTEN_WAIT`]; `hint` ends the panic message.
+fn wait_accepting(port: u16, hint: &str, mut check: impl FnMut()) {
     let deadline = std::time::Instant::now() + LISTEN_WAIT;
     while std::time::Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return;
         }
+        check();
         std::thread::sleep(Duration::from_millis(25));
     }
-    panic!("nothing listens on 127.0.0.1:{port} after {LISTEN_WAIT:?}");
+    panic!("nothing listens on 127.0.0.1:{port} after {LISTEN_WAIT:?}: {hint}");
 }
 
 /// The `ibws` binary for tests and benchmarks that run it as a separate process:
