@@ -14,7 +14,9 @@
 //! - D, the bridge end to end (ibws only): a simulated TWS in this process changes an
 //!   order's price, `ibws bridge` (its own process) turns the frame into an
 //!   `order_notification` for N local clients: latency from just before the simulator
-//!   writes the frame to a client having read the notification;
+//!   writes the frame to a client having read the notification; beside it, the same
+//!   clients fed a ready-made event by every plain `ws://` server, ibws's relay and the
+//!   peers ([`forward_rounds`]): what this machine allows any server for the fan-out;
 //! - E, event memory (ibws only): a relay's RSS growth over the bytes of event text it
 //!   keeps, for large events.
 //!
@@ -569,38 +571,20 @@ pub async fn bridge_end_to_end(ibws: &Path, work: &Path, clients: usize, rounds:
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // the clients are read by one thread of their own (see `epoll_clients`): a sample
-    // is stamped when its bytes reach this process
     let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let reader = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<(u64, Instant)>> {
-        let mut conns = Vec::with_capacity(clients);
-        for _ in 0..clients {
-            let mut c = EpollClient::connect(addr, "/websocket/ws", Duration::from_secs(10))?;
-            c.send_text(r#"{"type":"subscribe","message_types":["order_notification"]}"#)?;
-            c.read_until(|t| t.contains("\"subscription\""))?;
-            conns.push(c);
-        }
-        let _ = ready_tx.send(());
-        let mut got = Vec::with_capacity(clients * rounds);
-        let mut counts = vec![0usize; clients];
-        let deadline = Instant::now() + Duration::from_millis(5 * rounds as u64 + 10_000);
-        epoll_clients::read_all(&mut conns, deadline, |i, t, at| {
-            if t.contains("\"event\":\"modified\"") {
-                if let Some(p) = field(t, "\"price\":").and_then(|p| p.parse::<f64>().ok()) {
-                    got.push(((p * 100.0).round() as u64, at));
-                    counts[i] += 1;
-                }
-            }
-            counts[i] >= rounds
-        })?;
-        Ok(got)
+    let hello = vec![r#"{"type":"subscribe","message_types":["order_notification"]}"#.to_owned()];
+    let (reader, ready) = round_clients(addr, "/websocket/ws", hello, true, clients, rounds, |t| {
+        // the round is the price it set
+        let p =
+            field(t, "\"price\":").and_then(|p| p.parse::<f64>().ok()).filter(|_| t.contains("\"event\":\"modified\""));
+        p.map(|p| (p * 100.0).round() as u64)
     });
-    if ready_rx.await.is_err() {
+    if ready.await.is_err() {
         let e = reader.await.expect("client reader").err();
         panic!("the clients could not connect to the bridge and subscribe: {e:?}");
     }
     let mut sent = std::collections::HashMap::with_capacity(rounds);
+    let mut calls = std::collections::HashMap::with_capacity(rounds);
     for i in 0..rounds {
         let price = 100.0 + (i + 1) as f64 / 100.0;
         let _ = sim.take_first_event_write();
@@ -609,24 +593,93 @@ pub async fn bridge_end_to_end(ibws: &Path, work: &Path, clients: usize, rounds:
         tokio::time::sleep(Duration::from_millis(5)).await;
         // a frame not out within the round (never seen here) counts from the call
         let frame = sim.take_first_event_write().unwrap_or(call);
-        sent.insert((price * 100.0).round() as u64, (frame, call));
+        let key = (price * 100.0).round() as u64;
+        sent.insert(key, frame);
+        calls.insert(key, call);
     }
     let got = reader.await.expect("client reader").expect("client sockets");
-    let (hist, from_call) = (Histogram::new(), Histogram::new());
-    // per round: the first client's latency and the last one's
-    let mut per_round: std::collections::HashMap<u64, (u64, u64)> = std::collections::HashMap::new();
-    for (k, t1) in got.iter() {
-        if let Some((frame, call)) = sent.get(k) {
-            let us = t1.saturating_duration_since(*frame).as_micros() as u64;
-            hist.record(us);
+    drop(proc);
+    let mut metrics = round_metrics(&got, &sent, clients, rounds);
+    let from_call = Histogram::new();
+    for (k, t1) in &got {
+        if let Some(call) = calls.get(k) {
             from_call.record(t1.saturating_duration_since(*call).as_micros() as u64);
+        }
+    }
+    metrics.insert("p99_from_call_ms", from_call.take_percentiles().2 as f64 / 1000.0);
+    let scenario = match orders {
+        0 => format!("D_bridge_{clients}_clients"),
+        n => format!("D_bridge_{clients}_clients_{n}_orders"),
+    };
+    Sample { scenario, server: Server::Ibws, metrics }
+}
+
+/// What a round's clients read: the round's key and when the read returned.
+type Reads = Vec<(u64, Instant)>;
+
+/// Connects `clients` plain WebSocket clients to `addr{path}` on a thread of their own
+/// (see [`epoll_clients`]: a sample is stamped when its bytes reach this process, not
+/// after a runtime has scheduled a task per client), sends each the `hello` messages,
+/// waits for `"subscription"` if `confirm`, then reads every client until each has
+/// `rounds` messages that `round_of` gives a key. The receiver fires once every client
+/// is ready (or the connecting failed: the reader's result says why).
+fn round_clients(
+    addr: std::net::SocketAddr,
+    path: &'static str,
+    hello: Vec<String>,
+    confirm: bool,
+    clients: usize,
+    rounds: usize,
+    round_of: impl Fn(&str) -> Option<u64> + Send + 'static,
+) -> (tokio::task::JoinHandle<std::io::Result<Reads>>, tokio::sync::oneshot::Receiver<()>) {
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let reader = tokio::task::spawn_blocking(move || -> std::io::Result<Reads> {
+        let mut conns = Vec::with_capacity(clients);
+        for _ in 0..clients {
+            let mut c = EpollClient::connect(addr, path, Duration::from_secs(10))?;
+            for m in &hello {
+                c.send_text(m)?;
+            }
+            if confirm {
+                c.read_until(|t| t.contains("\"subscription\""))?;
+            }
+            conns.push(c);
+        }
+        let _ = ready_tx.send(());
+        let mut got = Vec::with_capacity(clients * rounds);
+        let mut counts = vec![0usize; clients];
+        let deadline = Instant::now() + Duration::from_millis(5 * rounds as u64 + 10_000);
+        epoll_clients::read_all(&mut conns, deadline, |i, t, at| {
+            if let Some(k) = round_of(t) {
+                got.push((k, at));
+                counts[i] += 1;
+            }
+            counts[i] >= rounds
+        })?;
+        Ok(got)
+    });
+    (reader, ready_rx)
+}
+
+/// Latency of every read from its round's send (`sent`, by key), and per round the
+/// first client's latency and the spread from the first client to the last.
+fn round_metrics(
+    got: &Reads,
+    sent: &std::collections::HashMap<u64, Instant>,
+    clients: usize,
+    rounds: usize,
+) -> BTreeMap<&'static str, f64> {
+    let hist = Histogram::new();
+    let mut per_round: std::collections::HashMap<u64, (u64, u64)> = std::collections::HashMap::new();
+    for (k, t1) in got {
+        if let Some(t0) = sent.get(k) {
+            let us = t1.saturating_duration_since(*t0).as_micros() as u64;
+            hist.record(us);
             let r = per_round.entry(*k).or_insert((us, us));
             *r = (r.0.min(us), r.1.max(us));
         }
     }
-    drop(proc);
     let mut metrics = latency_metrics(&hist, (rounds * clients) as u64);
-    metrics.insert("p99_from_call_ms", from_call.take_percentiles().2 as f64 / 1000.0);
     let (first, spread) = (Histogram::new(), Histogram::new());
     for (lo, hi) in per_round.values() {
         first.record(*lo);
@@ -634,11 +687,60 @@ pub async fn bridge_end_to_end(ibws: &Path, work: &Path, clients: usize, rounds:
     }
     metrics.insert("first_p50_ms", first.take_percentiles().1 as f64 / 1000.0);
     metrics.insert("spread_p50_ms", spread.take_percentiles().1 as f64 / 1000.0);
-    let scenario = match orders {
-        0 => format!("D_bridge_{clients}_clients"),
-        n => format!("D_bridge_{clients}_clients_{n}_orders"),
+    metrics
+}
+
+/// Scenario D's yardstick: the same `clients` epoll clients, `rounds` events one every
+/// 5 ms, each published through a server's publish path (ibws: a bridge on the relay's
+/// `/bridge/ws`; peers: `/pub`). No TWS frame to decode and no order to merge: a
+/// ready-made event is passed on, so for the peers this is what this machine allows
+/// a server for the fan-out part of D. Latency runs from just before the publisher's
+/// frame is written to a client having read the event. Plain `ws://` servers only (the
+/// clients speak no TLS).
+pub async fn forward_rounds(server: Server, ibws: &Path, work: &Path, clients: usize, rounds: usize) -> Option<Sample> {
+    if matches!(server, Server::IbwsTls | Server::Edge) {
+        return None;
+    }
+    raise_fd_limit();
+    let run = Arc::new(Running::start(server, ibws, work, clients).await);
+    let mut ws = run.connect(&run.url(server, "pub")).await;
+    if server.is_ibws() {
+        run.bridge_hello(&mut ws).await;
+    }
+    let (mut tx, mut rx) = ws.split();
+    let drain = tokio::spawn(async move { while let Some(Ok(_)) = rx.next().await {} });
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], run.port).into();
+    let (path, hello) = if server.is_ibws() {
+        let auth = format!(r#"{{"type":"auth","token":"{}"}}"#, run.client_token());
+        ("/websocket/ws", vec![auth, r#"{"type":"subscribe","message_types":["order_update"]}"#.to_owned()])
+    } else {
+        ("/sub", Vec::new())
     };
-    Sample { scenario, server: Server::Ibws, metrics }
+    // round 0 is not measured: it shows that every client is subscribed (the peers
+    // do not confirm a subscription)
+    let (reader, ready) = round_clients(addr, path, hello, server.is_ibws(), clients, rounds + 1, |t| {
+        field(t, "\"seq\":").and_then(|s| s.parse::<u64>().ok())
+    });
+    if ready.await.is_err() {
+        let e = reader.await.expect("client reader").err();
+        panic!("{}: the clients could not connect and subscribe: {e:?}", server.name());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut sent = std::collections::HashMap::with_capacity(rounds + 1);
+    for seq in 1..=rounds as u64 + 1 {
+        let e = event(seq);
+        let text = if server.is_ibws() { format!(r#"{{"type":"publish","event":{e}}}"#) } else { e };
+        let at = Instant::now();
+        tx.send(Message::Text(text.into())).await.expect("publish");
+        if seq > 1 {
+            sent.insert(seq, at);
+        }
+        tokio::time::sleep(Duration::from_millis(if seq == 1 { 200 } else { 5 })).await;
+    }
+    let got = reader.await.expect("client reader").expect("client sockets");
+    drain.abort();
+    let metrics = round_metrics(&got, &sent, clients, rounds);
+    Some(Sample { scenario: format!("D_forward_{clients}_clients"), server, metrics })
 }
 
 /// Median, range and the ratio ibws / peer of every metric, one line each.

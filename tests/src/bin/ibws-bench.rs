@@ -21,8 +21,8 @@ struct Args {
     /// Servers to measure, comma-separated (ibws, ibws-wss, ibws-edge-workerd, bun, node, python)
     #[arg(long, value_delimiter = ',', default_value = "ibws,ibws-wss,ibws-edge-workerd,bun,node,python")]
     servers: Vec<String>,
-    /// Scenarios: A (fan-out), B (latency), C (idle memory), D (bridge end to end, ibws
-    /// only), E (relay memory per byte of large events, ibws only), F (the edge relay's
+    /// Scenarios: A (fan-out), B (latency), C (idle memory), D (bridge end to end; and,
+    /// for every plain ws server, the same clients fed a ready-made event), E (relay memory per byte of large events, ibws only), F (the edge relay's
     /// ingest: ack rate, CPU and disk per event as the ring fills)
     #[arg(long, value_delimiter = ',', default_value = "A,B,C,D,E,F")]
     scenarios: Vec<String>,
@@ -109,6 +109,14 @@ async fn main() {
                     let s = bench::bridge_end_to_end(&ibws, &work, a.d_clients, a.d_rounds, orders).await;
                     println!("{} run={run}", s.line());
                     samples.push(s);
+                }
+                // the yardstick: the same clients fed a ready-made event by each server
+                for &server in &servers {
+                    let work = a.work_dir.join(format!("{}-D-{run}", server.name()));
+                    if let Some(s) = bench::forward_rounds(server, &ibws, &work, a.d_clients, a.d_rounds).await {
+                        println!("{} run={run}", s.line());
+                        samples.push(s);
+                    }
                 }
                 continue;
             }
