@@ -852,7 +852,7 @@ pub async fn edge_ingest(ibws: &Path, work: &Path, events: u64, distinct: bool) 
     // the last ack before the last fifth began to the end (acks come in batches, so
     // these stretches are at least a fifth long)
     let head = marks.iter().copied().find(|m| m.0 >= fifth);
-    let tail_start = marks.iter().copied().filter(|m| m.0 <= last.0.saturating_sub(fifth)).last();
+    let tail_start = marks.iter().copied().rev().find(|m| m.0 <= last.0.saturating_sub(fifth));
     if let (Some(h), Some(t)) = (head, tail_start) {
         let (r0, c0, w0) = span(first, h);
         let (r1, c1, w1) = span(t, last);
