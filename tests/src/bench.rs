@@ -717,9 +717,11 @@ pub async fn forward_rounds(server: Server, ibws: &Path, work: &Path, clients: u
         ("/sub", Vec::new())
     };
     // round 0 is not measured: it shows that every client is subscribed (the peers
-    // do not confirm a subscription)
+    // do not confirm a subscription). Only the events count: a relay client that
+    // subscribed before the relay took the bridge's snapshot is also told of the new
+    // epoch (a `resume` frame with a `seq` of its own).
     let (reader, ready) = round_clients(addr, path, hello, server.is_ibws(), clients, rounds + 1, |t| {
-        field(t, "\"seq\":").and_then(|s| s.parse::<u64>().ok())
+        field(t, "\"seq\":").and_then(|s| s.parse::<u64>().ok()).filter(|_| t.contains("\"order_update\""))
     });
     if ready.await.is_err() {
         let e = reader.await.expect("client reader").err();
