@@ -290,6 +290,17 @@ fn event(seq: u64) -> String {
     )
 }
 
+/// Event `seq` as the publisher sends it: ibws's bridge wraps it in a `publish`
+/// frame, the peers broadcast the text as it is.
+fn publish_text(server: Server, seq: u64) -> String {
+    let e = event(seq);
+    if server.is_ibws() {
+        format!(r#"{{"type":"publish","event":{e}}}"#)
+    } else {
+        e
+    }
+}
+
 /// Publishes `count` events, `rate` per second (0: as fast as the server takes
 /// them). ibws: as a bridge on `/bridge/ws`; peers: on `/pub`. The publisher's socket
 /// stays open while the returned guard lives.
@@ -308,8 +319,7 @@ async fn publish(run: &Running, server: Server, count: u64, rate: u32) -> Box<dy
             let due = start + i * (seq as u32 - 1);
             tokio::time::sleep_until(due.into()).await;
         }
-        let e = event(seq);
-        let text = if server.is_ibws() { format!(r#"{{"type":"publish","event":{e}}}"#) } else { e };
+        let text = publish_text(server, seq);
         if rate > 0 {
             tx.send(Message::Text(text.into())).await.expect("publish");
         } else {
@@ -730,8 +740,7 @@ pub async fn forward_rounds(server: Server, ibws: &Path, work: &Path, clients: u
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut sent = std::collections::HashMap::with_capacity(rounds + 1);
     for seq in 1..=rounds as u64 + 1 {
-        let e = event(seq);
-        let text = if server.is_ibws() { format!(r#"{{"type":"publish","event":{e}}}"#) } else { e };
+        let text = publish_text(server, seq);
         let at = Instant::now();
         tx.send(Message::Text(text.into())).await.expect("publish");
         if seq > 1 {

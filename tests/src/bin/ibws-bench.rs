@@ -22,8 +22,9 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "ibws,ibws-wss,ibws-edge-workerd,bun,node,python")]
     servers: Vec<String>,
     /// Scenarios: A (fan-out), B (latency), C (idle memory), D (bridge end to end; and,
-    /// for every plain ws server, the same clients fed a ready-made event), E (relay memory per byte of large events, ibws only), F (the edge relay's
-    /// ingest: ack rate, CPU and disk per event as the ring fills)
+    /// for every plain ws server, the same clients fed a ready-made event), E (relay
+    /// memory per byte of large events, ibws only), F (the edge relay's ingest: ack
+    /// rate, CPU and disk per event as the ring fills)
     #[arg(long, value_delimiter = ',', default_value = "A,B,C,D,E,F")]
     scenarios: Vec<String>,
     /// Runs of each scenario, interleaved across servers
