@@ -251,7 +251,10 @@ impl Outputs {
         let events: Vec<_> = frames.into_iter().filter_map(|f| seq.stamp(f)).collect();
         self.hub.with(|h| {
             for ev in &events {
-                h.publish(ev.clone(), now);
+                // the sequencer stamps head + 1 every time: a refusal here is a bug
+                if let Err(v) = h.publish(ev.clone(), now) {
+                    tracing::error!(seq = ev.seq, "local hub refused the bridge's own event: {}", v.reason());
+                }
             }
         });
         if let Some(u) = &self.uplink {

@@ -25,7 +25,7 @@ use crate::start_error::StartError;
 use futures_util::{SinkExt, StreamExt};
 use ibws_shared::backoff::Backoff;
 use ibws_shared::hub::StampedEvent;
-use ibws_shared::protocol::{split_snapshot, BridgeFrame, RelayFrame};
+use ibws_shared::protocol::{split_snapshot, BridgeFrame, CloseCode, RelayFrame};
 use tokio::sync::{watch, Notify};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
@@ -293,7 +293,12 @@ async fn session(cfg: &UplinkConfig, hub: &SharedHub, up: &Uplink, attempt: &mut
     let connected = *source.borrow_and_update();
     ws.send(frame_text(&BridgeFrame::Source { connected })).await.map_err(|e| e.to_string())?;
     loop {
-        let (pending, _) = up.range(last_sent, u64::MAX);
+        let (pending, contiguous) = up.range(last_sent, u64::MAX);
+        if !pending.is_empty() && !contiguous {
+            // events dropped from a full buffer before they were sent: the relay
+            // refuses a gap (4005), so start a new session, which begins with a snapshot
+            return Err("uplink buffer overflowed before events were sent; resyncing with a snapshot".into());
+        }
         if !pending.is_empty() {
             for e in &pending {
                 ws.feed(publish_text(e)).await.map_err(|e| e.to_string())?;
@@ -311,7 +316,13 @@ async fn session(cfg: &UplinkConfig, hub: &SharedHub, up: &Uplink, attempt: &mut
                         }
                     }
                 }
-                Some(Ok(Message::Close(f))) => return Err(format!("relay closed the uplink ({:?})", f.map(|f| u16::from(f.code)))),
+                Some(Ok(Message::Close(f))) => {
+                    let code = f.as_ref().map(|f| u16::from(f.code));
+                    if code == Some(CloseCode::StreamRefused.code()) {
+                        error!(%tenant, "the relay refused this bridge's stream (4005: a gap or a seq out of range); reconnecting with a snapshot");
+                    }
+                    return Err(format!("relay closed the uplink ({code:?})"));
+                }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e.to_string()),
                 None => return Err("relay closed the uplink".into()),

@@ -57,7 +57,7 @@ fn run(subscribers: usize, events: u64) {
             epoch: None,
         });
         f.set_position("bench", seq);
-        hub.publish(StampedEvent::new(f).unwrap(), now);
+        hub.publish(StampedEvent::new(f).unwrap(), now).expect("the next event");
         delivered += drain(&mut hub, &mut sink);
         sink.clear();
     }

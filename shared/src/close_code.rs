@@ -10,6 +10,7 @@
 //! | 4002 | heartbeat timeout | reconnect with backoff, then `resume` |
 //! | 4003 | rate limited | reconnect with backoff (longer) |
 //! | 4004 | source reset | reconnect with backoff, take a fresh snapshot |
+//! | 4005 | stream refused | (bridges) reconnect with backoff and begin with a snapshot: an event broke the stream's rules (a gap, a seq out of range, an epoch without a snapshot) |
 //! | 4500 | invalid token | stop until the token changes |
 //! | 4501 | token expired | get a new token, then reconnect |
 //! | 4502 | forbidden | stop: the token's scope does not allow this |
@@ -34,6 +35,7 @@ pub enum CloseCode {
     HeartbeatTimeout = 4002,
     RateLimited = 4003,
     SourceReset = 4004,
+    StreamRefused = 4005,
     InvalidToken = 4500,
     TokenExpired = 4501,
     Forbidden = 4502,
@@ -45,7 +47,7 @@ pub enum CloseCode {
 }
 
 impl CloseCode {
-    pub const ALL: [CloseCode; 15] = [
+    pub const ALL: [CloseCode; 16] = [
         CloseCode::Normal,
         CloseCode::GoingAway,
         CloseCode::ServerRestarting,
@@ -53,6 +55,7 @@ impl CloseCode {
         CloseCode::HeartbeatTimeout,
         CloseCode::RateLimited,
         CloseCode::SourceReset,
+        CloseCode::StreamRefused,
         CloseCode::InvalidToken,
         CloseCode::TokenExpired,
         CloseCode::Forbidden,
@@ -93,6 +96,7 @@ impl CloseCode {
             CloseCode::HeartbeatTimeout => "heartbeat timeout",
             CloseCode::RateLimited => "rate limited",
             CloseCode::SourceReset => "source reset",
+            CloseCode::StreamRefused => "stream refused",
             CloseCode::InvalidToken => "invalid token",
             CloseCode::TokenExpired => "token expired",
             CloseCode::Forbidden => "forbidden",

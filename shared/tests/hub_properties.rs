@@ -129,9 +129,9 @@ impl World {
             epoch: None,
         });
         f.set_position(&epoch, seq);
-        assert!(self.hub.publish(StampedEvent::new(f.clone()).unwrap(), self.now));
+        assert_eq!(self.hub.publish(StampedEvent::new(f.clone()).unwrap(), self.now), Ok(true));
         // the same event again is a duplicate
-        assert!(!self.hub.publish(StampedEvent::new(f).unwrap(), self.now));
+        assert_eq!(self.hub.publish(StampedEvent::new(f).unwrap(), self.now), Ok(false));
         self.published += 1;
     }
 
@@ -225,7 +225,7 @@ impl World {
                     (e.to_owned(), s)
                 };
                 let snap = Snapshot { epoch, seq, orders: self.hub.orders(), accounts: vec![], source_connected: true };
-                self.hub.apply_snapshot(&snap, self.now);
+                self.hub.apply_snapshot(&snap, self.now).expect("a snapshot at a safe seq applies");
                 self.pump(&[0]);
             }
             Op::Junk(s) => {
@@ -320,7 +320,7 @@ fn stream_and_sessions_survive_a_host_restart() {
             epoch: None,
         });
         f.set_position("e", seq);
-        a.publish(StampedEvent::new(f).unwrap(), now);
+        a.publish(StampedEvent::new(f).unwrap(), now).unwrap();
     }
     let stream = serde_json::to_string(&a.stream_state()).unwrap();
     let session = a.session_state(1).unwrap();

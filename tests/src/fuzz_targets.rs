@@ -15,8 +15,9 @@ use ibws_bridge::tws::frame::split_fields;
 use ibws_bridge::tws::incoming::decode;
 use ibws_bridge::tws::{FrameDecoder, Request};
 use ibws_shared::auth::{JwtVerifier, Role, TokenVerifier, VerifyKey};
-use ibws_shared::hub::{ConnectInfo, Hub, HubConfig, Now, StampedEvent};
-use ibws_shared::protocol::{BridgeFrame, RelayFrame, ServerFrame, SnapshotAssembler};
+use ibws_shared::hub::{ConnectInfo, Hub, HubConfig, Now, Output, StampedEvent, MAX_SAFE_SEQ, TAKE_BUDGET_EVENTS};
+use ibws_shared::protocol::{RelayFrame, ServerFrame};
+use ibws_shared::relay::BridgeSession;
 
 /// Every target, by the name its corpus directory has.
 pub const TARGETS: [(&str, fn(&[u8])); 6] = [
@@ -86,68 +87,131 @@ fn event(seq: u64) -> Arc<StampedEvent> {
     StampedEvent::new(frame).expect("stamped")
 }
 
+/// Drains everything the hub asked for, taking frames for every client it woke, as a
+/// driver would, and checks the hub's work: each take looks at no more than
+/// [`TAKE_BUDGET_EVENTS`] ring entries, and the wakes end (a client is owed at most
+/// the ring and its replies, so a bounded number of takes empties it). A hub that
+/// breaks either panics here, which is what the fuzzer reports.
+pub fn drain(hub: &mut Hub) -> usize {
+    let mut frames = Vec::new();
+    let mut takes = 0usize;
+    while let Some(o) = hub.poll_output() {
+        if let Output::Wake(id) = o {
+            let before = hub.stats().events_examined;
+            hub.take_frames(id, &mut frames);
+            let examined = hub.stats().events_examined - before;
+            assert!(examined <= TAKE_BUDGET_EVENTS as u64, "one take looked at {examined} ring entries");
+            takes += 1;
+            assert!(takes <= 100_000, "the hub keeps waking its clients");
+            frames.clear();
+        }
+    }
+    takes
+}
+
 /// Client text frames (one per line) into a hub with a stream and two clients: one on
-/// an open endpoint, one that must authenticate. Every output is drained.
+/// an open endpoint, one that must authenticate. Every output is drained and every
+/// woken client takes its frames, within the work bound ([`drain`]).
 pub fn client_message(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     for require_auth in [false, true] {
         let cfg = HubConfig { require_auth, replay_capacity: 16, max_orders: 16, ..HubConfig::default() };
         let mut hub = Hub::new(cfg, Some(verifier()), "e1".into());
-        for seq in 1..=3 {
-            hub.publish(event(seq), now(0));
+        let mut seq = 0;
+        for _ in 1..=3 {
+            seq += 1;
+            hub.publish(event(seq), now(0)).expect("the next event applies");
         }
         hub.connect(1, ConnectInfo { client_id: Some("fuzz".into()), claims: None }, now(0));
         for (i, line) in text.split('\n').enumerate() {
             let t = now(i as u64 + 1);
             hub.on_text(1, line, t);
             if i % 4 == 3 {
-                hub.publish(event(4 + i as u64), t);
+                seq += 1;
+                hub.publish(event(seq), t).expect("the next event applies");
                 hub.tick(t);
             }
-            let mut frames = Vec::new();
-            while let Some(o) = hub.poll_output() {
-                if let ibws_shared::hub::Output::Wake(id) = o {
-                    hub.take_frames(id, &mut frames);
-                }
-            }
+            drain(&mut hub);
         }
     }
 }
 
-/// Bridge <-> relay frames, one per line: parsed as both directions, and what the
-/// relay's ingest would apply (publish, snapshot, source) applied to a hub with a
-/// subscribed client.
+fn bridge_token() -> String {
+    static T: OnceLock<String> = OnceLock::new();
+    T.get_or_init(|| {
+        let claims = ibws_shared::auth::Claims {
+            sub: "fuzz-bridge".into(),
+            role: Role::Bridge,
+            tenant: "desk1".into(),
+            scope: vec![],
+            accounts: vec![],
+            exp: 4_000_000_000,
+            nbf: None,
+            iat: Some(1_760_000_000),
+            iss: "ibws".into(),
+            aud: "ibws".into(),
+        };
+        ibws_shared::auth::mint(&claims, &ibws_shared::auth::SignKey::Hs256(FUZZ_SECRET.to_vec())).expect("mint")
+    })
+    .clone()
+}
+
+/// A hostile bridge: after a valid `hello`, every line is a frame from the bridge,
+/// handled by the relay's own [`BridgeSession`] (the code the native and the edge
+/// relay run) into a tenant hub with three clients (unrestricted, restricted to one
+/// account, a seed client), each subscribed and taking its frames after every frame
+/// ([`drain`]). A refused bridge reconnects (a new session) and goes on. Whatever the
+/// frames, the stream position stays within 2^53 - 1 and every take is bounded.
 pub fn bridge_frame(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let cfg = HubConfig { require_auth: false, replay_capacity: 16, max_orders: 16, ..HubConfig::default() };
     let mut hub = Hub::new(cfg, None, "relay-x".into());
+    let restricted = ibws_shared::auth::Claims {
+        sub: "c".into(),
+        role: Role::Client,
+        tenant: "desk1".into(),
+        scope: vec![],
+        accounts: vec!["DU1".into()],
+        exp: 4_000_000_000,
+        nbf: None,
+        iat: None,
+        iss: "ibws".into(),
+        aud: "ibws".into(),
+    };
     hub.connect(1, ConnectInfo::default(), now(0));
-    hub.on_text(1, r#"{"type":"subscribe","message_types":["order_update","order_notification","error"]}"#, now(0));
-    let mut parts = SnapshotAssembler::new(64);
+    hub.connect(2, ConnectInfo { client_id: None, claims: Some(restricted) }, now(0));
+    hub.connect(3, ConnectInfo::default(), now(0));
+    let sub = r#"{"type":"subscribe","message_types":["order_update","order_notification","error","account_update","market_data","mcp_order"]}"#;
+    for id in [1, 2] {
+        hub.on_text(id, sub, now(0));
+        hub.on_text(id, r#"{"type":"resume","epoch":"relay-x","since":0}"#, now(0));
+    }
+    hub.on_text(3, sub, now(0));
+    drain(&mut hub);
+    let hello = format!(r#"{{"type":"hello","token":"{}","epoch":"e1","seq":0,"version":"fuzz"}}"#, bridge_token());
+    let connect = |t| {
+        let mut s = BridgeSession::new(None, 5_000, 16, t);
+        s.on_hello(&hello, verifier().as_ref(), t).expect("a valid hello");
+        s
+    };
+    let mut session = connect(now(0));
     for (i, line) in text.split('\n').enumerate() {
         let t = now(i as u64 + 1);
         let _ = serde_json::from_str::<RelayFrame>(line);
-        match serde_json::from_str::<BridgeFrame>(line) {
-            Ok(BridgeFrame::Publish { event }) => {
-                if let Some(ev) = StampedEvent::new(*event) {
-                    hub.publish(ev, t);
-                }
-            }
-            Ok(BridgeFrame::Snapshot(s)) => hub.apply_snapshot(&s, t),
-            Ok(BridgeFrame::SnapshotPart(p)) => {
-                if let Ok(Some(s)) = parts.push(p) {
-                    hub.apply_snapshot(&s, t);
-                }
-            }
-            Ok(BridgeFrame::Source { connected }) => hub.set_source_connected(connected),
-            Ok(BridgeFrame::Hello { token, .. }) => {
-                let _ = verifier().verify(&token, 1_760_000_000).map(|c| c.role == Role::Bridge);
-            }
-            Err(_) => {}
+        if session.on_text(line, &mut hub, t).is_err() {
+            session.on_closed(&mut hub, true);
+            session = connect(t);
         }
+        assert!(hub.position().1 <= MAX_SAFE_SEQ, "the stream reached seq {}", hub.position().1);
         hub.on_text(1, r#"{"type":"get_orders"}"#, t);
+        if i % 3 == 2 {
+            hub.on_text(2, r#"{"type":"resume","epoch":"e1","since":1}"#, t);
+        }
+        drain(&mut hub);
+        let (e, s) = hub.position();
+        let (e, s) = (e.to_owned(), s);
+        let _ = session.ack(&e, s);
         let _ = hub.stream_state();
-        while hub.poll_output().is_some() {}
     }
 }
 

@@ -11,8 +11,14 @@ pub fn render(hubs: &Hubs, status: &Status, limits: &ConnLimiter) -> String {
     let all = hubs.all();
     let mut stats = ibws_shared::hub::HubStats::default();
     let (mut clients, mut seq, mut orders) = (0, 0, 0);
-    for (_, hub) in &all {
+    // per tenant, only those with something to report: (tenant, refused, evicted)
+    let mut per_tenant: Vec<(&str, u64, u64)> = Vec::new();
+    for (tenant, hub) in &all {
         hub.with(|h| {
+            let st = h.stats();
+            if st.stream_violations > 0 || st.events_evicted_for_memory > 0 {
+                per_tenant.push((tenant, st.stream_violations, st.events_evicted_for_memory));
+            }
             clients += h.client_count();
             seq = seq.max(h.position().1);
             orders += h.order_count();
@@ -74,6 +80,14 @@ pub fn render(hubs: &Hubs, status: &Status, limits: &ConnLimiter) -> String {
         let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         let _ = writeln!(s, "# HELP ibws_bridge_takeovers_total Bridges that took a tenant over from one that failed its liveness check.\n# TYPE ibws_bridge_takeovers_total counter\nibws_bridge_takeovers_total {}", get(&status.bridge_takeovers));
         let _ = writeln!(s, "# HELP ibws_bridges_refused_total Second bridges refused because the tenant's bridge was alive.\n# TYPE ibws_bridges_refused_total counter\nibws_bridges_refused_total {}", get(&status.bridges_refused));
+        let _ = writeln!(s, "# HELP ibws_stream_violations_total Events and snapshots a tenant's bridge sent that broke the stream's rules (a gap, a seq out of range, an epoch without a snapshot): refused with 4005, never applied.\n# TYPE ibws_stream_violations_total counter");
+        for (tenant, n, _) in &per_tenant {
+            let _ = writeln!(s, "ibws_stream_violations_total{{tenant=\"{}\"}} {n}", label(tenant));
+        }
+        let _ = writeln!(s, "# HELP ibws_memory_evicted_events_total Events dropped from a tenant's replay ring to keep the relay's memory budget (--max-memory-mb); its clients that were owed them resync with recovered:false.\n# TYPE ibws_memory_evicted_events_total counter");
+        for (tenant, _, n) in &per_tenant {
+            let _ = writeln!(s, "ibws_memory_evicted_events_total{{tenant=\"{}\"}} {n}", label(tenant));
+        }
     }
     if let Some(u) = &status.uplink {
         let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
@@ -84,4 +98,9 @@ pub fn render(hubs: &Hubs, status: &Status, limits: &ConnLimiter) -> String {
         let _ = writeln!(s, "# HELP ibws_uplink_ack_regressions_total Times a relay held less than it had acknowledged.\n# TYPE ibws_uplink_ack_regressions_total counter\nibws_uplink_ack_regressions_total {}", get(&u.ack_regressions));
     }
     s
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

@@ -39,11 +39,17 @@ pub struct RingEvent {
     pub seq: u64,
     pub kind: MessageType,
     pub account: Option<Box<str>>,
+    /// About an account the hub could not name (an order's error, for an order it
+    /// does not know): only clients allowed every account may see it.
+    pub all_accounts_only: bool,
     pub json: Frame,
 }
 
 impl From<&StampedEvent> for RingEvent {
     fn from(e: &StampedEvent) -> Self {
-        RingEvent { seq: e.seq, kind: e.kind, account: e.account.as_deref().map(Into::into), json: e.json.clone() }
+        RingEvent { seq: e.seq, kind: e.kind, account: e.account.as_deref().map(Into::into),
+            all_accounts_only: false,
+            json: e.json.clone(),
+        }
     }
 }

@@ -30,6 +30,7 @@ mod journal;
 mod order_table;
 mod replay;
 mod session;
+pub mod stream_rules;
 mod token_bucket;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -42,6 +43,7 @@ pub use journal::StreamChanges;
 pub use order_table::OrderTable;
 pub use replay::ReplayRing;
 pub use session::Session;
+pub use stream_rules::{StreamViolation, MAX_SAFE_SEQ};
 pub use token_bucket::TokenBucket;
 
 use crate::auth::{AuthError, Claims, Role, TokenVerifier};
@@ -125,6 +127,13 @@ pub struct HubStats {
     pub refused_max_clients: u64,
     /// Clients refused because their token's subject held `max_clients_per_subject`.
     pub refused_per_subject: u64,
+    /// Events and snapshots refused for breaking the stream's rules
+    /// ([`stream_rules`]): never applied.
+    pub stream_violations: u64,
+    /// Ring entries looked at by takes (each take looks at most [`TAKE_BUDGET_EVENTS`]).
+    pub events_examined: u64,
+    /// Events dropped from the ring to keep a process-wide memory budget.
+    pub events_evicted_for_memory: u64,
 }
 
 /// The hub. See the module documentation.
@@ -160,6 +169,12 @@ const SWEEP_MS: u64 = 500;
 /// a writer takes, writes, and takes again, so a 10,000-event replay never sits in
 /// memory twice.
 pub const TAKE_BUDGET_BYTES: usize = 256 * 1024;
+
+/// Ring entries one [`Hub::take_frames`] looks at, at most (whether it hands them out
+/// or they are of no interest to the client): a take is bounded in work, not only in
+/// bytes, so a client subscribed to a rare type does not walk a 50,000-event ring
+/// under the hub's lock in one go.
+pub const TAKE_BUDGET_EVENTS: usize = 4096;
 
 impl Hub {
     /// A hub for stream `epoch`, starting at seq 0.
@@ -342,7 +357,8 @@ impl Hub {
     pub fn restore_stream(&mut self, st: StreamState) {
         self.orders_cache = None;
         self.epoch = st.epoch;
-        self.seq = st.seq;
+        // stored by this hub, so within bounds; clamped all the same
+        self.seq = st.seq.min(MAX_SAFE_SEQ);
         self.orders.replace(&st.orders);
         self.accounts = st.accounts.into_iter().map(|a| (a.account.clone(), a)).collect();
         self.source_connected = st.source_connected;
@@ -364,7 +380,8 @@ impl Hub {
             keep.push(e);
         }
         for e in keep.into_iter().rev() {
-            self.ring.push(RingEvent::from(&*e));
+            let r = self.ring_event(&e);
+            self.ring.push(r);
         }
     }
 
@@ -457,7 +474,9 @@ impl Hub {
         // what it is owed still goes out before the close frame (within one budget)
         let mut frames = Vec::new();
         if code != CloseCode::SlowConsumer && !self.fell_off(&s) {
-            self.collect(&mut s, &mut frames, TAKE_BUDGET_BYTES);
+            let mut examined = 0;
+            self.collect(&mut s, &mut frames, TAKE_BUDGET_BYTES, &mut examined);
+            self.stats.events_examined += examined;
         }
         self.out.push_back(Output::Close { id, code, frames });
     }
@@ -549,7 +568,9 @@ impl Hub {
             s.reply_bytes += f.len();
             s.replies.push_back((self.seq, f));
         }
-        let more = self.collect(&mut s, into, TAKE_BUDGET_BYTES);
+        let mut examined = 0;
+        let more = self.collect(&mut s, into, TAKE_BUDGET_BYTES, &mut examined);
+        self.stats.events_examined += examined;
         self.stats.frames_delivered += (into.len() - before) as u64;
         if more {
             self.out.push_back(Output::Wake(id));
@@ -564,27 +585,42 @@ impl Hub {
         s.lost || (s.cursor <= self.seq && self.ring.first_seq().is_none_or(|f| s.cursor < f))
     }
 
-    /// Moves what `s` is owed into `into`, up to `budget` bytes (at least one frame);
-    /// true when something is left.
-    fn collect(&self, s: &mut Session, into: &mut Vec<Frame>, budget: usize) -> bool {
+    /// Moves what `s` is owed into `into`, up to `budget` bytes (at least one frame)
+    /// and [`TAKE_BUDGET_EVENTS`] ring entries looked at; true when something is left.
+    /// The work is bounded by what the ring holds, never by seq values: a cursor
+    /// behind the ring's first event jumps to it (the caller has already resynced or
+    /// closed a client that was owed what lies before), and one over an empty ring
+    /// jumps to the head.
+    fn collect(&self, s: &mut Session, into: &mut Vec<Frame>, budget: usize, examined: &mut u64) -> bool {
         let mut bytes = 0usize;
-        loop {
+        let mut steps = 0usize;
+        let more = loop {
             let boundary = s.replies.front().map_or(self.seq, |r| r.0);
+            if s.cursor <= boundary {
+                let first = self.ring.first_seq().unwrap_or(boundary + 1);
+                if s.cursor < first {
+                    s.cursor = first.min(boundary + 1);
+                }
+            }
             while s.cursor <= boundary {
-                if bytes >= budget && bytes > 0 {
-                    return true;
+                if (bytes >= budget && bytes > 0) || steps >= TAKE_BUDGET_EVENTS {
+                    break;
                 }
                 let seq = s.cursor;
                 s.cursor += 1;
+                steps += 1;
                 if let Some(e) = self.ring.get(seq) {
-                    if s.ready && s.subscribed(e.kind) && s.may_see(e.kind, e.account.as_deref()) {
+                    if s.ready && s.subscribed(e.kind) && s.may_see_event(e) {
                         bytes += e.json.len();
                         into.push(e.json.clone());
                     }
                 }
             }
+            if s.cursor <= boundary {
+                break true;
+            }
             if bytes >= budget && bytes > 0 && !s.replies.is_empty() {
-                return true;
+                break true;
             }
             match s.replies.pop_front() {
                 Some((_, f)) => {
@@ -595,10 +631,12 @@ impl Hub {
                 None => {
                     // an idle client keeps no reply queue (most clients are idle)
                     s.replies = VecDeque::new();
-                    return false;
+                    break false;
                 }
             }
-        }
+        };
+        *examined += steps as u64;
+        more
     }
 
     fn resume_frame(&self, recovered: bool, replayed: u64, now: Now) -> Frame {
@@ -847,7 +885,7 @@ impl Hub {
         };
         let replayed = if epoch == self.epoch {
             self.ring.since(since, self.seq).map(|events| {
-                events.filter(|e| s.subscribed(e.kind) && s.may_see(e.kind, e.account.as_deref())).count() as u64
+                events.filter(|e| s.subscribed(e.kind) && s.may_see_event(e)).count() as u64
             })
         } else {
             None
@@ -867,26 +905,30 @@ impl Hub {
 
     // ----- the source -----
 
-    /// Publishes a stamped event. Returns false (and does nothing) for a duplicate, i.e.
-    /// a seq at or below the current one in the same epoch. A new epoch restarts the
-    /// stream; a gap in seqs empties the replay ring so no resume spans it.
-    pub fn publish(&mut self, ev: Arc<StampedEvent>, now: Now) -> bool {
+    /// Publishes a stamped event, if it is the stream's next ([`stream_rules`]):
+    /// `Ok(true)` when applied, `Ok(false)` for a resend of an event the stream already
+    /// has (dropped), and an error, with nothing applied, for anything else: a gap, a
+    /// seq behind the replay window or beyond [`MAX_SAFE_SEQ`], another epoch (a new
+    /// epoch begins only with [`Hub::apply_snapshot`]).
+    pub fn publish(&mut self, ev: Arc<StampedEvent>, now: Now) -> Result<bool, StreamViolation> {
         self.see(now);
-        if ev.epoch != self.epoch {
-            self.epoch = ev.epoch.clone();
-            // announce at the position just before this event
-            self.restart_stream(ev.seq.saturating_sub(1));
-            self.announce_epoch(now);
-        } else if ev.seq <= self.seq {
-            self.stats.duplicates_dropped += 1;
-            return false;
-        } else if ev.seq != self.seq + 1 {
-            // a gap: no resume may span it, and no backlog may either
-            self.restart_stream(ev.seq - 1);
+        let window = self.cfg.replay_capacity as u64;
+        match stream_rules::check_event(&self.epoch, self.seq, window, &ev.epoch, ev.seq) {
+            stream_rules::Verdict::Next => {}
+            stream_rules::Verdict::Duplicate => {
+                self.stats.duplicates_dropped += 1;
+                return Ok(false);
+            }
+            stream_rules::Verdict::Refuse(v) => {
+                self.stats.stream_violations += 1;
+                return Err(v);
+            }
         }
         self.seq = ev.seq;
         self.stats.events_published += 1;
         self.stats.events_by_type[ev.kind as usize] += 1;
+        // the account an error is about is looked up before the order table moves on
+        let ring_event = self.ring_event(&ev);
         if let Some(o) = ev.frame.order() {
             let touched = self.orders.upsert(o);
             if let Some(j) = &mut self.journal {
@@ -906,20 +948,38 @@ impl Hub {
             j.events.push((ev.seq, ev.json.clone()));
             j.dirty = true;
         }
-        self.ring.push(RingEvent::from(&*ev));
         // wake the idle clients that want it; idle ones that do not move past it
         for (id, s) in self.clients.iter_mut() {
             if !s.armed {
                 continue; // its driver is taking already, and will come back for this
             }
-            if s.ready && s.subscribed(ev.kind) && s.may_see(ev.kind, ev.account.as_deref()) {
+            if s.ready && s.subscribed(ring_event.kind) && s.may_see_event(&ring_event) {
                 s.armed = false;
                 self.out.push_back(Output::Wake(*id));
             } else if s.cursor == ev.seq && s.replies.is_empty() {
                 s.cursor = ev.seq + 1;
             }
         }
-        true
+        self.ring.push(ring_event);
+        Ok(true)
+    }
+
+    /// What the ring keeps of `ev`. An `error` that names no account but refers to a
+    /// request (TWS's `req_id` is the order id for an order's errors) is about the
+    /// account of the order with that id, as this hub's order table knows it; when the
+    /// table does not know it (or the id is ambiguous), only clients allowed every
+    /// account may see it.
+    fn ring_event(&self, ev: &StampedEvent) -> RingEvent {
+        let mut r = RingEvent::from(ev);
+        if let ServerFrame::Error(e) = &ev.frame {
+            if let (None, Some(req)) = (&e.account, e.req_id.filter(|id| *id > 0)) {
+                match self.orders.account_of_order_id(req) {
+                    Some(a) => r.account = Some(a.into()),
+                    None => r.all_accounts_only = true,
+                }
+            }
+        }
+        r
     }
 
     /// Replaces the order and account tables with a snapshot. A snapshot of another
@@ -927,8 +987,14 @@ impl Hub {
     /// our protocol (they sent `auth` or `resume`) are told of a new epoch at once with
     /// an unsolicited `resume` frame saying `recovered: false`, so they resnapshot now
     /// rather than at the next event.
-    pub fn apply_snapshot(&mut self, snap: &Snapshot, now: Now) {
+    ///
+    /// A snapshot whose seq is beyond [`MAX_SAFE_SEQ`] is refused, with nothing applied.
+    pub fn apply_snapshot(&mut self, snap: &Snapshot, now: Now) -> Result<(), StreamViolation> {
         self.see(now);
+        if let Err(v) = stream_rules::check_snapshot(snap.seq) {
+            self.stats.stream_violations += 1;
+            return Err(v);
+        }
         let new_epoch = snap.epoch != self.epoch;
         self.epoch = snap.epoch.clone();
         if new_epoch || snap.seq != self.seq {
@@ -947,6 +1013,7 @@ impl Hub {
         if new_epoch {
             self.announce_epoch(now);
         }
+        Ok(())
     }
 
     /// The ring is emptied and the stream goes on after `seq`. Clients that were idle

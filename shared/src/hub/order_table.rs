@@ -64,6 +64,23 @@ impl OrderTable {
         self.rows.get(&key).map(|(_, o)| o)
     }
 
+    /// The account of the order with TWS order id `order_id`, when the table holds
+    /// such orders and they all name the same account (order ids are per API client,
+    /// so two clients' orders may share one). Looks at every row: an error's cost is
+    /// bounded by the table's size.
+    pub fn account_of_order_id(&self, order_id: i64) -> Option<&str> {
+        let mut found: Option<&str> = None;
+        for (_, o) in self.rows.values().filter(|(_, o)| o.order_id == order_id) {
+            match (found, o.account.as_deref()) {
+                (_, None) => return None,
+                (None, Some(a)) => found = Some(a),
+                (Some(f), Some(a)) if f != a => return None,
+                _ => {}
+            }
+        }
+        found
+    }
+
     /// Every key in the table.
     pub fn keys(&self) -> impl Iterator<Item = i64> + '_ {
         self.rows.keys().copied()

@@ -71,6 +71,13 @@ impl Session {
         }
     }
 
+    /// May this client see this event from the ring (its type's scope, its account,
+    /// and an event about an unknown account only with every account allowed)?
+    pub fn may_see_event(&self, e: &super::RingEvent) -> bool {
+        self.may_see(e.kind, e.account.as_deref())
+            && (!e.all_accounts_only || self.claims.as_ref().is_none_or(|c| c.allows_all_accounts()))
+    }
+
     /// May this client see order rows (`get_orders`)? Only with an order type in its
     /// scope.
     pub fn may_see_orders(&self) -> bool {

@@ -4,7 +4,10 @@
 //! tenant, where the relay serves one) before its deadline; the relay answers
 //! `welcome` with the highest seq it holds. Then snapshots (whole, or reassembled from
 //! parts) and `publish`ed events go into the tenant's hub, which drops duplicates by
-//! seq, so a bridge's resends after a reconnect are harmless. The relay acknowledges
+//! seq, so a bridge's resends after a reconnect are harmless. An event that breaks the
+//! stream's rules (a gap, a seq behind the replay window or beyond 2^53 - 1, an epoch
+//! that did not begin with a snapshot: `hub::stream_rules`) is applied to nothing and
+//! ends the session with 4005; the bridge's next session begins with a snapshot. The relay acknowledges
 //! only what its host has stored: the host says what is stored ([`BridgeSession::ack`])
 //! and gets back the `ack` frame to send, if the position moved. The session ends when
 //! the token expires (4501), as every client's does.
@@ -151,27 +154,18 @@ impl BridgeSession {
         let Ok(frame) = serde_json::from_str::<BridgeFrame>(text) else {
             return Ok(Applied::Ignored("unreadable frame from the bridge"));
         };
-        match frame {
+        let applied = match frame {
             BridgeFrame::Publish { event } => match StampedEvent::new(*event) {
-                Some(ev) => {
-                    hub.publish(ev, now);
-                    Ok(Applied::Stored)
-                }
+                Some(ev) => hub.publish(ev, now).map(|_| Applied::Stored),
                 None => Ok(Applied::Ignored("an event without a stream position")),
             },
-            BridgeFrame::Snapshot(s) => {
-                hub.apply_snapshot(&s, now);
-                Ok(Applied::Stored)
-            }
+            BridgeFrame::Snapshot(s) => hub.apply_snapshot(&s, now).map(|_| Applied::Stored),
             BridgeFrame::SnapshotPart(p) => match self.parts.push(p) {
-                Ok(Some(s)) => {
-                    hub.apply_snapshot(&s, now);
-                    Ok(Applied::Stored)
-                }
+                Ok(Some(s)) => hub.apply_snapshot(&s, now).map(|_| Applied::Stored),
                 Ok(None) => Ok(Applied::Partial),
                 Err(_) => {
                     self.state = State::Ended;
-                    Err(Refusal { code: CloseCode::MessageTooBig, reason: "snapshot larger than the order table" })
+                    return Err(Refusal { code: CloseCode::MessageTooBig, reason: "snapshot larger than the order table" });
                 }
             },
             BridgeFrame::Source { connected } => {
@@ -179,7 +173,13 @@ impl BridgeSession {
                 Ok(Applied::Stored)
             }
             BridgeFrame::Hello { .. } => Ok(Applied::Ignored("a second hello")),
-        }
+        };
+        // The hub applied nothing of a frame that broke the stream's rules; the bridge
+        // is sent away, and its next connection begins with a snapshot.
+        applied.map_err(|v| {
+            self.state = State::Ended;
+            Refusal { code: CloseCode::StreamRefused, reason: v.reason() }
+        })
     }
 
     /// A binary frame: the uplink carries only text.
