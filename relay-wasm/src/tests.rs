@@ -79,6 +79,11 @@ fn account(seq: u64, account: &str, key: &str, value: &str) -> String {
     format!("{{\"type\":\"publish\",\"event\":{}}}", f.to_json())
 }
 
+/// An empty snapshot at seq 0 of `epoch`: how a bridge's stream begins.
+fn snapshot(epoch: &str) -> String {
+    format!(r#"{{"type":"snapshot","epoch":"{epoch}","seq":0,"orders":[],"accounts":[],"source_connected":true}}"#)
+}
+
 fn hello(tenant: &str, role: Role) -> String {
     format!(r#"{{"type":"hello","token":"{}","epoch":"B","seq":0,"version":"x"}}"#, token(role, tenant))
 }
@@ -182,6 +187,8 @@ fn bridge_publishes_clients_receive_and_acks_wait_for_storage() {
     r.client_text(7, &format!(r#"{{"type":"auth","token":"{}"}}"#, token(Role::Client, "desk1")), NOW);
     r.client_text(7, r#"{"type":"subscribe","message_types":["order_update"]}"#, NOW);
     r.drain();
+    // the bridge's stream begins with its snapshot
+    assert!(r.bridge_text(1, &snapshot("B"), NOW).close.is_none());
     let reply = r.bridge_text(1, &publish(1, "B"), NOW);
     assert!(reply.send.is_empty() && reply.close.is_none(), "no ack before the event is stored: {reply:?}");
     let acks = rows.store(&mut r);
@@ -216,6 +223,7 @@ fn each_event_is_serialised_once_for_all_recipients() {
     let mut r = relay();
     r.bridge_open(1, NOW);
     r.bridge_text(1, &hello("desk1", Role::Bridge), NOW);
+    r.bridge_text(1, &snapshot("B"), NOW);
     r.bridge_text(1, &publish(1, "B"), NOW);
     for id in 10..210 {
         client(&mut r, id);
@@ -234,6 +242,7 @@ fn storage_writes_what_changed_and_restores_everything() {
     let mut rows = Disk::default();
     r.bridge_open(1, NOW);
     r.bridge_text(1, &hello("desk1", Role::Bridge), NOW);
+    r.bridge_text(1, &snapshot("B"), NOW);
     rows.store(&mut r);
     // a full ring's worth: every write stays one event and one order, however full
     for s in 1..=12_000 {
@@ -284,10 +293,12 @@ fn a_new_epoch_clears_the_stored_events() {
     let mut rows = Disk::default();
     r.bridge_open(1, NOW);
     r.bridge_text(1, &hello("desk1", Role::Bridge), NOW);
+    r.bridge_text(1, &snapshot("B"), NOW);
     for s in 1..=5 {
         r.bridge_text(1, &publish(s, "B"), NOW);
     }
     rows.store(&mut r);
+    r.bridge_text(1, &snapshot("C"), NOW);
     r.bridge_text(1, &publish(1, "C"), NOW);
     rows.store(&mut r);
     assert_eq!(rows.events.keys().copied().collect::<Vec<_>>(), vec![1]);
@@ -302,6 +313,7 @@ fn a_silent_client_stays_and_an_idle_tenant_needs_no_alarm() {
     r.bridge_open(1, NOW);
     assert_eq!(r.deadline(NOW), Some(NOW.mono_ms + 5_000), "the bridge's hello deadline");
     r.bridge_text(1, &hello("desk1", Role::Bridge), NOW);
+    r.bridge_text(1, &snapshot("B"), NOW);
     // a seed-style client: authenticated by its subprotocol, then never sends a frame
     client(&mut r, 2);
     r.drain();

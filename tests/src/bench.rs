@@ -806,7 +806,7 @@ fn written_bytes(pid: u32) -> f64 {
 /// An `order_update` of about 450 bytes for order `id`.
 fn ingest_event(seq: u64, id: u64) -> String {
     format!(
-        r#"{{"type":"publish","event":{{"type":"order_update","data":{{"order_id":{id},"symbol":"AAPL","action":"BUY","quantity":100,"order_type":"LMT","status":"Submitted","filled":0,"remaining":100,"avg_fill_price":0,"price":187.25,"perm_id":{perm},"account":"DU1234567","client_id":0,"order_ref":"ingest {seq:08} ...........................................................................................................","parent_id":0}},"timestamp":"2026-12-01 10:00:00.000","seq":{seq},"epoch":"ingest"}}}}"#,
+        r#"{{"type":"publish","event":{{"type":"order_update","data":{{"order_id":{id},"symbol":"AAPL","action":"BUY","quantity":100,"order_type":"LMT","status":"Submitted","filled":0,"remaining":100,"avg_fill_price":0,"price":187.25,"perm_id":{perm},"account":"DU1234567","client_id":0,"order_ref":"ingest {seq:08} ...........................................................................................................","parent_id":0}},"timestamp":"2026-12-01 10:00:00.000","seq":{seq},"epoch":"bench"}}}}"#,
         perm = 1_000_000 + id
     )
 }

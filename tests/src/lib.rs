@@ -383,6 +383,11 @@ pub fn free_port() -> u16 {
 }
 
 impl Client {
+    /// The WebSocket itself, for a test that drives it directly.
+    pub fn into_inner(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
+        self.ws
+    }
+
     /// Wraps an already connected stream.
     pub fn from_stream(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Client {
         Client { ws }

@@ -45,6 +45,21 @@ impl Proc {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM, then waits for the process to exit for at most `within`: how long it
+    /// took, or `None` if it is still running (it is then killed when dropped).
+    pub fn terminate(&mut self, within: Duration) -> Option<Duration> {
+        let start = std::time::Instant::now();
+        // SAFETY: kill(2) on our own child's pid, which is not reaped yet
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        while start.elapsed() < within {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// True while the process runs.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -200,6 +200,8 @@ async fn publisher(
         .expect("publisher connects to /bridge/ws");
     let hello = format!(r#"{{"type":"hello","token":"{token}","epoch":"soak","seq":0,"version":"soak"}}"#);
     ws.send(Message::Text(hello.into())).await.expect("hello");
+    let snap = r#"{"type":"snapshot","epoch":"soak","seq":0,"orders":[],"accounts":[],"source_connected":true}"#;
+    ws.send(Message::Text(snap.into())).await.expect("snapshot");
     let mut t = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
     t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seq = 0;

@@ -37,7 +37,8 @@ fn publish(seq: u64) -> String {
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// A bridge session after `hello`, and the seq its `welcome` said the relay holds.
+/// A bridge session after `hello` (and a snapshot when the relay holds another
+/// epoch), and the seq its `welcome` said the relay holds.
 async fn bridge(port: u16) -> (Ws, u64) {
     let (mut ws, _) =
         tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/bridge/ws?tenant=desk1")).await.unwrap();
@@ -48,6 +49,11 @@ async fn bridge(port: u16) -> (Ws, u64) {
             Some(Ok(Message::Text(t))) => {
                 let v: Value = serde_json::from_str(t.as_str()).unwrap();
                 if v["type"] == "welcome" {
+                    // a stream the relay does not hold yet begins with a snapshot
+                    if v["epoch"] != "E1" {
+                        let snap = json!({"type": "snapshot", "epoch": "E1", "seq": 0, "orders": [], "accounts": [], "source_connected": true});
+                        ws.send(Message::Text(snap.to_string().into())).await.unwrap();
+                    }
                     return (ws, v["seq"].as_u64().unwrap());
                 }
             }

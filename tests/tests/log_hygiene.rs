@@ -51,6 +51,7 @@ async fn relay_logs_no_token_or_body_even_at_trace() {
     bridge.send(json!({"type": "hello", "token": bridge_token, "epoch": "e1", "seq": 0, "version": "t"})).await;
     let welcome = bridge.recv(Duration::from_secs(5)).await.expect("welcome");
     assert_eq!(welcome["type"], "welcome");
+    bridge.send(json!({"type": "snapshot", "epoch": "e1", "seq": 0, "orders": [], "accounts": [], "source_connected": true})).await;
     let mut client = Client::connect_tls(&format!("wss://localhost:{port}/websocket/ws"), &ca, &[]).await.unwrap();
     client.send(json!({"type": "auth", "token": client_token})).await;
     assert_eq!(client.recv(Duration::from_secs(5)).await.expect("connection")["type"], "connection");

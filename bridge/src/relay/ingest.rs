@@ -168,6 +168,12 @@ pub async fn run(
         let deadline = session.poll_timeout().map(clock::instant_at).unwrap_or_else(clock::far_future);
         tokio::select! {
             msg = ws.next() => {
+                // A frame already in the socket's read buffer is ready without touching
+                // the socket, so a bridge that publishes as fast as it can would keep
+                // this task running and its worker from every other tenant's tasks
+                // (and from accepting connections). Each frame spends a unit of the
+                // task's cooperative budget: after a bounded batch it yields.
+                tokio::task::consume_budget().await;
                 let now = clock::now();
                 if msg.as_ref().is_some_and(|m| m.is_ok()) {
                     if let Some(p) = pending_probe.take() {
