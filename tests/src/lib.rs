@@ -420,6 +420,7 @@ pub async fn test_relay(keys: &TestKeys) -> (ibws_bridge::relay::Relay, String) 
         insecure: false,
         metrics_listen: Some("127.0.0.1:0".parse().expect("address")),
         send_timeout: ibws_bridge::server::SEND_TIMEOUT,
+        max_memory_bytes: ibws_bridge::relay::DEFAULT_MAX_MEMORY_BYTES,
     })
     .await
     .expect("relay starts");

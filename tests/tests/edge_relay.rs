@@ -130,6 +130,7 @@ async fn edge_relay_under_workerd() {
         insecure: false,
         metrics_listen: None,
         send_timeout: ibws_bridge::server::SEND_TIMEOUT,
+        max_memory_bytes: ibws_bridge::relay::DEFAULT_MAX_MEMORY_BYTES,
     })
     .await
     .unwrap();

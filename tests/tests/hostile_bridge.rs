@@ -27,8 +27,10 @@ use ibws_tests::{free_port, Client, TestKeys};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
+/// A relay under test: its ports, CA and token keys (and its process, when it is the
+/// `ibws` binary rather than a relay in this process).
 struct Relay {
-    proc: Proc,
+    proc: Option<Proc>,
     port: u16,
     metrics: u16,
     ca: String,
@@ -78,7 +80,7 @@ fn start_relay(name: &str) -> Relay {
     let log = dir.join("relay.log");
     let mut proc = Proc::spawn(&built_ibws_bin(), &args, &log);
     proc.wait_listening(port, &log);
-    Relay { proc, port, metrics, ca, keys, log }
+    Relay { proc: Some(proc), port, metrics, ca, keys, log }
 }
 
 fn unix_us() -> u64 {
@@ -178,7 +180,7 @@ async fn one_forged_frame_from_one_tenant_stops_nothing() {
 
     // and SIGTERM ends the relay within its bound (5 s for the clients' closing
     // handshakes, plus the process's own exit)
-    let took = relay.proc.terminate(Duration::from_secs(8));
+    let took = relay.proc.as_mut().expect("a process").terminate(Duration::from_secs(8));
     assert!(took.is_some(), "the relay exits after SIGTERM (log: {})", relay.log.display());
     println!("SIGTERM to exit: {:?}", took.unwrap());
 }
@@ -253,7 +255,7 @@ async fn a_busy_tenant_does_not_starve_another() {
     let delivered = Arc::new(AtomicU64::new(0));
     let reader_tasks: Vec<_> = readers
         .into_iter()
-        .map(|mut c| {
+        .map(|c| {
             let (stop, delivered) = (stop.clone(), delivered.clone());
             tokio::spawn(async move {
                 // frames are counted, not parsed (this process shares the two cores
@@ -321,4 +323,73 @@ async fn a_busy_tenant_does_not_starve_another() {
     // figures and that
     assert!(percentile(&joins1, 0.99) < 5_000.0, "the quiet tenant's clients connect and authenticate");
     assert!(percentile(&lat1, 0.99) < 2_000.0, "the quiet tenant's events arrive");
+}
+
+/// The relay's memory budget covers every tenant together: a tenant whose bridge
+/// sends large events past it gives up its oldest replay events (its client resuming
+/// from the start is told `recovered: false`, and /metrics names the tenant), while a
+/// small tenant's stream is untouched (its client resumes from seq 0 in full).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_budget_spans_tenants_and_the_largest_gives_up_first() {
+    const BUDGET: usize = 16 << 20;
+    let keys = TestKeys::ed25519();
+    let (ca, cert, key) = ibws_bridge::tls::self_signed(&["localhost"]).unwrap();
+    let relay = ibws_bridge::relay::Relay::start(ibws_bridge::relay::RelayConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: Some(ibws_bridge::tls::server_config(cert.as_bytes(), key.as_bytes()).unwrap()),
+        verifier: keys.verifier(),
+        allowed_origins: vec![],
+        limits: ibws_bridge::server::LimitConfig::default(),
+        hub: ibws_shared::hub::HubConfig { require_auth: true, ..ibws_shared::hub::HubConfig::default() },
+        insecure: false,
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+        send_timeout: ibws_bridge::server::SEND_TIMEOUT,
+        max_memory_bytes: BUDGET,
+    })
+    .await
+    .unwrap();
+    let r = Relay {
+        proc: None,
+        port: relay.addr.port(),
+        metrics: relay.metrics_addr.unwrap().port(),
+        ca,
+        keys,
+        log: PathBuf::new(),
+    };
+    // a small tenant: 20 events
+    let mut small = r.bridge("small", "s1", 0).await;
+    for seq in 1..=20 {
+        small.send(publish("s1", seq)).await;
+    }
+    // a large one: 400 events of ~60 KB (24 MB of text, past the 16 MB budget)
+    let mut large = r.bridge("large", "l1", 0).await;
+    let pad = "x".repeat(60_000);
+    for seq in 1..=400u64 {
+        let mut f = publish("l1", seq);
+        f["event"]["data"]["order_ref"] = pad.clone().into();
+        large.send(f).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while relay.tenants.get_or_create("large").with(|h| h.position().1) < 400 {
+        assert!(Instant::now() < deadline, "the large tenant's events land");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let held = relay.tenants.held_bytes();
+    println!("held by both tenants: {:.1} MB of a {} MB budget", held as f64 / 1e6, BUDGET >> 20);
+    assert!(held <= BUDGET, "within the budget: {held}");
+    let evicted = r.metric("ibws_memory_evicted_events_total{tenant=\"large\"}").await.unwrap_or(0);
+    assert!(evicted > 0, "the large tenant gave up events, and /metrics says so");
+    assert_eq!(r.metric("ibws_memory_evicted_events_total{tenant=\"small\"}").await, None, "not the small one");
+
+    let resume = |tenant: &'static str, epoch: &'static str| {
+        let r = &r;
+        async move {
+            let mut c = r.client(tenant, "reader").await;
+            c.send(json!({"type": "resume", "epoch": epoch, "since": 0})).await;
+            c.recv_until(Duration::from_secs(10), |v| v["type"] == "resume").await.expect("resume answer")
+        }
+    };
+    assert_eq!(resume("large", "l1").await["recovered"], false, "the large tenant's start is gone: said so");
+    let v = resume("small", "s1").await;
+    assert_eq!((v["recovered"].as_bool(), v["replayed"].as_u64()), (Some(true), Some(20)), "the small tenant is whole");
 }

@@ -54,6 +54,12 @@ struct Report {
     resumes_ok: u64,
     resumes_refused: u64,
     reconnects: u64,
+    /// Sessions the client ended itself (its own network blinking): exactly one.
+    blinks: u64,
+    /// Sessions the relay ended (or that broke under the client).
+    server_drops: u64,
+    /// Connection attempts that failed (nothing listening: the relay was down).
+    failed_connects: u64,
     last: (String, u64),
     final_table: Table,
 }
@@ -74,6 +80,7 @@ async fn client(
     let all = ["order_update", "order_notification", "mcp_order", "account_update", "market_data", "error"];
     loop {
         let Ok(mut c) = Client::connect_tls(&url, &ca, &[]).await else {
+            r.failed_connects += 1;
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
@@ -89,8 +96,10 @@ async fn client(
             };
         if !sent {
             r.reconnects += 1;
+            r.server_drops += 1;
             continue;
         }
+        let mut blinked = false;
         let mut awaiting_snapshot = pos.is_none();
         loop {
             let v = match c.next_frame(Duration::from_millis(500)).await {
@@ -153,6 +162,7 @@ async fn client(
                     if !dropped_once && r.events == drop_after {
                         // the client's own network blinks: it must resume without loss
                         dropped_once = true;
+                        blinked = true;
                         break;
                     }
                 }
@@ -160,6 +170,11 @@ async fn client(
             }
         }
         r.reconnects += 1;
+        if blinked {
+            r.blinks += 1;
+        } else {
+            r.server_drops += 1;
+        }
         tokio::time::sleep(Duration::from_millis(50 + rand_ms())).await;
     }
 }
@@ -189,6 +204,7 @@ async fn clients_survive_uplink_cuts_and_relay_restarts() {
         insecure: false,
         metrics_listen: None,
         send_timeout: ibws_bridge::server::SEND_TIMEOUT,
+        max_memory_bytes: ibws_bridge::relay::DEFAULT_MAX_MEMORY_BYTES,
     };
     let relay = Relay::start(relay_cfg("127.0.0.1:0".parse().unwrap())).await.unwrap();
     let relay_addr = relay.addr;
@@ -250,13 +266,18 @@ async fn clients_survive_uplink_cuts_and_relay_restarts() {
             tokio::time::timeout(Duration::from_secs(30), t).await.expect("client finished").expect("client task ok");
         assert_eq!(r.final_table, expected, "client's final snapshot equals the simulator's truth");
         assert_eq!(r.last.1, head.load(Ordering::SeqCst));
+        // Every client blinked once, and every client met the relay restart: it was
+        // dropped by it, or (its blink falling in the restart, so it was between
+        // sessions) found nothing listening when it reconnected. Either way it came
+        // back to the new relay, which the final snapshot above shows.
+        assert_eq!(r.blinks, 1, "every client blinked exactly once: {r:?}");
+        assert!(r.server_drops + r.failed_connects >= 1, "the relay restart reached every client: {r:?}");
         events += r.events;
         ok += r.resumes_ok;
         refused += r.resumes_refused;
         reconnects += r.reconnects;
     }
     println!("relay_chaos: clients={CLIENTS} events={events} reconnects={reconnects} resumes_recovered={ok} resumes_refused={refused} head={}", head.load(Ordering::SeqCst));
-    assert!(reconnects >= 2 * CLIENTS as u64, "every client blinked once and the relay restart dropped every client");
     assert!(ok >= CLIENTS as u64, "clients that blinked resumed with every missed event");
     assert!(refused >= CLIENTS as u64, "the restarted relay could not replay, so clients resnapshotted");
 }

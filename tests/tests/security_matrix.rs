@@ -349,6 +349,7 @@ async fn security_matrix_on_relay_and_bridge_remote_endpoint() {
         insecure: false,
         metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
         send_timeout: ibws_bridge::server::SEND_TIMEOUT,
+        max_memory_bytes: ibws_bridge::relay::DEFAULT_MAX_MEMORY_BYTES,
     })
     .await
     .unwrap();

@@ -53,6 +53,11 @@ pub struct RelayOptions {
     #[command(flatten)]
     #[serde(flatten)]
     pub delivery: DeliveryOptions,
+    /// Megabytes every tenant's replay ring and order table may hold together; past
+    /// it, the largest tenants' oldest replay events are dropped first (their clients
+    /// that were owed them resync with recovered:false; see /metrics)
+    #[arg(long, env = "IBWS_MAX_MEMORY_MB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(16..=1_048_576))]
+    pub max_memory_mb: u64,
     /// Serve plain ws:// on a non-loopback address (behind a TLS-terminating proxy)
     #[arg(long, env = "IBWS_RELAY_INSECURE")]
     pub insecure: bool,
@@ -91,6 +96,7 @@ impl RelayOptions {
             insecure: self.insecure,
             metrics_listen: metrics_listen(&self.metrics_listen)?,
             send_timeout: self.delivery.send_timeout(),
+            max_memory_bytes: (self.max_memory_mb as usize) << 20,
         })
     }
 }

@@ -181,15 +181,19 @@ pub async fn run(
                     }
                 }
                 match msg {
-                    Some(Ok(Message::Text(t))) => match hub.with(|h| session.on_text(t.as_str(), h, now)) {
-                        Ok(Applied::Ignored(why)) => warn!(%tenant, "bridge frame ignored: {why}"),
-                        Ok(_) => {}
-                        Err(r) => {
-                            warn!(%tenant, code = r.code.code(), "bridge session ended: {}", r.reason);
-                            refuse(&mut ws, r).await;
-                            break;
+                    Some(Ok(Message::Text(t))) => {
+                        let (applied, held) = hub.with(|h| (session.on_text(t.as_str(), h, now), h.held_bytes()));
+                        tenants.note_held(&tenant, held);
+                        match applied {
+                            Ok(Applied::Ignored(why)) => warn!(%tenant, "bridge frame ignored: {why}"),
+                            Ok(_) => {}
+                            Err(r) => {
+                                warn!(%tenant, code = r.code.code(), "bridge session ended: {}", r.reason);
+                                refuse(&mut ws, r).await;
+                                break;
+                            }
                         }
-                    },
+                    }
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
                     Some(Ok(Message::Binary(_))) => {
                         refuse(&mut ws, session.on_binary()).await;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use ibws_shared::auth::TokenVerifier;
 use ibws_shared::hub::HubConfig;
 use ibws_shared::protocol::CloseCode;
+use ibws_shared::relay::MemoryBudget;
 use tokio::net::TcpListener;
 use tracing::info;
 
@@ -19,6 +20,9 @@ use crate::server::{
     TenantMap,
 };
 use crate::start_error::StartError;
+
+/// `--max-memory-mb`'s default: 1 GiB for every tenant's stream together.
+pub const DEFAULT_MAX_MEMORY_BYTES: usize = 1024 << 20;
 
 pub struct RelayConfig {
     pub listen: SocketAddr,
@@ -35,6 +39,9 @@ pub struct RelayConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// A client that has not taken a write for this long is dropped (its slot freed).
     pub send_timeout: Duration,
+    /// What every tenant's replay ring and order table may hold together; past it the
+    /// largest tenants' oldest replay events go first (`relay::MemoryBudget`).
+    pub max_memory_bytes: usize,
 }
 
 /// A running relay.
@@ -69,7 +76,8 @@ impl Relay {
             TcpListener::bind(cfg.listen).await.map_err(|e| StartError::bind(cfg.listen, "relay", "--listen", e))?;
         let addr = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
         let hub_cfg = HubConfig { utc_offset_secs: crate::clock::utc_offset_secs(), ..cfg.hub.clone() };
-        let tenants = TenantMap::new(hub_cfg.clone(), Some(cfg.verifier.clone()));
+        let tenants = TenantMap::new(hub_cfg.clone(), Some(cfg.verifier.clone()))
+            .with_memory_budget(MemoryBudget::new(cfg.max_memory_bytes));
         let owners = Arc::new(ingest::Owners::default());
         let auth_deadline = Duration::from_millis(hub_cfg.auth_deadline_ms);
         let max_orders = hub_cfg.max_orders;

@@ -76,6 +76,9 @@ pub fn render(hubs: &Hubs, status: &Status, limits: &ConnLimiter) -> String {
     );
     let _ =
         writeln!(s, "# HELP ibws_orders Orders in the order table.\n# TYPE ibws_orders gauge\nibws_orders {orders}");
+    if let Hubs::Tenants(m) = hubs {
+        let _ = writeln!(s, "# HELP ibws_memory_held_bytes What every tenant's replay ring and order table hold together (kept within --max-memory-mb).\n# TYPE ibws_memory_held_bytes gauge\nibws_memory_held_bytes {}", m.held_bytes());
+    }
     if matches!(hubs, Hubs::Tenants(_)) {
         let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         let _ = writeln!(s, "# HELP ibws_bridge_takeovers_total Bridges that took a tenant over from one that failed its liveness check.\n# TYPE ibws_bridge_takeovers_total counter\nibws_bridge_takeovers_total {}", get(&status.bridge_takeovers));

@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use ibws_shared::auth::TokenVerifier;
 use ibws_shared::hub::{Hub, HubConfig};
+use ibws_shared::relay::MemoryBudget;
+use tracing::debug;
 
 use super::SharedHub;
 
@@ -43,11 +45,47 @@ pub struct TenantMap {
     cfg: HubConfig,
     verifier: Option<Arc<dyn TokenVerifier>>,
     max_tenants: usize,
+    /// What all tenants hold together, when the process has a budget for it.
+    budget: Option<Arc<Mutex<MemoryBudget>>>,
 }
 
 impl TenantMap {
     pub fn new(cfg: HubConfig, verifier: Option<Arc<dyn TokenVerifier>>) -> Self {
-        TenantMap { hubs: Arc::new(Mutex::new(HashMap::new())), cfg, verifier, max_tenants: 10_000 }
+        TenantMap { hubs: Arc::new(Mutex::new(HashMap::new())), cfg, verifier, max_tenants: 10_000, budget: None }
+    }
+
+    /// Keeps every tenant's stream together within `budget`.
+    pub fn with_memory_budget(mut self, budget: MemoryBudget) -> Self {
+        self.budget = Some(Arc::new(Mutex::new(budget)));
+        self
+    }
+
+    /// `tenant`'s stream now holds `held` bytes (after its bridge's frame): when all
+    /// tenants together pass the budget, the evictions [`MemoryBudget::plan`] chose
+    /// are applied, largest tenant first. The budget's lock is never held while a
+    /// hub's is.
+    pub fn note_held(&self, tenant: &str, held: usize) {
+        let Some(budget) = &self.budget else { return };
+        let plan = {
+            let mut b = budget.lock().unwrap_or_else(|p| p.into_inner());
+            b.set(tenant, held);
+            b.plan()
+        };
+        for e in plan {
+            let hub = self.hubs.lock().unwrap_or_else(|p| p.into_inner()).get(&e.tenant).cloned();
+            let Some(hub) = hub else {
+                budget.lock().unwrap_or_else(|p| p.into_inner()).remove(&e.tenant);
+                continue;
+            };
+            let (events, held) = hub.with(|h| (h.evict_for_memory(e.bytes), h.held_bytes()));
+            budget.lock().unwrap_or_else(|p| p.into_inner()).set(&e.tenant, held);
+            debug!(tenant = %e.tenant, events, "memory budget: dropped the oldest replay events");
+        }
+    }
+
+    /// What all tenants hold together, by the budget's count (0 without a budget).
+    pub fn held_bytes(&self) -> usize {
+        self.budget.as_ref().map_or(0, |b| b.lock().unwrap_or_else(|p| p.into_inner()).total())
     }
 
     pub fn get_or_create(&self, tenant: &str) -> SharedHub {
@@ -59,6 +97,13 @@ impl TenantMap {
             // Tokens are minted by the operator, so this is a misconfiguration, not an
             // attack surface; still, never grow without bound.
             m.retain(|_, h| h.with(|h| h.client_count() > 0 || h.source_connected()));
+            if let Some(b) = &self.budget {
+                let mut b = b.lock().unwrap_or_else(|p| p.into_inner());
+                let gone: Vec<String> = b.tenants().filter(|t| !m.contains_key(*t)).map(str::to_owned).collect();
+                for t in gone {
+                    b.remove(&t);
+                }
+            }
         }
         let cfg = HubConfig { tenant: Some(tenant.to_owned()), ..self.cfg.clone() };
         // Until a bridge connects, the stream is empty and has no epoch of its own.

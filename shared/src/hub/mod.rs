@@ -226,6 +226,27 @@ impl Hub {
         self.orders.rows().into_iter().cloned().collect()
     }
 
+    /// About what this stream holds in memory: its replay ring's text and its order
+    /// table (the process-wide budget counts this; see `relay::MemoryBudget`).
+    pub fn held_bytes(&self) -> usize {
+        self.ring.bytes() + self.ring.len() * std::mem::size_of::<RingEvent>() + self.orders.held_bytes()
+    }
+
+    /// Drops the oldest replay events until about `bytes` are freed, to keep a
+    /// process-wide memory budget: resume no longer reaches them, and a client that was
+    /// owed them is resynced (`recovered: false`) or, if it cannot resync, closed, at
+    /// its next take, as when it falls off the ring. Returns the events dropped.
+    pub fn evict_for_memory(&mut self, bytes: usize) -> usize {
+        let (n, _) = self.ring.evict_oldest(bytes);
+        self.stats.events_evicted_for_memory += n as u64;
+        if n > 0 {
+            if let Some(j) = &mut self.journal {
+                j.dirty = true;
+            }
+        }
+        n
+    }
+
     /// How many orders the table holds (without copying them).
     pub fn order_count(&self) -> usize {
         self.orders.len()

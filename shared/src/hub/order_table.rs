@@ -15,22 +15,29 @@ pub struct OrderTable {
     rows: HashMap<i64, (u64, OrderData)>,
     ages: EvictionIndex<i64>,
     cap: usize,
+    /// [`OrderData::held_bytes`] of every row, plus a map slot each.
+    bytes: usize,
 }
+
+/// What a map slot and its eviction entry cost beside the row.
+const SLOT_BYTES: usize = 64;
 
 impl OrderTable {
     pub fn new(cap: usize) -> Self {
-        OrderTable { rows: HashMap::new(), ages: EvictionIndex::default(), cap: cap.max(1) }
+        OrderTable { rows: HashMap::new(), ages: EvictionIndex::default(), cap: cap.max(1), bytes: 0 }
     }
 
     fn remove_row(&mut self, key: i64) -> Option<(u64, OrderData)> {
         let (n, o) = self.rows.remove(&key)?;
         self.ages.forget(n);
+        self.bytes -= o.held_bytes() + SLOT_BYTES;
         Some((n, o))
     }
 
     fn insert_row(&mut self, key: i64, row: OrderData) {
         self.remove_row(key);
         let n = self.ages.touch(None, key, row.is_terminal());
+        self.bytes += row.held_bytes() + SLOT_BYTES;
         self.rows.insert(key, (n, row));
     }
 
@@ -96,6 +103,7 @@ impl OrderTable {
     pub fn replace(&mut self, orders: &[OrderData]) {
         self.rows.clear();
         self.ages.clear();
+        self.bytes = 0;
         for o in orders {
             self.upsert(o);
         }
@@ -106,6 +114,11 @@ impl OrderTable {
         let mut v: Vec<&OrderData> = self.rows.values().map(|(_, o)| o).collect();
         v.sort_by_key(|o| (o.order_id, o.perm_id));
         v
+    }
+
+    /// About what the table holds in memory.
+    pub fn held_bytes(&self) -> usize {
+        self.bytes
     }
 
     pub fn len(&self) -> usize {

@@ -40,6 +40,19 @@ impl ReplayRing {
         }
     }
 
+    /// Drops the oldest events until at least `bytes` of text are freed (or the ring is
+    /// empty): `(events dropped, bytes freed)`.
+    pub fn evict_oldest(&mut self, bytes: usize) -> (usize, usize) {
+        let (mut n, mut freed) = (0, 0);
+        while freed < bytes {
+            let Some(old) = self.events.pop_front() else { break };
+            self.bytes -= old.json.len();
+            freed += old.json.len();
+            n += 1;
+        }
+        (n, freed)
+    }
+
     pub fn clear(&mut self) {
         self.events.clear();
         self.bytes = 0;

@@ -48,6 +48,20 @@ pub struct OrderData {
 }
 
 impl OrderData {
+    /// About what one row costs in memory: the struct and the text it owns.
+    pub fn held_bytes(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        std::mem::size_of::<OrderData>()
+            + self.symbol.len()
+            + self.action.len()
+            + self.order_type.len()
+            + self.status.len()
+            + opt(&self.why_held)
+            + opt(&self.account)
+            + opt(&self.order_ref)
+            + self.execution.as_ref().map_or(0, |e| std::mem::size_of::<Execution>() + e.exec_id.len() + opt(&e.time))
+    }
+
     /// The key the order tables use: permId when TWS assigned one, else the
     /// (clientId, orderId) pair packed into one negative number space.
     pub fn key(&self) -> i64 {

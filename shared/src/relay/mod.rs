@@ -14,10 +14,12 @@
 
 pub mod admission;
 pub mod bridge_session;
+pub mod memory_budget;
 mod origin;
 
 pub use admission::{admit, Admission, Refused, Request, Role as ConnRole};
 pub use bridge_session::{BridgeSession, Hello, Refusal};
+pub use memory_budget::{Eviction, MemoryBudget};
 pub use origin::{HostPolicy, OriginPolicy};
 
 use crate::protocol::{format_timestamp, CloseCode, ErrorFrame, ServerFrame};

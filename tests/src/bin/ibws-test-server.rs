@@ -66,6 +66,7 @@ async fn main() {
         insecure: false,
         metrics_listen: None,
         send_timeout: ibws_bridge::server::SEND_TIMEOUT,
+        max_memory_bytes: ibws_bridge::relay::DEFAULT_MAX_MEMORY_BYTES,
     })
     .await
     .expect("relay");
