@@ -4,6 +4,8 @@
 # protocol's own examples. Prints one line per target (executions, corpus size,
 # crashes). A crashing input is copied to fuzz/regressions/<target>/, which the stable
 # test suite replays (tests/tests/fuzz_regressions.rs): commit it with the fix.
+# An input that runs longer than IBWS_FUZZ_HANG_SECS (default 2: every target takes
+# microseconds per input) is a hang, reported and kept like a crash.
 #
 #   bash fuzz/run.sh            # 10 minutes per target
 #   bash fuzz/run.sh 20         # a 20-second smoke per target
@@ -31,7 +33,7 @@ for t in "${targets[@]}"; do
   echo "fuzzing $t for ${secs}s (log: $log)" >&2
   status=0
   (cd fuzz && cargo +nightly fuzz run -O "$t" "corpus/$t" -- \
-      -max_total_time="$secs" -print_final_stats=1 -rss_limit_mb=4096 -max_len=65536 -timeout=10) \
+      -max_total_time="$secs" -print_final_stats=1 -rss_limit_mb=4096 -max_len=65536 -timeout="${IBWS_FUZZ_HANG_SECS:-2}") \
       >"$log" 2>&1 || status=$?
   # (no stats line when the target failed to start: the line below reports that)
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)

@@ -161,6 +161,7 @@ impl Client {
 }
 
 /// Test key material: an Ed25519 key pair (PEM), or an HS256 secret.
+#[derive(Clone)]
 pub struct TestKeys {
     pub private_pem: String,
     pub public_pem: String,

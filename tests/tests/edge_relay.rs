@@ -295,3 +295,59 @@ async fn edge_relay_under_workerd() {
     let _ = std::fs::remove_dir_all(&storage);
     drop(relay);
 }
+
+/// The hostile-bridge rules hold at the edge too (it runs the same core under
+/// workerd): an event at seq 2^64 - 1 ends the bridge's session with 4005 and is
+/// applied to nothing; the tenant's client keeps its connection and, once its bridge
+/// is back with a snapshot, its events; another tenant is served throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_seq_at_the_edge_is_refused_and_applies_nothing() {
+    let storage = std::env::temp_dir().join(format!("ibws-edge-forged-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&storage);
+    std::fs::create_dir_all(&storage).unwrap();
+    let port = free_port();
+    let _workerd = Workerd::start(port, &storage, SECRET, "");
+    let event = |epoch: &str, seq: u64| {
+        json!({"type": "publish", "event": {"type": "order_update", "data": {"order_id": 1, "symbol": "AAPL",
+            "action": "BUY", "quantity": 1, "order_type": "LMT", "status": "Submitted", "price": 1.0, "perm_id": 7},
+            "timestamp": "2026-12-06T10:00:00.000000", "seq": seq, "epoch": epoch}})
+    };
+    let bridge = |tenant: &'static str, seq: u64| async move {
+        let mut b = Client::connect(&format!("ws://127.0.0.1:{port}/bridge/ws?tenant={tenant}")).await;
+        b.send(json!({"type": "hello", "token": token(Role::Bridge, tenant, |_| {}), "epoch": "f1", "seq": seq, "version": "t"})).await;
+        assert_eq!(b.recv(Duration::from_secs(10)).await.expect("welcome")["type"], "welcome");
+        b.send(json!({"type": "snapshot", "epoch": "f1", "seq": seq, "orders": [], "accounts": [], "source_connected": true})).await;
+        b
+    };
+    let client = |tenant: &'static str| async move {
+        let mut c = Client::connect(&format!("ws://127.0.0.1:{port}/websocket/ws?tenant={tenant}")).await;
+        c.send(json!({"type": "auth", "token": token(Role::Client, tenant, |_| {})})).await;
+        c.send(json!({"type": "subscribe", "message_types": ["order_update"]})).await;
+        c.recv_until(Duration::from_secs(10), |v| v["type"] == "subscription").await.expect("subscribed");
+        c
+    };
+
+    let mut forge = bridge("forge", 0).await;
+    let mut forge_client = client("forge").await;
+    forge.send(event("f1", 1)).await;
+    assert_eq!(next_seq(&mut forge_client).await, Some(1));
+    forge.send(event("f1", u64::MAX)).await;
+    assert_eq!(forge.close_code(Duration::from_secs(10)).await, Some(CloseCode::StreamRefused.code()));
+
+    // another tenant is served
+    let mut other = bridge("other", 0).await;
+    let mut other_client = client("other").await;
+    other.send(event("f1", 1)).await;
+    assert_eq!(next_seq(&mut other_client).await, Some(1));
+
+    // the forged event was applied to nothing: the bridge's next session goes on at 2
+    let mut forge = bridge("forge", 1).await;
+    forge.send(event("f1", 2)).await;
+    assert_eq!(next_seq(&mut forge_client).await, Some(2));
+    let _ = std::fs::remove_dir_all(&storage);
+}
+
+/// The seq of the next `order_update` a client receives.
+async fn next_seq(c: &mut Client) -> Option<u64> {
+    c.recv_until(Duration::from_secs(10), |v| v["type"] == "order_update").await.and_then(|v| v["seq"].as_u64())
+}
