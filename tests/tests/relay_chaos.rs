@@ -60,6 +60,13 @@ struct Report {
     server_drops: u64,
     /// Connection attempts that failed (nothing listening: the relay was down).
     failed_connects: u64,
+    /// The answer to the resume after the blink: recovered or not, and whether it came
+    /// from another relay instance than the connection the client blinked on (which
+    /// excuses a refusal: the restarted relay holds no replay).
+    blink_resume: Option<(bool, bool)>,
+    /// Where the client stood when it blinked, and the answer it got (for a failure's
+    /// message).
+    blink_detail: String,
     last: (String, u64),
     final_table: Table,
 }
@@ -73,13 +80,19 @@ async fn client(
     stop: Arc<AtomicBool>,
     head: Arc<AtomicU64>,
     drop_after: u64,
+    relay_gen: Arc<AtomicU64>,
 ) -> Report {
     let mut r = Report::default();
+    // the relay instance the client blinked on, until its resume is answered
+    let mut blink_gen: Option<u64> = None;
     let mut dropped_once = false;
     let mut pos: Option<(String, u64)> = None;
     let all = ["order_update", "order_notification", "mcp_order", "account_update", "market_data", "error"];
     loop {
-        let Ok(mut c) = Client::connect_tls(&url, &ca, &[]).await else {
+        let connected = Client::connect_tls(&url, &ca, &[]).await;
+        // which relay instance this connection reached (see `relay_gen`)
+        let conn_gen = relay_gen.load(Ordering::SeqCst);
+        let Ok(mut c) = connected else {
             r.failed_connects += 1;
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
@@ -135,6 +148,11 @@ async fn client(
                     awaiting_snapshot = false;
                 }
                 "resume" => {
+                    if let Some(g) = blink_gen.take() {
+                        let restarted = conn_gen != g;
+                        r.blink_resume = Some((v["recovered"] == true, restarted));
+                        r.blink_detail = format!("blinked at {pos:?}, answered {v}");
+                    }
                     if v["recovered"] == true {
                         let here = pos.as_ref().expect("resumed from a position");
                         assert_eq!(
@@ -163,6 +181,7 @@ async fn client(
                         // the client's own network blinks: it must resume without loss
                         dropped_once = true;
                         blinked = true;
+                        blink_gen = Some(conn_gen);
                         break;
                     }
                 }
@@ -229,8 +248,16 @@ async fn clients_survive_uplink_cuts_and_relay_restarts() {
     let stop = Arc::new(AtomicBool::new(false));
     let head = Arc::new(AtomicU64::new(u64::MAX));
     let token = keys.token("alice", Role::Client, "desk1", &[]);
+    // which relay instance a connection reached: bumped once the first relay is gone
+    // and before the second listens, so a connection made at 0 reached the first and
+    // one made at 1 the second. A client that blinked on the first and was answered by
+    // the second is told recovered:false, rightly.
+    let relay_gen = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = (0..CLIENTS as u64)
-        .map(|i| tokio::spawn(client(url.clone(), ca.clone(), token.clone(), stop.clone(), head.clone(), 20 + i)))
+        .map(|i| {
+            let c = client(url.clone(), ca.clone(), token.clone(), stop.clone(), head.clone(), 20 + i, relay_gen.clone());
+            tokio::spawn(c)
+        })
         .collect();
 
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -238,6 +265,7 @@ async fn clients_survive_uplink_cuts_and_relay_restarts() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     drop(relay); // killed: every socket drops at once
     tokio::time::sleep(Duration::from_millis(700)).await;
+    relay_gen.fetch_add(1, Ordering::SeqCst);
     let relay = Relay::start(relay_cfg(relay_addr)).await.expect("relay restarts on the same port");
     tokio::time::sleep(Duration::from_secs(1)).await;
     uplink.cut();
@@ -260,7 +288,7 @@ async fn clients_survive_uplink_cuts_and_relay_restarts() {
     stop.store(true, Ordering::SeqCst);
     let expected = truth(&sim);
     assert!(!expected.is_empty());
-    let (mut events, mut ok, mut refused, mut reconnects) = (0, 0, 0, 0);
+    let (mut events, mut ok, mut refused, mut reconnects, mut across_restart) = (0, 0, 0, 0, 0);
     for t in tasks {
         let r =
             tokio::time::timeout(Duration::from_secs(30), t).await.expect("client finished").expect("client task ok");
@@ -272,12 +300,19 @@ async fn clients_survive_uplink_cuts_and_relay_restarts() {
         // back to the new relay, which the final snapshot above shows.
         assert_eq!(r.blinks, 1, "every client blinked exactly once: {r:?}");
         assert!(r.server_drops + r.failed_connects >= 1, "the relay restart reached every client: {r:?}");
+        // its blink is resumed with every missed event, unless the relay restarted
+        // between the blink and the answer
+        match r.blink_resume {
+            Some((true, _)) => {}
+            Some((false, true)) => across_restart += 1,
+            other => panic!("a blink answered by the relay it blinked on must resume in full: {other:?}: {}", r.blink_detail),
+        }
         events += r.events;
         ok += r.resumes_ok;
         refused += r.resumes_refused;
         reconnects += r.reconnects;
     }
-    println!("relay_chaos: clients={CLIENTS} events={events} reconnects={reconnects} resumes_recovered={ok} resumes_refused={refused} head={}", head.load(Ordering::SeqCst));
-    assert!(ok >= CLIENTS as u64, "clients that blinked resumed with every missed event");
+    println!("relay_chaos: clients={CLIENTS} events={events} reconnects={reconnects} resumes_recovered={ok} resumes_refused={refused} blinks_across_the_restart={across_restart} head={}", head.load(Ordering::SeqCst));
+    assert!(ok + across_restart >= CLIENTS as u64, "clients that blinked resumed with every missed event");
     assert!(refused >= CLIENTS as u64, "the restarted relay could not replay, so clients resnapshotted");
 }
