@@ -11,7 +11,8 @@
 //! - one tenant kept busy (its bridge publishing as fast as it can to many clients,
 //!   half of which never read) while a second tenant's clients connect, authenticate
 //!   and receive events: their latency is printed beside the same measure with no busy
-//!   tenant, and must stay far from starvation. `IBWS_BUSY_CLIENTS` sets the busy
+//!   tenant, and must stay far from starvation; then SIGTERM, with the busy tenant still
+//!   publishing, ends the relay within its bound. `IBWS_BUSY_CLIENTS` sets the busy
 //!   tenant's clients (default 200; the figure is 1,000).
 
 use std::path::PathBuf;
@@ -260,7 +261,7 @@ fn quiet_tenant(relay: &RelayAt, epoch: &'static str) -> std::thread::JoinHandle
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_tenant_does_not_starve_another() {
     let busy_clients: usize = std::env::var("IBWS_BUSY_CLIENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
-    let relay = start_relay("busy");
+    let mut relay = start_relay("busy");
     let (joins0, lat0) = quiet_tenant(&relay, "q0").join().unwrap();
 
     // the busy tenant: clients subscribed to everything it publishes, half reading,
@@ -322,6 +323,10 @@ async fn a_busy_tenant_does_not_starve_another() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let quiet = quiet_tenant(&relay, "q1");
     let (joins1, lat1) = tokio::task::spawn_blocking(move || quiet.join().unwrap()).await.unwrap();
+    // SIGTERM while the busy tenant is still at it: the relay exits within its bound
+    let proc = relay.proc.as_mut().expect("a process");
+    let took = tokio::task::block_in_place(|| proc.terminate(Duration::from_secs(8)));
+    assert!(took.is_some(), "the relay exits after SIGTERM under load (log: {})", relay.log.display());
     stop.store(true, Ordering::Relaxed);
     let published = publisher.await.unwrap();
     for t in reader_tasks {
@@ -337,6 +342,7 @@ async fn a_busy_tenant_does_not_starve_another() {
         )
     };
     println!("quiet tenant alone: {}; {}", show("join", &joins0), show("event", &lat0));
+    println!("SIGTERM to exit while the busy tenant published: {:?}", took.unwrap());
     println!(
         "quiet tenant beside a busy one ({busy_clients} clients, {published} events published, {} delivered): {}; {}",
         delivered.load(Ordering::Relaxed),
