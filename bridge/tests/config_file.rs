@@ -186,6 +186,7 @@ fn every_relay_option_comes_through_the_file() {
         ("send_timeout_secs", "508".into()),
         ("replay_events", "509".into()),
         ("replay_mb", "5".into()),
+        ("max_memory_mb", "510".into()),
         ("insecure", "true".into()),
         ("metrics_listen", "\"off\"".into()),
     ];
@@ -211,6 +212,7 @@ fn every_relay_option_comes_through_the_file() {
     assert_eq!(c.send_timeout.as_secs(), 508);
     assert_eq!(c.hub.replay_capacity, 509);
     assert_eq!(c.hub.replay_max_bytes, 5 << 20);
+    assert_eq!(c.max_memory_bytes, 510 << 20);
     assert!(c.insecure);
     assert_eq!(c.metrics_listen, None);
     assert!(c.hub.require_auth);
