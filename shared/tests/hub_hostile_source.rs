@@ -18,7 +18,9 @@ fn event(epoch: &str, seq: u64, kind: u8) -> Arc<StampedEvent> {
                 "quantity": 1, "order_type": "LMT", "status": "Submitted", "price": 1.0, "perm_id": 100 + seq % 7,
                 "account": "DU1"}, "timestamp": "t"}),
         1 => json!({"type": "market_data", "symbol": "AAPL", "data": {"last": 1.0}, "timestamp": "t"}),
-        _ => json!({"type": "error", "message": "Order rejected", "error_code": "ORDER_REJECTED", "req_id": seq % 7, "timestamp": "t"}),
+        _ => {
+            json!({"type": "error", "message": "Order rejected", "error_code": "ORDER_REJECTED", "req_id": seq % 7, "timestamp": "t"})
+        }
     };
     let mut v = v;
     v["seq"] = seq.into();
@@ -109,15 +111,39 @@ fn a_take_is_bounded_in_work_not_only_in_bytes() {
 #[derive(Clone, Debug)]
 enum Op {
     /// A bridge publishes at head + `delta` (wrapping), or at an arbitrary seq.
-    Publish { epoch: u8, delta: i8, kind: u8 },
-    PublishAt { epoch: u8, seq: u64, kind: u8 },
-    Snapshot { epoch: u8, seq: u64 },
+    Publish {
+        epoch: u8,
+        delta: i8,
+        kind: u8,
+    },
+    PublishAt {
+        epoch: u8,
+        seq: u64,
+        kind: u8,
+    },
+    Snapshot {
+        epoch: u8,
+        seq: u64,
+    },
     /// A client resumes from an arbitrary position.
-    Resume { client: u64, epoch: u8, since: u64 },
-    Subscribe { client: u64, types: u8 },
-    GetOrders { client: u64 },
-    Connect { client: u64 },
-    Disconnect { client: u64 },
+    Resume {
+        client: u64,
+        epoch: u8,
+        since: u64,
+    },
+    Subscribe {
+        client: u64,
+        types: u8,
+    },
+    GetOrders {
+        client: u64,
+    },
+    Connect {
+        client: u64,
+    },
+    Disconnect {
+        client: u64,
+    },
 }
 
 fn seq_value() -> impl Strategy<Value = u64> {

@@ -81,7 +81,14 @@ fn hub_with_client(c: Claims) -> Hub {
     hub.publish(event(5, json!({"type": "error", "message": "lost", "error_code": "CONNECTIVITY_LOST"})), NOW).unwrap();
     // errors about orders that name no account: order 2 is DU2's; order 99 is unknown
     hub.publish(event(6, json!({"type": "error", "message": "Order 2 for account DU2 rejected", "error_code": "ORDER_REJECTED", "req_id": 2})), NOW).unwrap();
-    hub.publish(event(7, json!({"type": "error", "message": "Order 99 rejected", "error_code": "ORDER_REJECTED", "req_id": 99})), NOW).unwrap();
+    hub.publish(
+        event(
+            7,
+            json!({"type": "error", "message": "Order 99 rejected", "error_code": "ORDER_REJECTED", "req_id": 99}),
+        ),
+        NOW,
+    )
+    .unwrap();
     hub
 }
 
@@ -105,7 +112,11 @@ fn a_scope_without_order_types_gets_no_order_rows() {
 fn account_scope_covers_errors_and_account_less_orders() {
     let mut hub = hub_with_client(claims(&[], &["DU1"]));
     let seen: Vec<u64> = drain(&mut hub, 1).iter().filter_map(|f| f["seq"].as_u64()).collect();
-    assert_eq!(seen, vec![1, 5], "DU1's order and the connectivity error only (not DU2's order's error, 6, nor an unknown order's, 7)");
+    assert_eq!(
+        seen,
+        vec![1, 5],
+        "DU1's order and the connectivity error only (not DU2's order's error, 6, nor an unknown order's, 7)"
+    );
     assert_eq!(get_orders(&mut hub), vec![1]);
     // an unrestricted token sees everything
     let mut hub = hub_with_client(claims(&[], &[]));

@@ -60,7 +60,8 @@ async fn a_live_bridge_keeps_its_tenant_and_a_dead_one_is_taken_over() {
     assert_eq!(metric(metrics, "ibws_bridge_takeovers_total").await, 1);
     // C's stream is the tenant's now
     let ev = json!({"type": "error", "message": "m", "error_code": "X", "timestamp": "2025-01-01T00:00:00.000000", "seq": 1, "epoch": "c"});
-    c.send(json!({"type": "snapshot", "epoch": "c", "seq": 0, "orders": [], "accounts": [], "source_connected": true})).await;
+    c.send(json!({"type": "snapshot", "epoch": "c", "seq": 0, "orders": [], "accounts": [], "source_connected": true}))
+        .await;
     c.send(json!({"type": "publish", "event": ev})).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     while relay.tenants.get_or_create("desk1").with(|h| h.position().0.to_owned()) != "c" {

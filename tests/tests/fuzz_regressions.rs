@@ -44,7 +44,10 @@ fn replay(f: fn(&[u8]), bytes: Vec<u8>) -> Result<(), String> {
     std::thread::spawn(move || {
         let r = std::panic::catch_unwind(|| f(&bytes));
         let _ = tx.send(r.map_err(|p| {
-            p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
         }));
     });
     match rx.recv_timeout(HANG) {

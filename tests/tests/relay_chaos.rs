@@ -255,7 +255,8 @@ async fn clients_survive_uplink_cuts_and_relay_restarts() {
     let relay_gen = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = (0..CLIENTS as u64)
         .map(|i| {
-            let c = client(url.clone(), ca.clone(), token.clone(), stop.clone(), head.clone(), 20 + i, relay_gen.clone());
+            let c =
+                client(url.clone(), ca.clone(), token.clone(), stop.clone(), head.clone(), 20 + i, relay_gen.clone());
             tokio::spawn(c)
         })
         .collect();
@@ -305,7 +306,9 @@ async fn clients_survive_uplink_cuts_and_relay_restarts() {
         match r.blink_resume {
             Some((true, _)) => {}
             Some((false, true)) => across_restart += 1,
-            other => panic!("a blink answered by the relay it blinked on must resume in full: {other:?}: {}", r.blink_detail),
+            other => {
+                panic!("a blink answered by the relay it blinked on must resume in full: {other:?}: {}", r.blink_detail)
+            }
         }
         events += r.events;
         ok += r.resumes_ok;

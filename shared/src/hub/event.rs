@@ -47,7 +47,10 @@ pub struct RingEvent {
 
 impl From<&StampedEvent> for RingEvent {
     fn from(e: &StampedEvent) -> Self {
-        RingEvent { seq: e.seq, kind: e.kind, account: e.account.as_deref().map(Into::into),
+        RingEvent {
+            seq: e.seq,
+            kind: e.kind,
+            account: e.account.as_deref().map(Into::into),
             all_accounts_only: false,
             json: e.json.clone(),
         }

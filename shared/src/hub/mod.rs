@@ -905,9 +905,9 @@ impl Hub {
             return;
         };
         let replayed = if epoch == self.epoch {
-            self.ring.since(since, self.seq).map(|events| {
-                events.filter(|e| s.subscribed(e.kind) && s.may_see_event(e)).count() as u64
-            })
+            self.ring
+                .since(since, self.seq)
+                .map(|events| events.filter(|e| s.subscribed(e.kind) && s.may_see_event(e)).count() as u64)
         } else {
             None
         };

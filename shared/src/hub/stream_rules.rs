@@ -91,7 +91,10 @@ mod tests {
         assert_eq!(check_event("e", 0, 10, "e", 1), Verdict::Next);
         assert_eq!(check_event("e", 5, 10, "e", 5), Verdict::Duplicate);
         assert_eq!(check_event("e", 15, 10, "e", 6), Verdict::Duplicate);
-        assert_eq!(check_event("e", 15, 10, "e", 5), Verdict::Refuse(StreamViolation::TooFarBehind { head: 15, seq: 5 }));
+        assert_eq!(
+            check_event("e", 15, 10, "e", 5),
+            Verdict::Refuse(StreamViolation::TooFarBehind { head: 15, seq: 5 })
+        );
         assert_eq!(check_event("e", 5, 10, "e", 7), Verdict::Refuse(StreamViolation::Gap { head: 5, seq: 7 }));
         assert_eq!(check_event("e", 5, 10, "f", 6), Verdict::Refuse(StreamViolation::EpochWithoutSnapshot));
         assert_eq!(

@@ -165,7 +165,10 @@ impl BridgeSession {
                 Ok(None) => Ok(Applied::Partial),
                 Err(_) => {
                     self.state = State::Ended;
-                    return Err(Refusal { code: CloseCode::MessageTooBig, reason: "snapshot larger than the order table" });
+                    return Err(Refusal {
+                        code: CloseCode::MessageTooBig,
+                        reason: "snapshot larger than the order table",
+                    });
                 }
             },
             BridgeFrame::Source { connected } => {
