@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes every ibws fuzz target for N seconds each (default 600) with cargo-fuzz on
-# the nightly toolchain, after seeding the corpora from ../shared/tws-captures and the
-# protocol's own examples. Prints one line per target (executions, corpus size,
+# the nightly toolchain, after seeding the corpora from the TWS capture in
+# tws/tests/fixtures and the protocol's own examples. Prints one line per target (executions, corpus size,
 # crashes). A crashing input is copied to fuzz/regressions/<target>/, which the stable
 # test suite replays (tests/tests/fuzz_regressions.rs): commit it with the fix.
 # An input that runs longer than IBWS_FUZZ_HANG_SECS (default 2: every target takes
@@ -26,8 +26,6 @@ export IBWS_SKIP_WEB=1 # the fuzz build does not need the dashboard
 
 failed=0
 for t in "${targets[@]}"; do
-  # a target without seeds (tws_frames takes its seeds from ../shared/tws-captures,
-  # absent on a clone without ../shared) starts from an empty corpus
   mkdir -p "fuzz/artifacts/$t" "fuzz/regressions/$t" "fuzz/corpus/$t"
   log="fuzz/artifacts/$t.log"
   echo "fuzzing $t for ${secs}s (log: $log)" >&2

@@ -263,23 +263,22 @@ pub fn ws_frames(data: &[u8]) {
     }
 }
 
-/// Seed inputs for every target: the real TWS capture (`../shared/tws-captures`), the
+/// Seed inputs for every target: the real TWS capture (`tws/tests/fixtures`), the
 /// seed protocol's own messages, and one well-formed example of each frame and token
 /// kind. `(target, name, bytes)`.
 pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     use base64::Engine;
     let mut out = Vec::new();
     // TWS: each recorded response stream, at the capture's server version (176)
-    let capture = crate::shared_dir().join("tws-captures/ib-paper-v176.json");
-    if let Ok(text) = std::fs::read_to_string(&capture) {
-        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).unwrap_or_default();
-        for (k, v) in map {
-            let mut bytes = vec![176 - 100];
-            for s in v.as_array().into_iter().flatten().filter_map(|s| s.as_str()) {
-                bytes.extend(base64::engine::general_purpose::STANDARD.decode(s).unwrap_or_default());
-            }
-            out.push(("tws_frames", format!("capture-{k}"), bytes));
+    let capture = crate::repo_root().join("tws/tests/fixtures/ib-paper-v176.json");
+    let text = std::fs::read_to_string(&capture).unwrap_or_else(|e| panic!("{}: {e}", capture.display()));
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).expect("the capture is JSON");
+    for (k, v) in map {
+        let mut bytes = vec![176 - 100];
+        for s in v.as_array().into_iter().flatten().filter_map(|s| s.as_str()) {
+            bytes.extend(base64::engine::general_purpose::STANDARD.decode(s).expect("the capture is base64"));
         }
+        out.push(("tws_frames", format!("capture-{k}"), bytes));
     }
     let client = [
         r#"{"type":"subscribe","message_types":["order_update","order_notification","mcp_order"]}"#,

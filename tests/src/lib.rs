@@ -1,6 +1,6 @@
 //! Helpers for the cross-piece tests in `tests/tests/` and benches in `tests/benches/`:
 //! third-party runtimes (a Python virtualenv with the seed's client library and
-//! ib_async, Node), the seed document's client examples verbatim, and a WebSocket test
+//! ib_async, Node), the seed-style clients in `tests/clients/`, and a WebSocket test
 //! client.
 
 pub mod bench;
@@ -27,24 +27,20 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
-/// `../shared` beside the checkout.
-pub fn shared_dir() -> PathBuf {
-    repo_root().join("..").join("shared")
+/// A client script kept in `tests/clients/`.
+pub fn client_script(name: &str) -> PathBuf {
+    repo_root().join("tests/clients").join(name)
 }
 
-/// The seed document.
-pub fn seed_doc() -> String {
-    std::fs::read_to_string(shared_dir().join("seeds/002_81b7667e91f19743.txt"))
-        .expect("../shared/seeds beside the checkout")
-}
-
-/// The first fenced code block in `lang` from the seed document, verbatim.
-pub fn seed_example(lang: &str) -> String {
-    let doc = seed_doc();
+/// The first fenced code block in `lang` of the seed document, verbatim, when the seed
+/// documents sit beside the checkout (`../shared/seeds/`, as on the project's own
+/// machines); `None` on a clone without them.
+pub fn seed_example(lang: &str) -> Option<String> {
+    let doc = std::fs::read_to_string(repo_root().join("../shared/seeds/002_81b7667e91f19743.txt")).ok()?;
     let fence = format!("```{lang}");
     let start = doc.find(&fence).unwrap_or_else(|| panic!("no {lang} block in the seed")) + fence.len();
     let end = doc[start..].find("```").expect("closing fence") + start;
-    doc[start..end].trim_start_matches('\n').to_owned()
+    Some(doc[start..end].trim_start_matches('\n').to_owned())
 }
 
 /// A Python with `websockets` and `ib_async` installed: `IBWS_TEST_PYTHON`, or a

@@ -1,15 +1,16 @@
 //! Ground truth: every response stream recorded from a real TWS (server version 176)
-//! decodes frame by frame, and the openOrder frames give the documented values.
+//! decodes frame by frame, and the openOrder frames give the documented values. The
+//! capture lives in `tests/fixtures/` (its origin and licence are in the README there).
 
 use base64::Engine;
 use ibws_tws::handshake::parse_server_hello;
 use ibws_tws::incoming::{decode, Incoming};
 use ibws_tws::{frame::split_fields, FrameDecoder};
 
-const CAPTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/tws-captures/ib-paper-v176.json");
+const CAPTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ib-paper-v176.json");
 
 fn streams() -> Vec<(String, Vec<u8>)> {
-    let text = std::fs::read_to_string(CAPTURE).expect("../shared/tws-captures beside the checkout");
+    let text = std::fs::read_to_string(CAPTURE).expect("tws/tests/fixtures/ib-paper-v176.json");
     let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
     map.into_iter()
         .map(|(k, v)| {
