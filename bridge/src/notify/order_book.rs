@@ -215,8 +215,14 @@ impl OrderBook {
             self.give_up_over_cap(perm);
             return out;
         };
+        // the row as clients last saw it: a modify below is a change like any other
+        let before = t.data.clone();
         let d = &mut t.data;
-        if d.quantity != Num(o.total_quantity) || d.price != price || d.order_type != o.order_type {
+        if d.quantity != Num(o.total_quantity)
+            || d.price != price
+            || d.aux_price != o.aux_price.map(Num)
+            || d.order_type != o.order_type
+        {
             d.quantity = Num(o.total_quantity);
             d.price = price;
             d.aux_price = o.aux_price.map(Num);
@@ -225,7 +231,6 @@ impl OrderBook {
             d.remaining = Some(Num((o.total_quantity - f).max(0.0)));
             out.push(OrderChange::Modified(d.clone()));
         }
-        let before = d.clone();
         if !status.is_empty() {
             d.status = status.to_owned();
         }
@@ -266,7 +271,11 @@ impl OrderBook {
         let changed = d.status != before.status
             || d.filled != before.filled
             || d.remaining != before.remaining
-            || d.avg_fill_price != before.avg_fill_price;
+            || d.avg_fill_price != before.avg_fill_price
+            || d.quantity != before.quantity
+            || d.price != before.price
+            || d.aux_price != before.aux_price
+            || d.order_type != before.order_type;
         if changed {
             if let Some((held, _)) = t.held_status.take() {
                 out.push(OrderChange::Updated(held));
@@ -578,6 +587,48 @@ mod tests {
         assert_eq!(perms, vec![1, 4, 5], "the oldest order not holding a fill goes");
         // a replayed order the book gave up comes back as new
         assert!(matches!(open(&mut b, 2, "Filled").first(), Some(OrderChange::Created(_))));
+    }
+
+    fn updates(changes: &[OrderChange]) -> Vec<&OrderData> {
+        changes.iter().filter_map(|c| if let OrderChange::Updated(d) = c { Some(d) } else { None }).collect()
+    }
+
+    #[test]
+    fn a_modify_is_an_order_update_with_the_new_values() {
+        let mut b = OrderBook::with_capacity(8);
+        open(&mut b, 5, "Submitted");
+        // 100 @ 10 -> 120 @ 11, the status unchanged
+        let o = Order {
+            perm_id: 5,
+            order_id: 5,
+            total_quantity: 120.0,
+            order_type: "LMT".into(),
+            lmt_price: Some(11.0),
+            ..Order::default()
+        };
+        let changes = b.on_open_order(&o, &OrderState { status: "Submitted".into(), ..OrderState::default() }, 1);
+        assert!(matches!(changes.first(), Some(OrderChange::Modified(d)) if d.quantity == Num(120.0)));
+        let u = updates(&changes);
+        assert_eq!(u.len(), 1, "one order_update for the modify: {changes:?}");
+        assert_eq!((u[0].quantity, u[0].price, u[0].remaining), (Num(120.0), Some(Num(11.0)), Some(Num(120.0))));
+        // the same openOrder again (TWS repeats it with the status) changes nothing
+        let again = b.on_open_order(&o, &OrderState { status: "Submitted".into(), ..OrderState::default() }, 2);
+        assert!(again.is_empty(), "{again:?}");
+        // a price-only modify
+        let o = Order { lmt_price: Some(11.5), ..o };
+        let changes = b.on_open_order(&o, &OrderState { status: "Submitted".into(), ..OrderState::default() }, 3);
+        let u = updates(&changes);
+        assert_eq!(u.len(), 1, "{changes:?}");
+        assert_eq!(u[0].price, Some(Num(11.5)));
+        // the orderStatus that follows, with the new remaining, is silent: nothing new
+        let st = OrderStatus {
+            order_id: 5,
+            perm_id: 5,
+            status: "Submitted".into(),
+            remaining: 120.0,
+            ..OrderStatus::default()
+        };
+        assert!(updates(&b.on_order_status(&st, 4)).is_empty());
     }
 
     #[derive(Clone, Debug)]
