@@ -26,9 +26,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ibws_shared::auth::{AuthError, Claims, TokenVerifier};
+use ibws_shared::auth::{Claims, TokenVerifier};
 use ibws_shared::hub::ConnectInfo;
-use ibws_shared::protocol::{ClientMessage, CloseCode};
+use ibws_shared::protocol::CloseCode;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -37,6 +37,7 @@ use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info, warn};
 
 use client_socket::ClientSocket;
+use ibws_shared::relay::first_auth::{self, verdict, First};
 use ibws_shared::relay::{admit, Admission, Refused, Request};
 pub use ibws_shared::relay::{HostPolicy, OriginPolicy};
 pub use limits::{ConnGuard, ConnLimiter, LimitConfig, PendingGuard};
@@ -382,7 +383,7 @@ impl Endpoint {
             (Some(v), None) => match first_message_auth(&mut socket, v.as_ref(), p.auth_deadline, &mut early).await {
                 Ok(c) => Some(c),
                 Err(AuthFailure::Refused(code)) => {
-                    refuse(&mut socket, code, Some(code.reason()), deadline).await;
+                    refuse(&mut socket, code, None, deadline).await;
                     return;
                 }
                 Err(AuthFailure::Broken(v)) => {
@@ -436,19 +437,13 @@ impl Endpoint {
     }
 }
 
-/// The close code for a refused token.
-pub fn auth_close(e: AuthError) -> CloseCode {
-    e.close_code()
-}
-
-/// Sends a refusal: an `error` frame saying why (when `message` is given), then the
-/// close frame with `code`.
+/// Sends a refusal: an `error` frame saying why (the relay core's words for `code`
+/// unless `message` is given), then the close frame with `code`.
 async fn refuse(socket: &mut ClientSocket, code: CloseCode, message: Option<&str>, deadline: Duration) {
-    let error = message.map(|m| {
-        let now = crate::clock::now();
-        ibws_shared::relay::refusal_frame(code, m, now.unix_us, crate::clock::utc_offset_secs()).into()
-    });
-    socket.close_with(code.code(), code.reason(), error, deadline).await;
+    let now = crate::clock::now();
+    let why = message.unwrap_or(first_auth::why(code));
+    let error = ibws_shared::relay::refusal_frame(code, why, now.unix_us, crate::clock::utc_offset_secs());
+    socket.close_with(code.code(), code.reason(), Some(error.into()), deadline).await;
 }
 
 /// Why a client's first-message auth did not let it in.
@@ -475,26 +470,32 @@ async fn first_message_auth(
 ) -> Result<Claims, AuthFailure> {
     use client_socket::ReadEnd;
     use ws_frames::{Incoming, Violation};
+    // This driver only reads the first frame (and keeps what came behind it); what it
+    // means is the relay core's verdict, the hub's too.
+    enum Got {
+        Text(String),
+        Binary,
+    }
     let first = tokio::time::timeout(deadline, async {
-        let mut first: Option<Result<String, CloseCode>> = None;
+        let mut first: Option<Got> = None;
         loop {
             let end = socket
                 .read(|m| match (m, &first) {
-                    (Incoming::Text(t), None) => first = Some(Ok(t.to_owned())),
-                    (Incoming::Binary(_), None) => first = Some(Err(CloseCode::UnsupportedData)),
+                    (Incoming::Text(t), None) => first = Some(Got::Text(t.to_owned())),
+                    (Incoming::Binary(_), None) => first = Some(Got::Binary),
                     (Incoming::Text(t), Some(_)) => early.push(ws::EarlyMessage::Text(t.to_owned())),
                     (Incoming::Binary(n), Some(_)) => early.push(ws::EarlyMessage::Binary(n)),
                     _ => {}
                 })
                 .await;
             match end {
-                ReadEnd::Violation(Violation::TooBig) => return Err(AuthFailure::Refused(CloseCode::MessageTooBig)),
+                ReadEnd::Violation(Violation::TooBig) => return Ok(None),
                 ReadEnd::Violation(v) => return Err(AuthFailure::Broken(v)),
                 ReadEnd::Progress => {}
                 _ => return Err(AuthFailure::Refused(CloseCode::AuthRequired)),
             }
-            if let Some(r) = first {
-                return r.map_err(AuthFailure::Refused);
+            if first.is_some() {
+                return Ok(first);
             }
             if socket.owes() && !socket.flush_owed(deadline).await {
                 return Err(AuthFailure::Refused(CloseCode::AuthRequired));
@@ -503,12 +504,12 @@ async fn first_message_auth(
     })
     .await
     .map_err(|_| AuthFailure::Refused(CloseCode::AuthRequired))??;
-    match ClientMessage::parse(first.as_str()) {
-        Ok(ClientMessage::Auth { token }) => {
-            Ok(v.verify(&token, (crate::clock::now().unix_us / 1_000_000) as u64).map_err(auth_close)?)
-        }
-        _ => Err(AuthFailure::Refused(CloseCode::AuthRequired)),
-    }
+    let first = match &first {
+        Some(Got::Text(t)) => First::Text(t),
+        Some(Got::Binary) => First::Binary,
+        None => First::TooBig,
+    };
+    Ok(verdict(first, v, (crate::clock::now().unix_us / 1_000_000) as u64)?)
 }
 
 /// Runs the hubs' timers (pings, idle clients, deadlines, token expiry).

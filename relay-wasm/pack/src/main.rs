@@ -17,7 +17,11 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let mut b = wasm_bindgen_cli_support::Bindgen::new();
-    b.input_path(&input).remove_name_section(true).remove_producers_section(true).typescript(true).omit_default_module_path(false);
+    b.input_path(&input)
+        .remove_name_section(true)
+        .remove_producers_section(true)
+        .typescript(true)
+        .omit_default_module_path(false);
     let generated = b.web(true).and_then(|b| b.generate(&out));
     match generated {
         Ok(()) => ExitCode::SUCCESS,

@@ -46,7 +46,7 @@ pub use session::Session;
 pub use stream_rules::{StreamViolation, MAX_SAFE_SEQ};
 pub use token_bucket::TokenBucket;
 
-use crate::auth::{AuthError, Claims, Role, TokenVerifier};
+use crate::auth::{Claims, Role, TokenVerifier};
 use crate::protocol::{
     format_timestamp, AccountState, ClientMessage, CloseCode, Connection, ErrorFrame, MessageType, OrderData,
     OrdersResponse, Pong, ResumeResult, ServerFrame, Snapshot, Subscription, Unsubscription,
@@ -417,7 +417,8 @@ impl Hub {
         });
         if self.clients.len() >= self.cfg.max_clients {
             self.stats.refused_max_clients += 1;
-            self.out.push_back(Output::Close { id, code: CloseCode::ConnectionLimit, frames: vec![] });
+            let frames = vec![self.refusal(CloseCode::ConnectionLimit, now)];
+            self.out.push_back(Output::Close { id, code: CloseCode::ConnectionLimit, frames });
             return;
         }
         let session = self.fresh_session(client_id, now);
@@ -486,12 +487,18 @@ impl Hub {
     }
 
     /// Closes a client: queued frames still go out, then the close frame.
-    fn close(&mut self, id: ConnId, code: CloseCode, _now: Now) {
+    fn close(&mut self, id: ConnId, code: CloseCode, now: Now) {
         let Some(mut s) = self.clients.remove(&id) else {
             return;
         };
         self.release_subject(&s);
         self.stats.clients_closed += 1;
+        if !s.ready {
+            // refused before it was admitted: told why, as every relay tells it
+            let frames = vec![self.refusal(code, now)];
+            self.out.push_back(Output::Close { id, code, frames });
+            return;
+        }
         // what it is owed still goes out before the close frame (within one budget)
         let mut frames = Vec::new();
         if code != CloseCode::SlowConsumer && !self.fell_off(&s) {
@@ -500,6 +507,12 @@ impl Hub {
             self.stats.events_examined += examined;
         }
         self.out.push_back(Output::Close { id, code, frames });
+    }
+
+    /// The `error` frame that goes before the close of a client refused before it was
+    /// admitted ([`crate::relay::first_auth`]).
+    fn refusal(&self, code: CloseCode, now: Now) -> Frame {
+        crate::relay::first_auth::refusal(code, now.unix_us, self.cfg.utc_offset_secs).into()
     }
 
     /// Closes one client with `code` (a host refusing it, e.g. a bad token).
@@ -711,17 +724,13 @@ impl Hub {
             self.close(id, CloseCode::RateLimited, now);
             return;
         }
-        let ready = s.ready;
+        if !s.ready {
+            // not yet admitted: only a first `auth` gets a client in
+            return self.first_message(id, text, now);
+        }
         let msg = match ClientMessage::parse(text) {
             Ok(m) => m,
-            Err(e) => {
-                if !ready {
-                    self.close(id, CloseCode::AuthRequired, now);
-                } else {
-                    self.reply_error(id, e.to_string(), Some("BAD_REQUEST"), now);
-                }
-                return;
-            }
+            Err(e) => return self.reply_error(id, e.to_string(), Some("BAD_REQUEST"), now),
         };
         match msg {
             ClientMessage::Auth { token } => {
@@ -730,7 +739,6 @@ impl Hub {
                 }
                 self.handle_auth(id, &token, now)
             }
-            _ if !ready => self.close(id, CloseCode::AuthRequired, now),
             ClientMessage::Subscribe { message_types, epoch, since } => {
                 self.handle_subscribe(id, &message_types, now);
                 if let (Some(epoch), Some(since)) = (epoch, since) {
@@ -755,22 +763,41 @@ impl Hub {
         }
     }
 
+    /// The first message of a client that must authenticate: the relay core's verdict
+    /// ([`crate::relay::first_auth::verdict`]), then admission or the refusal.
+    fn first_message(&mut self, id: ConnId, text: &str, now: Now) {
+        let first = crate::relay::first_auth::First::Text(text);
+        let verdict = match self.verifier.clone() {
+            Some(v) => crate::relay::first_auth::verdict(first, v.as_ref(), now.unix_secs()),
+            None => Err(CloseCode::AuthRequired),
+        };
+        match verdict {
+            Ok(claims) => {
+                if let Some(s) = self.clients.get_mut(&id) {
+                    s.aware = true;
+                }
+                self.admit(id, claims, now)
+            }
+            Err(code) => self.close(id, code, now),
+        }
+    }
+
     fn handle_auth(&mut self, id: ConnId, token: &str, now: Now) {
         let Some(verifier) = self.verifier.clone() else {
             // Endpoints without auth have nothing to check a token against.
             self.reply_error(id, "auth is not enabled on this endpoint".into(), Some("AUTH_DISABLED"), now);
             return;
         };
+        // a later `auth` on an admitted session (a first one is `first_message`'s)
         let claims = match verifier.verify(token, now.unix_secs()) {
             Ok(c) => c,
-            Err(AuthError::Expired) => return self.close(id, CloseCode::TokenExpired, now),
-            Err(_) => return self.close(id, CloseCode::InvalidToken, now),
+            Err(e) => return self.close(id, e.close_code(), now),
         };
         let Some(s) = self.clients.get_mut(&id) else {
             return;
         };
         match &s.claims {
-            None if !s.ready || self.cfg.require_auth => self.admit(id, claims, now),
+            None if self.cfg.require_auth => self.admit(id, claims, now),
             None => {
                 // Auth on an open endpoint: record the claims so scopes apply.
                 s.claims = Some(claims);

@@ -8,12 +8,15 @@
 //! - [`admission`]: a connection request's facts (path, query, origin, offered
 //!   subprotocols) in, accept (with its role) or refuse (with a status or close code)
 //!   out;
+//! - [`first_auth`]: a client's first message where a token is required and none came
+//!   with the upgrade (the native relay's driver and the hub both ask it);
 //! - [`bridge_session`]: one bridge's session on `/bridge/ws` (hello and its token,
 //!   snapshots in parts, publishing into the hub, acks of what is stored, token
 //!   expiry).
 
 pub mod admission;
 pub mod bridge_session;
+pub mod first_auth;
 pub mod memory_budget;
 mod origin;
 
