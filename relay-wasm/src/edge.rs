@@ -18,12 +18,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ibws_shared::auth::{JwtVerifier, TokenVerifier, VerifyKey};
+use ibws_shared::auth::{Claims, JwtVerifier, TokenVerifier, VerifyKey};
 use ibws_shared::hub::{
     ConnId, ConnectInfo, Frame, Hub, HubConfig, Now, Output, SessionState, StreamChanges, StreamState,
 };
 use ibws_shared::protocol::{AccountState, CloseCode, OrderData};
-use ibws_shared::relay::admission::{bearer, query_param};
 use ibws_shared::relay::bridge_session::Applied;
 use ibws_shared::relay::{admit, refusal_frame, Admission, BridgeSession, ConnRole, OriginPolicy, Refused, Request};
 use serde::{Deserialize, Serialize};
@@ -99,12 +98,26 @@ pub enum Route {
         reason: &'static str,
         frame: String,
     },
-    /// Hand the socket to `tenant`'s Durable Object.
+    /// Hand the socket to `tenant`'s Durable Object, with `grant` (opaque to the Worker:
+    /// it is set on the forwarded request as `x-ibws-grant`, replacing any such header
+    /// the request came with, and given to [`EdgeRelay::client_open_granted`]).
     Forward {
         tenant: String,
         bridge: bool,
         echo_ibws: bool,
+        grant: String,
     },
+}
+
+/// What the Worker's admission already established about a client, carried to its
+/// tenant's object so nothing is decided (or a token verified) twice: the seed's
+/// `client_id`, and the claims of a `bearer.` token verified by [`route`].
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Grant {
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub claims: Option<Claims>,
 }
 
 /// Decides a request in the Worker, before any Durable Object is involved: the shared
@@ -128,10 +141,15 @@ pub fn route(cfg: &EdgeConfig, verifier: &dyn TokenVerifier, facts: &Facts, now:
         Admission::Health => Route::Health,
         Admission::Refused(Refused::Http { status, body }) => Route::Http { status, body },
         Admission::Refused(Refused::Close { code, reason: why }) => refuse(code, why),
-        Admission::Accept { role, claims, echo_ibws, tenant, .. } => match claims.map(|c| c.tenant).or(tenant) {
-            Some(tenant) => Route::Forward { tenant, bridge: role == ConnRole::Bridge, echo_ibws },
-            None => refuse(CloseCode::AuthRequired, "say which tenant: a bearer token or the tenant parameter"),
-        },
+        Admission::Accept { role, claims, echo_ibws, tenant, client_id } => {
+            match claims.as_ref().map(|c| c.tenant.clone()).or(tenant) {
+                Some(tenant) => {
+                    let grant = serde_json::to_string(&Grant { client_id, claims }).expect("a grant serialises");
+                    Route::Forward { tenant, bridge: role == ConnRole::Bridge, echo_ibws, grant }
+                }
+                None => refuse(CloseCode::AuthRequired, "say which tenant: a bearer token or the tenant parameter"),
+            }
+        }
     }
 }
 
@@ -242,26 +260,17 @@ impl EdgeRelay {
 
     // ----- clients -----
 
-    /// A client socket was accepted, with its request's query string and
-    /// `Sec-WebSocket-Protocol` header (a `bearer.` token there is verified now).
-    pub fn client_open_request(&mut self, id: ConnId, query: &str, protocols: Option<&str>, now: Now) {
-        let client_id = query_param(query, "client_id").filter(|c| c.len() <= 128);
-        self.client_open(id, client_id, bearer(protocols), now);
+    /// A client socket was accepted with the [`Grant`] the Worker's [`route`] gave it
+    /// (the JSON text of `x-ibws-grant`). A grant that does not parse admits nothing:
+    /// the client must then `auth` like one that offered no token.
+    pub fn client_open_granted(&mut self, id: ConnId, grant: &str, now: Now) {
+        let g: Grant = serde_json::from_str(grant).unwrap_or_default();
+        self.client_open(id, g.client_id.filter(|c| c.len() <= 128), g.claims, now);
     }
 
-    /// A client socket was accepted; `bearer` is a token offered as a subprotocol.
-    pub fn client_open(&mut self, id: ConnId, client_id: Option<String>, bearer: Option<&str>, now: Now) {
-        let claims = match bearer {
-            Some(t) => match self.verifier.verify(t, now.unix_us.max(0) as u64 / 1_000_000) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    self.hub.connect(id, ConnectInfo { client_id, claims: None }, now);
-                    self.hub.close_client(id, e.close_code(), now);
-                    return;
-                }
-            },
-            None => None,
-        };
+    /// A client socket was accepted; `claims` were verified by the admission (a
+    /// `bearer.` token), else the client must send `auth` first.
+    pub fn client_open(&mut self, id: ConnId, client_id: Option<String>, claims: Option<Claims>, now: Now) {
         self.hub.connect(id, ConnectInfo { client_id, claims }, now);
     }
 

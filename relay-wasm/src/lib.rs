@@ -55,10 +55,10 @@ mod wasm {
             EdgeRelay::new(cfg).map(WasmRelay).map_err(err)
         }
 
-        /// A client socket: its request's query string and `Sec-WebSocket-Protocol`.
+        /// A client socket, with the grant `route` gave its request (`x-ibws-grant`).
         #[wasm_bindgen(js_name = clientOpen)]
-        pub fn client_open(&mut self, id: f64, query: &str, protocols: Option<String>, now_ms: f64) {
-            self.0.client_open_request(id as u64, query, protocols.as_deref(), now(now_ms));
+        pub fn client_open(&mut self, id: f64, grant: &str, now_ms: f64) {
+            self.0.client_open_granted(id as u64, grant, now(now_ms));
         }
 
         #[wasm_bindgen(js_name = clientText)]

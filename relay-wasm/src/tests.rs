@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use std::collections::BTreeMap;
 
-use crate::edge::{route, verifier, Batch, EdgeConfig, EdgeRelay, Facts, Route, Rows};
+use crate::edge::{route, verifier, Batch, EdgeConfig, EdgeRelay, Facts, Grant, Route, Rows};
 
 const SECRET: &str = "edge-test-secret-0123456789abcdef0123";
 
@@ -172,7 +172,19 @@ impl Disk {
 fn client(r: &mut EdgeRelay, id: u64) {
     let c = Claims { sub: format!("c{id}"), ..claims(Role::Client, "desk1") };
     let t = mint(&c, &SignKey::Hs256(SECRET.as_bytes().to_vec())).unwrap();
-    r.client_open(id, Some(format!("c{id}")), Some(&t), NOW);
+    // as the Worker's admission hands it over: a bearer token it verified
+    let cfg = config("-");
+    let v = verifier(&cfg).unwrap();
+    let grant = match route(
+        &cfg,
+        v.as_ref(),
+        &facts("/websocket/ws", &format!("client_id=c{id}"), None, Some(&format!("bearer.{t}"))),
+        NOW,
+    ) {
+        Route::Forward { grant, .. } => grant,
+        other => panic!("{other:?}"),
+    };
+    r.client_open_granted(id, &grant, NOW);
     r.client_text(id, r#"{"type":"subscribe","message_types":["order_update"]}"#, NOW);
 }
 
@@ -214,7 +226,9 @@ fn wrong_tokens_are_refused() {
     }
     r.bridge_open(4, NOW);
     assert_eq!(r.bridge_binary(4).close.map(|c| c.0), Some(4506));
-    r.client_open(9, None, Some("not.a.token"), NOW);
+    // a forged grant (the Worker always replaces the header) admits nothing: auth first
+    r.client_open_granted(9, "{not json", NOW);
+    r.client_text(9, r#"{"type":"auth","token":"not.a.token"}"#, NOW);
     assert_eq!(r.drain().closes, vec![(9, 4500, "invalid token".to_owned())]);
 }
 
@@ -382,14 +396,24 @@ fn the_worker_routes_with_the_shared_admission() {
     ));
     assert!(matches!(route(facts("/websocket/ws", "", None, Some("bearer.bad"))), Route::Refuse { code: 4500, .. }));
     assert!(matches!(route(facts("/websocket/ws", "", None, None)), Route::Refuse { code: 4505, .. }));
-    assert_eq!(
-        route(facts("/websocket/ws", "", Some("https://app.example"), Some(&format!("ibws, bearer.{t}")))),
-        Route::Forward { tenant: "desk1".into(), bridge: false, echo_ibws: true }
-    );
-    assert_eq!(
-        route(facts("/bridge/ws", "tenant=desk1", None, None)),
-        Route::Forward { tenant: "desk1".into(), bridge: true, echo_ibws: false }
-    );
+    match route(facts("/websocket/ws", "client_id=a", Some("https://app.example"), Some(&format!("ibws, bearer.{t}"))))
+    {
+        Route::Forward { tenant, bridge: false, echo_ibws: true, grant } => {
+            assert_eq!(tenant, "desk1");
+            // the verified claims travel to the tenant's object, which does not verify again
+            let g: Grant = serde_json::from_str(&grant).unwrap();
+            assert_eq!(g.client_id.as_deref(), Some("a"));
+            assert_eq!(g.claims.map(|c| c.tenant), Some("desk1".into()));
+        }
+        other => panic!("{other:?}"),
+    }
+    match route(facts("/bridge/ws", "tenant=desk1", None, None)) {
+        Route::Forward { tenant, bridge: true, echo_ibws: false, grant } => {
+            assert_eq!(tenant, "desk1");
+            assert_eq!(serde_json::from_str::<Grant>(&grant).unwrap(), Grant::default());
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 /// A token signed by hand (the edge's provider does not sign these families), so the

@@ -60,6 +60,8 @@ export default {
     headers.set("x-ibws-tenant", r.tenant);
     headers.set("x-ibws-role", r.bridge ? "bridge" : "client");
     headers.set("x-ibws-echo", r.echo_ibws ? "1" : "0");
+    // always set, so a header of that name from outside never reaches the object
+    headers.set("x-ibws-grant", r.grant);
     const stub = env.TENANT.get(env.TENANT.idFromName(r.tenant));
     return stub.fetch(new Request(req, { headers }));
   },
@@ -126,7 +128,6 @@ export class Tenant {
   }
 
   async fetch(req) {
-    const url = new URL(req.url);
     if (!this.relay) {
       const tenant = req.headers.get("x-ibws-tenant");
       this.relay = new WasmRelay(relayConfig(this.env, tenant));
@@ -144,7 +145,7 @@ export class Tenant {
     if (role === "bridge") {
       this.relay.bridgeOpen(id, now);
     } else {
-      this.relay.clientOpen(id, url.search.slice(1), req.headers.get("Sec-WebSocket-Protocol") || undefined, now);
+      this.relay.clientOpen(id, req.headers.get("x-ibws-grant") || "", now);
       this.saveSession(server, a);
     }
     this.flush();

@@ -199,6 +199,27 @@ async fn edge_relay_under_workerd() {
     );
     assert_eq!(close_code(&edge, &[], None).await, Some(CloseCode::AuthRequired.code()), "no auth within the deadline");
     {
+        // a bearer subprotocol is verified once, by the Worker, whose grant the tenant's
+        // object takes; a grant header sent from outside is replaced, so it admits nothing
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = edge.as_str().into_client_request().unwrap();
+        req.headers_mut().insert("sec-websocket-protocol", format!("ibws, bearer.{valid}").parse().unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("bearer accepted");
+        let mut c = Client::from_stream(ws);
+        let hello = c.recv(Duration::from_secs(5)).await.expect("greeted");
+        assert_eq!(hello["type"], "connection", "admitted by the grant: {hello}");
+
+        let forged = json!({"client_id": "x", "claims": {"sub": "x", "role": "client", "tenant": "desk1", "exp": 4_000_000_000u64, "iss": "ibws", "aud": "ibws"}});
+        let mut req = edge.as_str().into_client_request().unwrap();
+        req.headers_mut().insert("x-ibws-grant", forged.to_string().parse().unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("upgraded");
+        let mut c = Client::from_stream(ws);
+        c.send(json!({"type": "subscribe", "message_types": ["order_update"]})).await;
+        let e = c.recv_until(Duration::from_secs(5), |v| v["type"] == "error").await;
+        assert_eq!(e.map(|e| e["error_code"].clone()), Some(json!("AUTH_REQUIRED")), "a forged grant is not a token");
+        assert_eq!(c.close_code(Duration::from_secs(5)).await, Some(CloseCode::AuthRequired.code()), "forged grant");
+    }
+    {
         let mut c = Client::connect(&edge).await;
         c.send(json!({"type": "auth", "token": valid})).await;
         c.recv(Duration::from_secs(5)).await.unwrap();
