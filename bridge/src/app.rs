@@ -13,7 +13,6 @@ use tracing::info;
 
 use crate::clock;
 use crate::notify::{AgentRules, Notifier, NotifierConfig};
-use crate::sequencer::Sequencer;
 use crate::server::{
     run_hub_timers, stop_signal, ConnLimiter, Endpoint, Hubs, LimitConfig, OriginPolicy, Policy, Routes, SharedHub,
     Status,
@@ -126,7 +125,7 @@ impl Bridge {
             .await
             .map_err(|e| StartError::bind(cfg.listen, "local endpoint", "--listen", e))?;
         let addr = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
-        let epoch = Sequencer::new_epoch();
+        let epoch = new_epoch();
         let mut hub_cfg = cfg.hub.clone();
         hub_cfg.utc_offset_secs = clock::utc_offset_secs();
         if let Some(r) = &cfg.remote {
@@ -211,7 +210,7 @@ impl Bridge {
             utc_offset_secs: hub_cfg.utc_offset_secs,
         });
         let out = Outputs { hub: hub.clone(), uplink: uplink.clone(), status: status.clone() };
-        tasks.push(tokio::spawn(pipeline(rx, driver, notifier, Sequencer::new(epoch), out)));
+        tasks.push(tokio::spawn(pipeline(rx, driver, notifier, out)));
         Ok(Bridge { addr, remote_addr, hub, status, uplink, tasks, stop })
     }
 
@@ -222,6 +221,12 @@ impl Bridge {
         self.hub.with(|h| h.close_all(CloseCode::ServerRestarting, clock::now()));
         self.hub.drained(SHUTDOWN_GRACE).await;
     }
+}
+
+/// A fresh epoch for this run's stream: it only has to differ between runs (and not
+/// be guessable enough to collide with another bridge's).
+fn new_epoch() -> String {
+    format!("{:016x}", rand::random::<u64>())
 }
 
 /// How long a shutdown waits for clients to finish their closing handshake.
@@ -243,19 +248,24 @@ impl Outputs {
         }
     }
 
-    /// Stamps frames, publishes them to the local hub and queues them for the relay.
-    fn publish(&self, seq: &mut Sequencer, frames: Vec<ServerFrame>, now: Now) {
+    /// Publishes frames into the local hub, which stamps each with the stream's next
+    /// position (it alone owns it), and queues the stamped events for the relay.
+    fn publish(&self, frames: Vec<ServerFrame>, now: Now) {
         if frames.is_empty() {
             return;
         }
-        let events: Vec<_> = frames.into_iter().filter_map(|f| seq.stamp(f)).collect();
-        self.hub.with(|h| {
-            for ev in &events {
-                // the sequencer stamps head + 1 every time: a refusal here is a bug
-                if let Err(v) = h.publish(ev.clone(), now) {
-                    tracing::error!(seq = ev.seq, "local hub refused the bridge's own event: {}", v.reason());
-                }
-            }
+        let events: Vec<_> = self.hub.with(|h| {
+            frames
+                .into_iter()
+                .filter_map(|f| match h.originate(f, now) {
+                    Ok(ev) => ev,
+                    Err(v) => {
+                        // only at the largest safe position, after 2^53 - 1 events
+                        tracing::error!("the local stream cannot take another event: {}", v.reason());
+                        None
+                    }
+                })
+                .collect()
         });
         if let Some(u) = &self.uplink {
             u.push(&events);
@@ -267,7 +277,6 @@ async fn pipeline(
     mut rx: mpsc::Receiver<LinkEvent>,
     _driver: driver::DriverHandle,
     mut notifier: Notifier,
-    mut seq: Sequencer,
     out: Outputs,
 ) {
     loop {
@@ -279,7 +288,7 @@ async fn pipeline(
                     _ = tokio::time::sleep(wait) => {
                         let now = clock::now();
                         let frames = notifier.poll(now);
-                        out.publish(&mut seq, frames, now);
+                        out.publish(frames, now);
                         continue;
                     }
                 }
@@ -294,7 +303,7 @@ async fn pipeline(
             _ => {}
         }
         let frames = notifier.on_link(&ev, now);
-        out.publish(&mut seq, frames, now);
+        out.publish(frames, now);
     }
 }
 

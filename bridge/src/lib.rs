@@ -8,7 +8,6 @@ pub mod keys;
 pub mod logs;
 pub mod notify;
 pub mod relay;
-pub mod sequencer;
 pub mod server;
 pub mod start_error;
 pub mod tls;

@@ -56,6 +56,7 @@ fn compact(v: &Value) -> String {
 struct Run {
     client: Client,
     seen: Vec<String>,
+    raw: Vec<Value>,
     last_seq: u64,
 }
 
@@ -74,6 +75,7 @@ impl Run {
             assert!(seq > self.last_seq, "seq grows");
             self.last_seq = seq;
             self.seen.push(compact(&v));
+            self.raw.push(v);
         }
         assert_eq!(&self.seen[start..], want);
         if let Some(extra) = self.client.recv(Duration::from_millis(300)).await {
@@ -111,7 +113,7 @@ async fn scripted_day_gives_the_exact_notification_sequence() {
         .await;
     let sub = client.recv(Duration::from_secs(2)).await.unwrap();
     assert_eq!(sub["subscribed_types"], json!(["order_update", "order_notification", "mcp_order", "error"]));
-    let mut run = Run { client, seen: vec![], last_seq: 0 };
+    let mut run = Run { client, seen: vec![], raw: vec![], last_seq: 0 };
 
     // create, partial fill, modify, fill
     let a = sim.place(0, "AAPL", OrderTicket::limit("BUY", 100.0, 190.0));
@@ -121,7 +123,10 @@ async fn scripted_day_gives_the_exact_notification_sequence() {
     sim.fill(a, 40.0, 190.0);
     run.expect(&["update AAPL Submitted 40 exec", "update AAPL Submitted 40 exec+commission"]).await;
     sim.modify(a, Some(191.0), None);
-    run.expect(&["notify modified AAPL 修改"]).await;
+    // the modify is told (notification) and the order's row changes with it
+    run.expect(&["notify modified AAPL 修改", "update AAPL Submitted 40"]).await;
+    let row = &run.raw.last().unwrap()["data"];
+    assert_eq!((row["price"].as_f64(), row["remaining"].as_f64()), (Some(191.0), Some(60.0)), "{row}");
     sim.fill(a, 60.0, 191.0);
     run.expect(&["update AAPL Filled 100 exec", "update AAPL Filled 100 exec+commission"]).await;
 

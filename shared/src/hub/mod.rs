@@ -953,6 +953,23 @@ impl Hub {
 
     // ----- the source -----
 
+    /// Where the stream begins (the bridge's own hub): stamps `frame` as the stream's
+    /// next event (this hub's epoch, head + 1), serialises it once and publishes it.
+    /// The hub is the one owner of the position; the stamped event is returned for the
+    /// other places it goes (the uplink). `Ok(None)` for a frame that is not an event.
+    pub fn originate(
+        &mut self,
+        mut frame: ServerFrame,
+        now: Now,
+    ) -> Result<Option<Arc<StampedEvent>>, StreamViolation> {
+        frame.set_position(&self.epoch, self.seq.saturating_add(1));
+        let Some(ev) = StampedEvent::new(frame) else {
+            return Ok(None);
+        };
+        self.publish(ev.clone(), now)?;
+        Ok(Some(ev))
+    }
+
     /// Publishes a stamped event, if it is the stream's next ([`stream_rules`]):
     /// `Ok(true)` when applied, `Ok(false)` for a resend of an event the stream already
     /// has (dropped), and an error, with nothing applied, for anything else: a gap, a

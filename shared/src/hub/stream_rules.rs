@@ -1,9 +1,10 @@
 //! What a stream of published events may look like, checked before anything is applied.
 //!
-//! A hub's stream comes from one source (the bridge's sequencer, or on a relay a
-//! bridge it does not trust). Every hub operation walks only what the hub holds, but a
-//! position a peer chose still ends up in cursors, `welcome` frames and every client's
-//! `seq`; so the position itself must be one the protocol defines:
+//! A hub's stream comes from one source (on the bridge, its own hub stamps each event
+//! in `Hub::originate`; on a relay, a bridge it does not trust). Every hub operation
+//! walks only what the hub holds, but a position a peer chose still ends up in cursors,
+//! `welcome` frames and every client's `seq`; so the position itself must be one the
+//! protocol defines:
 //!
 //! - within an epoch, each event is exactly the head + 1;
 //! - an event at or below the head, no further back than the replay window, is a
