@@ -12,18 +12,23 @@
 //!   with the upgrade (the native relay's driver and the hub both ask it);
 //! - [`bridge_session`]: one bridge's session on `/bridge/ws` (hello and its token,
 //!   snapshots in parts, publishing into the hub, acks of what is stored, token
-//!   expiry).
+//!   expiry);
+//! - [`uplink_session`]: the other end of that protocol, the bridge's (the buffer of
+//!   unacknowledged events, resends, snapshot then events, gaps, ack regressions,
+//!   dial and welcome deadlines, backoff).
 
 pub mod admission;
 pub mod bridge_session;
 pub mod first_auth;
 pub mod memory_budget;
 mod origin;
+pub mod uplink_session;
 
 pub use admission::{admit, Admission, Refused, Request, Role as ConnRole};
 pub use bridge_session::{BridgeSession, Hello, Refusal};
 pub use memory_budget::{Eviction, MemoryBudget};
 pub use origin::{HostPolicy, OriginPolicy};
+pub use uplink_session::{UplinkCounters, UplinkEvent, UplinkSession, UplinkSettings};
 
 use crate::protocol::{format_timestamp, CloseCode, ErrorFrame, ServerFrame};
 
