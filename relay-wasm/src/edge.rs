@@ -23,7 +23,7 @@ use ibws_shared::hub::{
     ConnId, ConnectInfo, Frame, Hub, HubConfig, Now, Output, SessionState, StreamChanges, StreamState,
 };
 use ibws_shared::protocol::{AccountState, CloseCode, OrderData};
-use ibws_shared::relay::bridge_session::Applied;
+use ibws_shared::relay::publisher::{Decision, Publisher};
 use ibws_shared::relay::{admit, refusal_frame, Admission, BridgeSession, ConnRole, OriginPolicy, Refused, Request};
 use serde::{Deserialize, Serialize};
 
@@ -226,7 +226,12 @@ pub struct EdgeRelay {
     verifier: Arc<dyn TokenVerifier>,
     tenant: String,
     bridges: HashMap<ConnId, BridgeSession>,
-    /// Bridge sockets to close at the next drain (a token that expired while asleep).
+    /// Which bridge socket publishes the stream (one at a time).
+    publisher: Publisher,
+    /// Frames for bridge sockets at the next drain (a welcome after a takeover, a ping).
+    bridge_sends: Vec<(ConnId, String)>,
+    /// Bridge sockets to close at the next drain (a token that expired while asleep,
+    /// a refused or replaced bridge).
     bridge_closes: Vec<(ConnId, u16, String)>,
     /// A stream being read back from storage.
     restoring: Option<StreamState>,
@@ -249,6 +254,8 @@ impl EdgeRelay {
             verifier,
             tenant: cfg.tenant,
             bridges: HashMap::new(),
+            publisher: Publisher::default(),
+            bridge_sends: Vec::new(),
             bridge_closes: Vec::new(),
             restoring: None,
         })
@@ -299,24 +306,72 @@ impl EdgeRelay {
         self.bridges.insert(id, s);
     }
 
-    /// A text frame from bridge socket `id`.
+    /// A text frame from bridge socket `id`. Every frame is a sign of life; frames of
+    /// a bridge that does not own the stream (it waits for the owner's liveness check)
+    /// are applied to nothing.
     pub fn bridge_text(&mut self, id: ConnId, text: &str, now: Now) -> BridgeReply {
         let Some(s) = self.bridges.get_mut(&id) else {
             return BridgeReply { send: vec![], close: Some((CloseCode::AuthRequired.code(), "unknown".into())) };
         };
         let result = if s.identity().is_none() {
-            s.on_hello(text, self.verifier.as_ref(), now).map(|_| Some(s.welcome(&self.hub)))
+            s.on_hello(text, self.verifier.as_ref(), now).map(|_| true)
+        } else if self.publisher.owner() == Some(id) {
+            s.on_text(text, &mut self.hub, now).map(|_| false)
         } else {
-            s.on_text(text, &mut self.hub, now).map(|a| match a {
-                Applied::Ignored(_) | Applied::Stored | Applied::Partial => None,
-            })
+            Ok(false)
         };
         match result {
-            Ok(welcome) => BridgeReply { send: welcome.into_iter().collect(), close: None },
+            Ok(hello) => {
+                let decisions =
+                    if hello { self.publisher.on_hello(id, now.mono_ms) } else { self.publisher.on_sign_of_life(id) };
+                self.carry_out(decisions, now);
+                // what is for this socket goes back at once, in order
+                let mut send = Vec::new();
+                self.bridge_sends.retain(|(to, f)| {
+                    if *to == id {
+                        send.push(f.clone());
+                    }
+                    *to != id
+                });
+                let close = self.bridge_closes.iter().position(|(to, ..)| *to == id).map(|i| {
+                    let (_, code, reason) = self.bridge_closes.remove(i);
+                    (code, reason)
+                });
+                BridgeReply { send, close }
+            }
             Err(r) => {
-                self.bridge_closed(id);
+                self.bridge_closed_at(id, now);
                 let frame = refusal_frame(r.code, r.reason, now.unix_us, 0);
                 BridgeReply { send: vec![frame], close: Some((r.code.code(), r.code.reason().into())) }
+            }
+        }
+    }
+
+    /// Carries out the publisher's decisions: frames and closes for the next drain.
+    fn carry_out(&mut self, decisions: Vec<Decision>, now: Now) {
+        for d in decisions {
+            match d {
+                Decision::Own(id) => {
+                    if let Some(s) = self.bridges.get(&id) {
+                        self.bridge_sends.push((id, s.welcome(&self.hub)));
+                    }
+                }
+                Decision::Ping(id) => self.bridge_sends.push((id, r#"{"type":"ping"}"#.to_owned())),
+                Decision::Refuse(id) => {
+                    let code = CloseCode::ConnectionLimit;
+                    let why = "this tenant already has a live bridge";
+                    self.bridge_sends.push((id, refusal_frame(code, why, now.unix_us, 0)));
+                    self.bridge_closes.push((id, code.code(), code.reason().into()));
+                    if let Some(mut s) = self.bridges.remove(&id) {
+                        s.on_closed(&mut self.hub, false);
+                    }
+                }
+                Decision::Replace(id) => {
+                    self.bridge_closes.push((id, 1001, "replaced by a newer bridge".into()));
+                    if let Some(mut s) = self.bridges.remove(&id) {
+                        s.on_closed(&mut self.hub, false);
+                    }
+                }
             }
         }
     }
@@ -331,10 +386,17 @@ impl EdgeRelay {
 
     /// Bridge socket `id` is gone.
     pub fn bridge_closed(&mut self, id: ConnId) {
+        self.bridge_closed_at(id, Now { mono_ms: 0, unix_us: 0 });
+    }
+
+    fn bridge_closed_at(&mut self, id: ConnId, now: Now) {
         if let Some(mut s) = self.bridges.remove(&id) {
-            let last = self.bridges.values().all(|b| b.identity().is_none());
-            s.on_closed(&mut self.hub, last);
+            let owned = self.publisher.owner() == Some(id);
+            s.on_closed(&mut self.hub, owned);
         }
+        // (only `Own` can follow a close: no refusal needs the time)
+        let decisions = self.publisher.on_closed(id);
+        self.carry_out(decisions, now);
     }
 
     /// What bridge socket `id` must keep while the object sleeps.
@@ -347,7 +409,12 @@ impl EdgeRelay {
     pub fn restore_bridge(&mut self, id: ConnId, st: Option<BridgeState>, now: Now) {
         let max_orders = self.hub.config().max_orders;
         let s = match st {
-            Some(st) if st.tenant == self.tenant => BridgeSession::resumed(st.tenant, st.exp, max_orders, now),
+            Some(st) if st.tenant == self.tenant => {
+                self.bridges.insert(id, BridgeSession::resumed(st.tenant, st.exp, max_orders, now));
+                let decisions = self.publisher.restore(id, now.mono_ms);
+                self.carry_out(decisions, now);
+                return;
+            }
             Some(_) => {
                 self.bridge_closes.push((id, CloseCode::Forbidden.code(), "token is for another tenant".into()));
                 return;
@@ -416,7 +483,7 @@ impl EdgeRelay {
     /// object may sleep with no alarm.
     pub fn deadline(&self, now: Now) -> Option<u64> {
         let bridges = self.bridges.values().filter_map(|b| b.poll_timeout());
-        self.hub.next_deadline(now).into_iter().chain(bridges).min()
+        self.hub.next_deadline(now).into_iter().chain(bridges).chain(self.publisher.poll_timeout()).min()
     }
 
     /// Runs what is due: auth deadlines, token expiries (clients' and the bridge's).
@@ -432,6 +499,8 @@ impl EdgeRelay {
             self.bridge_closed(id);
             self.bridge_closes.push((id, code, reason));
         }
+        let decisions = self.publisher.handle_timeout(now.mono_ms);
+        self.carry_out(decisions, now);
     }
 
     /// Everything the host must send and close now, each distinct frame once.
@@ -472,6 +541,10 @@ impl EdgeRelay {
                     batch.closes.push((id, code.code(), code.reason().to_owned()));
                 }
             }
+        }
+        for (id, f) in std::mem::take(&mut self.bridge_sends) {
+            let i = place(&mut batch, f.into());
+            batch.sends.push(vec![id, i]);
         }
         batch.closes.append(&mut self.bridge_closes);
         batch

@@ -464,3 +464,49 @@ fn the_edge_verifies_eddsa_and_es256_itself_and_refuses_forgeries() {
         assert!(v.verify(&hs, now).is_err(), "HS256 accepted by a public-key verifier");
     }
 }
+
+#[test]
+fn one_bridge_publishes_a_live_owner_keeps_its_tenant_and_a_silent_one_is_taken_over() {
+    let mut r = relay();
+    let welcome_of = |reply: &crate::edge::BridgeReply| {
+        reply.send.iter().any(|f| serde_json::from_str::<Value>(f).unwrap()["type"] == "welcome")
+    };
+    r.bridge_open(1, NOW);
+    assert!(welcome_of(&r.bridge_text(1, &hello("desk1", Role::Bridge), NOW)));
+    assert!(r.bridge_text(1, &snapshot("B"), NOW).close.is_none());
+
+    // a second bridge: no welcome; the owner is asked for a sign of life
+    r.bridge_open(2, NOW);
+    let reply = r.bridge_text(2, &hello("desk1", Role::Bridge), NOW);
+    assert!(!welcome_of(&reply) && reply.close.is_none(), "{reply:?}");
+    let b = r.drain();
+    assert_eq!(sent(&b, 1), vec![serde_json::json!({"type": "ping"})]);
+    // frames from the bridge that does not own the stream are applied to nothing
+    r.bridge_text(2, &publish(1, "B"), NOW);
+    assert_eq!(r.hub().position(), ("B", 0));
+    // the owner answers: the newcomer is refused with 4503
+    assert!(r.bridge_text(1, r#"{"type":"pong"}"#, NOW).close.is_none());
+    let b = r.drain();
+    assert_eq!(b.closes, vec![(2, 4503, "connection limit".to_owned())]);
+    assert_eq!(sent(&b, 2)[0]["type"], "error");
+    assert!(r.bridge_text(1, &publish(1, "B"), NOW).close.is_none());
+    assert_eq!(r.hub().position(), ("B", 1));
+
+    // a third while the owner stays silent: at the deadline, the owner is replaced
+    r.bridge_open(3, NOW);
+    r.bridge_text(3, &hello("desk1", Role::Bridge), NOW);
+    r.drain();
+    let deadline = r.deadline(NOW).expect("the liveness deadline");
+    assert_eq!(deadline, NOW.mono_ms as u64 + ibws_shared::relay::publisher::LIVENESS_TIMEOUT_MS);
+    let later = Now { mono_ms: deadline, unix_us: NOW.unix_us + 3_000_000 };
+    r.sweep(later);
+    let b = r.drain();
+    assert!(b.closes.contains(&(1, 1001, "replaced by a newer bridge".to_owned())), "{:?}", b.closes);
+    assert_eq!(sent(&b, 3)[0]["type"], "welcome");
+    // the new owner's stream (a new epoch, so a snapshot first) applies
+    assert!(r.bridge_text(3, &snapshot("C"), later).close.is_none());
+    assert!(r.bridge_text(3, &publish(1, "C"), later).close.is_none());
+    assert_eq!(r.hub().position(), ("C", 1));
+    // the replaced socket's frames reach nothing
+    assert!(r.bridge_text(1, &publish(2, "B"), later).close.is_some());
+}

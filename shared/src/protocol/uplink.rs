@@ -26,6 +26,8 @@ pub enum BridgeFrame {
     Publish { event: Box<ServerFrame> },
     /// The bridge's link to TWS went up or down.
     Source { connected: bool },
+    /// The answer to the relay's `ping`: this bridge is alive.
+    Pong {},
 }
 
 /// Relay -> bridge.
@@ -36,6 +38,8 @@ pub enum RelayFrame {
     Welcome { tenant: String, epoch: String, seq: u64 },
     /// Everything up to `seq` of `epoch` is stored.
     Ack { epoch: String, seq: u64 },
+    /// Is this bridge alive? (another bridge asks for its tenant: `relay::publisher`)
+    Ping {},
 }
 
 /// A consistent picture of the source's state at a stream position.

@@ -50,6 +50,8 @@ pub enum Applied {
     Partial,
     /// Not understood (a newer bridge's frame, or garbage), and ignored.
     Ignored(&'static str),
+    /// A `pong`: nothing to apply (every frame is a sign of life).
+    Alive,
 }
 
 #[derive(Debug)]
@@ -176,6 +178,7 @@ impl BridgeSession {
                 Ok(Applied::Stored)
             }
             BridgeFrame::Hello { .. } => Ok(Applied::Ignored("a second hello")),
+            BridgeFrame::Pong {} => Ok(Applied::Alive),
         };
         // The hub applied nothing of a frame that broke the stream's rules; the bridge
         // is sent away, and its next connection begins with a snapshot.

@@ -224,6 +224,9 @@ impl UplinkSession {
             }
             (State::Hello { .. }, _) => self.down("no welcome from the relay".into(), now),
             (State::Open { epoch, .. }, Some(RelayFrame::Ack { epoch: e, seq })) if *epoch == e => self.ack(e, seq),
+            (State::Open { .. }, Some(RelayFrame::Ping {})) => {
+                self.transmit.push_back(frame_text(&BridgeFrame::Pong {}))
+            }
             // anything else from the relay (a newer relay's frame) is ignored
             _ => {}
         }
