@@ -2,16 +2,16 @@
 //! [`BridgeSession`] (hello, welcome, snapshots, publishing, acks, token expiry, all
 //! decided in `ibws_shared::relay`, the same code the edge relay runs).
 //!
-//! One bridge owns a tenant's stream at a time. A second connection with a valid
-//! bridge token takes over only if the current one fails a liveness check (a ping it
-//! must answer within [`LIVENESS_TIMEOUT`]): a restarted bridge whose old socket is
-//! half-open gets through, while a second live publisher (a misconfiguration, or a
-//! stolen bridge token) is refused with 4503 instead of the two displacing each other.
-//! Every takeover and every refusal is logged with both addresses and counted.
+//! One bridge owns a tenant's stream at a time, as `ibws_shared::relay::publisher`
+//! decides (the edge relay runs the same [`Publisher`]): a newcomer takes over only
+//! from an owner that fails a liveness check. This driver carries out its decisions:
+//! it asks the owner for a sign of life (a WebSocket ping and the protocol's `ping`;
+//! any frame that comes back counts), refuses a newcomer with 4503, closes a replaced
+//! owner with 1001, logs both addresses and counts each takeover and refusal.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,8 +19,9 @@ use futures_util::{SinkExt, StreamExt};
 use ibws_shared::auth::TokenVerifier;
 use ibws_shared::protocol::CloseCode;
 use ibws_shared::relay::bridge_session::Applied;
+use ibws_shared::relay::publisher::{Conn, Decision, Publisher};
 use ibws_shared::relay::{BridgeSession, Refusal};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use tracing::{info, warn};
@@ -28,64 +29,85 @@ use tracing::{info, warn};
 use crate::clock;
 use crate::server::{bridge_refusal, BoxedIo, Status, TenantMap};
 
-/// How long the current bridge has to answer a liveness ping before a newcomer may
-/// take its tenant over.
-pub const LIVENESS_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// A liveness question to the current owner: answered when it shows a sign of life.
-type Probe = oneshot::Sender<()>;
-
-struct Owner {
-    gen: watch::Sender<u64>,
-    ip: Option<IpAddr>,
-    probe: Option<mpsc::Sender<Probe>>,
+/// One tenant's publisher and the connections that said `hello` for it.
+#[derive(Default)]
+struct TenantBridges {
+    publisher: Publisher,
+    conns: HashMap<Conn, (IpAddr, mpsc::UnboundedSender<Decision>)>,
 }
 
-/// Which connection currently owns each tenant's stream.
+type Shared = Arc<Mutex<TenantBridges>>;
+
+fn lock(t: &Shared) -> std::sync::MutexGuard<'_, TenantBridges> {
+    t.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Every tenant's [`Publisher`], and a way to each bridge connection's task. Each
+/// tenant has its own lock (a bridge's frames touch only its tenant's); the map's lock
+/// is taken only when a connection says `hello` or ends.
 #[derive(Default)]
 pub struct Owners {
-    owners: Mutex<HashMap<String, Owner>>,
+    tenants: Mutex<HashMap<String, Shared>>,
+    next: AtomicU64,
 }
 
 impl Owners {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Owner>> {
-        self.owners.lock().unwrap_or_else(|p| p.into_inner())
+    /// A connection said `hello` for `tenant`: its number, its tenant's state, and
+    /// where its decisions come.
+    fn hello(&self, tenant: &str, ip: IpAddr, status: &Status) -> (Conn, Shared, mpsc::UnboundedReceiver<Decision>) {
+        let conn = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = {
+            let mut g = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+            let t = g.entry(tenant.to_owned()).or_default().clone();
+            lock(&t).conns.insert(conn, (ip, tx));
+            t
+        };
+        decide(&shared, tenant, status, |p| p.on_hello(conn, clock::now().mono_ms));
+        (conn, shared, rx)
     }
 
-    /// The current owner's address and liveness channel, if the tenant has one.
-    fn current(&self, tenant: &str) -> Option<(Option<IpAddr>, mpsc::Sender<Probe>)> {
-        self.lock().get(tenant).and_then(|o| o.probe.clone().map(|p| (o.ip, p)))
-    }
-
-    /// Claims the tenant; the receiver changes when a newer connection claims it.
-    fn claim(&self, tenant: &str, ip: IpAddr, probe: mpsc::Sender<Probe>) -> (u64, watch::Receiver<u64>) {
-        let mut g = self.lock();
-        let o = g.entry(tenant.to_owned()).or_insert_with(|| Owner { gen: watch::channel(0).0, ip: None, probe: None });
-        let mut gen = 0;
-        o.gen.send_modify(|v| {
-            *v += 1;
-            gen = *v;
-        });
-        o.ip = Some(ip);
-        o.probe = Some(probe);
-        let mut rx = o.gen.subscribe();
-        rx.borrow_and_update();
-        (gen, rx)
-    }
-
-    fn owns(&self, tenant: &str, gen: u64) -> bool {
-        self.lock().get(tenant).is_some_and(|o| *o.gen.borrow() == gen)
+    /// The connection ended; a tenant with no connection left is forgotten.
+    fn closed(&self, tenant: &str, shared: &Shared, conn: Conn, status: &Status) {
+        let mut g = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        lock(shared).conns.remove(&conn);
+        decide(shared, tenant, status, |p| p.on_closed(conn));
+        let t = lock(shared);
+        if t.conns.is_empty() && t.publisher.owner().is_none() {
+            drop(t);
+            g.remove(tenant);
+        }
     }
 }
 
-/// Asks the current owner whether it is alive; false when it does not answer in time
-/// (or is already gone).
-async fn alive(probe: mpsc::Sender<Probe>) -> bool {
-    let (tx, rx) = oneshot::channel();
-    if probe.send(tx).await.is_err() {
-        return false;
+/// Runs `f` on the tenant's publisher and hands each decision to the connection it is
+/// for (logging and counting takeovers and refusals).
+fn decide(shared: &Shared, tenant: &str, status: &Status, f: impl FnOnce(&mut Publisher) -> Vec<Decision>) {
+    let mut t = lock(shared);
+    let decisions = f(&mut t.publisher);
+    let ip_of = |t: &TenantBridges, c: Option<Conn>| {
+        c.and_then(|c| t.conns.get(&c)).map(|c| c.0.to_string()).unwrap_or_default()
+    };
+    for d in decisions {
+        let conn = match d {
+            Decision::Own(c) | Decision::Ping(c) => c,
+            Decision::Refuse(c) => {
+                status.bridges_refused.fetch_add(1, Ordering::Relaxed);
+                let (current, newcomer) = (ip_of(&t, t.publisher.owner()), ip_of(&t, Some(c)));
+                warn!(%tenant, %current, %newcomer, "second bridge refused: the tenant's bridge is alive");
+                c
+            }
+            Decision::Replace(c) => {
+                status.bridge_takeovers.fetch_add(1, Ordering::Relaxed);
+                let (previous, newcomer) = (ip_of(&t, Some(c)), ip_of(&t, t.publisher.owner()));
+                warn!(%tenant, %previous, %newcomer, "bridge takeover: the previous bridge failed its liveness check");
+                c
+            }
+        };
+        if let Some((_, tx)) = t.conns.get(&conn) {
+            let _ = tx.send(d);
+        }
     }
-    matches!(tokio::time::timeout(LIVENESS_TIMEOUT, rx).await, Ok(Ok(())))
 }
 
 fn text(t: String) -> Message {
@@ -134,38 +156,21 @@ pub async fn run(
         Err(r) => return refuse(&mut ws, r).await,
     };
     let tenant = hello.tenant.clone();
-    if let Some((current_ip, probe)) = owners.current(&tenant) {
-        let current = current_ip.map(|a| a.to_string()).unwrap_or_default();
-        if alive(probe).await {
-            status.bridges_refused.fetch_add(1, Ordering::Relaxed);
-            warn!(%tenant, %current, newcomer = %ip, "second bridge refused: the tenant's bridge is alive");
-            bridge_refusal::close_with(
-                &mut ws,
-                CloseCode::ConnectionLimit,
-                Some("this tenant already has a live bridge"),
-            )
-            .await;
-            return;
-        }
-        status.bridge_takeovers.fetch_add(1, Ordering::Relaxed);
-        warn!(%tenant, previous = %current, newcomer = %ip, "bridge takeover: the previous bridge failed its liveness check");
-    }
     let hub = tenants.get_or_create(&tenant);
-    let (probe_tx, mut probes) = mpsc::channel::<Probe>(4);
-    let (gen, mut replaced) = owners.claim(&tenant, ip, probe_tx);
-    let mut pending_probe: Option<Probe> = None;
-    let (welcome, epoch, seq) = hub.with(|h| (session.welcome(h), h.position().0.to_owned(), h.position().1));
-    info!(%tenant, %ip, bridge_epoch = %hello.epoch, bridge_seq = hello.seq, relay_epoch = %epoch, relay_seq = seq, "bridge connected");
-    if ws.send(text(welcome)).await.is_err() {
-        hub.with(|h| session.on_closed(h, owners.owns(&tenant, gen)));
-        return;
-    }
+    let (conn, shared, mut decisions) = owners.hello(&tenant, ip, &status);
+    let mut owner = false;
+    info!(%tenant, %ip, bridge_epoch = %hello.epoch, bridge_seq = hello.seq, "bridge said hello");
 
     // The native relay's storage is its memory: what the hub holds is stored, and is
     // acknowledged every 50 ms.
     let mut ack_timer = tokio::time::interval(Duration::from_millis(50));
     loop {
-        let deadline = session.poll_timeout().map(clock::instant_at).unwrap_or_else(clock::far_future);
+        let deadline = [session.poll_timeout(), lock(&shared).publisher.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(clock::instant_at)
+            .unwrap_or_else(clock::far_future);
         tokio::select! {
             msg = ws.next() => {
                 // A frame already in the socket's read buffer is ready without touching
@@ -176,11 +181,13 @@ pub async fn run(
                 tokio::task::consume_budget().await;
                 let now = clock::now();
                 if msg.as_ref().is_some_and(|m| m.is_ok()) {
-                    if let Some(p) = pending_probe.take() {
-                        let _ = p.send(()); // any frame is a sign of life
-                    }
+                    // any frame is a sign of life
+                    decide(&shared, &tenant, &status, |p| p.on_sign_of_life(conn));
                 }
                 match msg {
+                    // a bridge that does not own the stream (it waits for the owner's
+                    // liveness check) is applied to nothing
+                    Some(Ok(Message::Text(_))) if !owner => {}
                     Some(Ok(Message::Text(t))) => {
                         let (applied, held) = hub.with(|h| (session.on_text(t.as_str(), h, now), h.held_bytes()));
                         tenants.note_held(&tenant, held);
@@ -202,7 +209,7 @@ pub async fn run(
                     _ => break,
                 }
             }
-            _ = ack_timer.tick() => {
+            _ = ack_timer.tick(), if owner => {
                 let ack = hub.with(|h| {
                     let (e, s) = h.position();
                     session.ack(e, s)
@@ -213,28 +220,47 @@ pub async fn run(
                     }
                 }
             }
-            Some(p) = probes.recv() => {
-                if ws.send(Message::Ping(Default::default())).await.is_err() {
+            Some(d) = decisions.recv() => match d {
+                Decision::Own(_) => {
+                    owner = true;
+                    let (welcome, epoch, seq) =
+                        hub.with(|h| (session.welcome(h), h.position().0.to_owned(), h.position().1));
+                    info!(%tenant, %ip, relay_epoch = %epoch, relay_seq = seq, "bridge connected");
+                    if ws.send(text(welcome)).await.is_err() {
+                        break;
+                    }
+                }
+                Decision::Ping(_) => {
+                    let ping = text(r#"{"type":"ping"}"#.to_owned());
+                    if ws.send(Message::Ping(Default::default())).await.is_err() || ws.send(ping).await.is_err() {
+                        break;
+                    }
+                }
+                Decision::Refuse(_) => {
+                    bridge_refusal::close_with(&mut ws, CloseCode::ConnectionLimit, Some("this tenant already has a live bridge"))
+                        .await;
                     break;
                 }
-                pending_probe = Some(p);
-            }
-            _ = replaced.changed() => {
-                info!(%tenant, "bridge connection replaced by a newer one");
-                bridge_refusal::close_with(&mut ws, CloseCode::GoingAway, None).await;
-                hub.with(|h| session.on_closed(h, false));
-                return;
-            }
+                Decision::Replace(_) => {
+                    info!(%tenant, "bridge connection replaced by a newer one");
+                    bridge_refusal::close_with(&mut ws, CloseCode::GoingAway, None).await;
+                    owner = false;
+                    break;
+                }
+            },
             _ = tokio::time::sleep_until(deadline) => {
-                if let Some(r) = session.handle_timeout(clock::now()) {
+                let now = clock::now();
+                decide(&shared, &tenant, &status, |p| p.handle_timeout(now.mono_ms));
+                if let Some(r) = session.handle_timeout(now) {
                     refuse(&mut ws, r).await;
                     break;
                 }
             }
         }
     }
-    let owned = owners.owns(&tenant, gen);
+    let owned = owner && lock(&shared).publisher.owner() == Some(conn);
     hub.with(|h| session.on_closed(h, owned));
+    owners.closed(&tenant, &shared, conn, &status);
     if owned {
         info!(%tenant, "bridge disconnected");
     }
