@@ -436,7 +436,8 @@ impl EdgeRelay {
     /// The host has made the stream durable up to `(epoch, seq)` (the position of the
     /// changes it stored): the `ack` for each bridge, as `(socket, frame)`.
     pub fn stored(&mut self, epoch: &str, seq: u64) -> Vec<(ConnId, String)> {
-        self.bridges.iter_mut().filter_map(|(id, s)| s.ack(epoch, seq).map(|a| (*id, a))).collect()
+        let now = Now { mono_ms: 0, unix_us: 0 }; // the edge acks at once: no interval, no clock needed
+        self.bridges.iter_mut().filter_map(|(id, s)| s.stored(epoch, seq, now).map(|a| (*id, a))).collect()
     }
 
     /// Starts reading a stored stream back (after the object was evicted).

@@ -119,7 +119,7 @@ impl World {
             }
             if let Some(s) = self.session.as_mut() {
                 let (e, q) = self.relay.position();
-                if let Some(ack) = s.ack(&e.to_owned(), q) {
+                if let Some(ack) = s.stored(&e.to_owned(), q, self.now) {
                     moved = true;
                     let bridge = &self.bridge;
                     self.up.on_text(&ack, || bridge.snapshot(), self.now);

@@ -210,7 +210,8 @@ pub fn bridge_frame(data: &[u8]) {
         drain(&mut hub);
         let (e, s) = hub.position();
         let (e, s) = (e.to_owned(), s);
-        let _ = session.ack(&e, s);
+        let _ = session.stored(&e, s, t);
+        let _ = session.poll_ack(t);
         let _ = hub.stream_state();
     }
 }

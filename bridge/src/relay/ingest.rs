@@ -19,6 +19,7 @@ use futures_util::{SinkExt, StreamExt};
 use ibws_shared::auth::TokenVerifier;
 use ibws_shared::protocol::CloseCode;
 use ibws_shared::relay::bridge_session::Applied;
+use ibws_shared::relay::bridge_session::MEMORY_ACK_INTERVAL_MS;
 use ibws_shared::relay::publisher::{Conn, Decision, Publisher};
 use ibws_shared::relay::{BridgeSession, Refusal};
 use tokio::sync::mpsc;
@@ -131,7 +132,8 @@ pub async fn run(
     auth_deadline: Duration,
     max_orders: usize,
 ) {
-    let mut session = BridgeSession::new(None, auth_deadline.as_millis() as u64, max_orders, clock::now());
+    let mut session = BridgeSession::new(None, auth_deadline.as_millis() as u64, max_orders, clock::now())
+        .with_ack_interval(MEMORY_ACK_INTERVAL_MS);
     // hello
     let first = tokio::time::timeout(auth_deadline, async {
         loop {
@@ -161,9 +163,6 @@ pub async fn run(
     let mut owner = false;
     info!(%tenant, %ip, bridge_epoch = %hello.epoch, bridge_seq = hello.seq, "bridge said hello");
 
-    // The native relay's storage is its memory: what the hub holds is stored, and is
-    // acknowledged every 50 ms.
-    let mut ack_timer = tokio::time::interval(Duration::from_millis(50));
     loop {
         let deadline = [session.poll_timeout(), lock(&shared).publisher.poll_timeout()]
             .into_iter()
@@ -189,8 +188,18 @@ pub async fn run(
                     // liveness check) is applied to nothing
                     Some(Ok(Message::Text(_))) if !owner => {}
                     Some(Ok(Message::Text(t))) => {
-                        let (applied, held) = hub.with(|h| (session.on_text(t.as_str(), h, now), h.held_bytes()));
+                        // this relay's storage is its memory: what the hub holds is stored
+                        let (applied, held, ack) = hub.with(|h| {
+                            let applied = session.on_text(t.as_str(), h, now);
+                            let (e, s) = h.position();
+                            (applied, h.held_bytes(), session.stored(e, s, now))
+                        });
                         tenants.note_held(&tenant, held);
+                        if let Some(a) = ack {
+                            if ws.send(text(a)).await.is_err() {
+                                break;
+                            }
+                        }
                         match applied {
                             Ok(Applied::Ignored(why)) => warn!(%tenant, "bridge frame ignored: {why}"),
                             Ok(_) => {}
@@ -207,17 +216,6 @@ pub async fn run(
                         break;
                     }
                     _ => break,
-                }
-            }
-            _ = ack_timer.tick(), if owner => {
-                let ack = hub.with(|h| {
-                    let (e, s) = h.position();
-                    session.ack(e, s)
-                });
-                if let Some(a) = ack {
-                    if ws.send(text(a)).await.is_err() {
-                        break;
-                    }
                 }
             }
             Some(d) = decisions.recv() => match d {
@@ -254,6 +252,11 @@ pub async fn run(
                 if let Some(r) = session.handle_timeout(now) {
                     refuse(&mut ws, r).await;
                     break;
+                }
+                if let Some(a) = session.poll_ack(now) {
+                    if ws.send(text(a)).await.is_err() {
+                        break;
+                    }
                 }
             }
         }

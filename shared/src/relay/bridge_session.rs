@@ -12,9 +12,13 @@
 //! and gets back the `ack` frame to send, if the position moved. The session ends when
 //! the token expires (4501), as every client's does.
 //!
-//! The native relay stores in memory (it acks its hub's position every 50 ms); the
-//! edge relay stores rows in its Durable Object's SQLite and acks once they are
-//! durable. Everything else is this code, so the two cannot disagree.
+//! When to acknowledge is decided here too: the host says how far the stream is
+//! stored ([`BridgeSession::stored`]); the session acks that position at once, or, within
+//! [`BridgeSession::with_ack_interval`] of its last ack, at the interval's end
+//! ([`BridgeSession::poll_timeout`], [`BridgeSession::poll_ack`]). The native relay's
+//! storage is its memory, so it says "stored" after every frame it applies and acks at
+//! most every [`MEMORY_ACK_INTERVAL_MS`]; the edge relay says it once its Durable
+//! Object's rows are durable, and acks each such position at once.
 
 use crate::auth::{AuthError, Role, TokenVerifier};
 use crate::hub::{Hub, Now, StampedEvent};
@@ -54,6 +58,9 @@ pub enum Applied {
     Alive,
 }
 
+/// How often a relay whose storage is its memory acknowledges (at most).
+pub const MEMORY_ACK_INTERVAL_MS: u64 = 50;
+
 #[derive(Debug)]
 enum State {
     AwaitingHello { deadline_ms: u64 },
@@ -69,6 +76,10 @@ pub struct BridgeSession {
     state: State,
     parts: SnapshotAssembler,
     acked: Option<(String, u64)>,
+    /// Stored but not yet acknowledged, and when its ack is due.
+    unacked: Option<((String, u64), u64)>,
+    ack_interval_ms: u64,
+    last_ack_ms: Option<u64>,
     /// `hello` was accepted at some point (the bridge was the stream's source).
     opened: bool,
 }
@@ -88,8 +99,17 @@ impl BridgeSession {
             state: State::AwaitingHello { deadline_ms: now.mono_ms.saturating_add(auth_deadline_ms) },
             parts: SnapshotAssembler::new(max_orders + 10_000),
             acked: None,
+            unacked: None,
+            ack_interval_ms: 0,
+            last_ack_ms: None,
             opened: false,
         }
+    }
+
+    /// Acks at most once per `ms` (0, the default: each stored position at once).
+    pub fn with_ack_interval(mut self, ms: u64) -> BridgeSession {
+        self.ack_interval_ms = ms;
+        self
     }
 
     /// A session that had said `hello` before its host slept (the edge relay's
@@ -194,25 +214,43 @@ impl BridgeSession {
         Refusal { code: CloseCode::UnsupportedData, reason: "the bridge protocol is text" }
     }
 
-    /// The host has stored the stream up to `(epoch, seq)`: the `ack` to send, if
-    /// that is news to the bridge.
-    pub fn ack(&mut self, epoch: &str, seq: u64) -> Option<String> {
+    /// The host has stored the stream up to `(epoch, seq)`: the `ack` to send now, if
+    /// that is news to the bridge and its interval allows; otherwise it is due at
+    /// [`BridgeSession::poll_timeout`] (take it with [`BridgeSession::poll_ack`]).
+    pub fn stored(&mut self, epoch: &str, seq: u64, now: Now) -> Option<String> {
         if !matches!(self.state, State::Open { .. })
             || self.acked.as_ref().is_some_and(|(e, s)| e == epoch && *s == seq)
         {
             return None;
         }
-        self.acked = Some((epoch.to_owned(), seq));
-        serde_json::to_string(&RelayFrame::Ack { epoch: epoch.to_owned(), seq }).ok()
+        let due = self.last_ack_ms.map_or(now.mono_ms, |t| t.saturating_add(self.ack_interval_ms));
+        self.unacked = Some(((epoch.to_owned(), seq), due));
+        self.poll_ack(now)
     }
 
-    /// When [`BridgeSession::handle_timeout`] must run next (monotonic ms).
+    /// The pending `ack`, if it is due.
+    pub fn poll_ack(&mut self, now: Now) -> Option<String> {
+        match &self.unacked {
+            Some((_, due)) if now.mono_ms >= *due && matches!(self.state, State::Open { .. }) => {}
+            _ => return None,
+        }
+        let ((epoch, seq), _) = self.unacked.take()?;
+        self.last_ack_ms = Some(now.mono_ms);
+        let frame = serde_json::to_string(&RelayFrame::Ack { epoch: epoch.clone(), seq }).ok();
+        self.acked = Some((epoch, seq));
+        frame
+    }
+
+    /// When [`BridgeSession::handle_timeout`] (or [`BridgeSession::poll_ack`]) must run
+    /// next (monotonic ms).
     pub fn poll_timeout(&self) -> Option<u64> {
-        match self.state {
+        let ack = self.unacked.as_ref().map(|(_, due)| *due);
+        let state = match self.state {
             State::AwaitingHello { deadline_ms } => Some(deadline_ms),
             State::Open { expires_ms, .. } => Some(expires_ms),
-            State::Ended => None,
-        }
+            State::Ended => return None,
+        };
+        state.into_iter().chain(ack).min()
     }
 
     /// Ends the session when its hello deadline or its token's expiry has passed.
@@ -238,5 +276,39 @@ impl BridgeSession {
             hub.set_source_connected(false);
         }
         self.state = State::Ended;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(interval: u64) -> BridgeSession {
+        let now = Now { mono_ms: 0, unix_us: 0 };
+        let mut s = BridgeSession::resumed("t".into(), u64::MAX / 4_000, 10, now).with_ack_interval(interval);
+        s.acked = None;
+        s
+    }
+
+    fn at(ms: u64) -> Now {
+        Now { mono_ms: ms, unix_us: 0 }
+    }
+
+    #[test]
+    fn acks_come_at_once_then_at_most_once_per_interval_with_the_newest_position() {
+        let mut s = open(50);
+        assert!(s.stored("e", 1, at(100)).is_some_and(|a| a.contains("\"seq\":1")), "the first at once");
+        assert_eq!(s.stored("e", 2, at(110)), None, "within the interval: later");
+        assert_eq!(s.stored("e", 3, at(120)), None);
+        assert_eq!(s.poll_timeout(), Some(150));
+        assert_eq!(s.poll_ack(at(149)), None);
+        assert!(s.poll_ack(at(150)).is_some_and(|a| a.contains("\"seq\":3")), "one ack for the newest");
+        assert_eq!(s.poll_ack(at(151)), None);
+        assert_eq!(s.stored("e", 3, at(300)), None, "nothing new, nothing sent");
+        assert!(s.poll_timeout().is_some_and(|t| t > 300), "only the token's expiry is left");
+        // no interval (the edge: each durable position at once)
+        let mut s = open(0);
+        assert!(s.stored("e", 1, at(0)).is_some());
+        assert!(s.stored("e", 2, at(0)).is_some());
     }
 }
