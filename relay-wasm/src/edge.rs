@@ -221,6 +221,15 @@ pub struct BridgeState {
     pub exp: u64,
 }
 
+/// How long publishes gather before their rows are written together (fewer commits;
+/// the ack waits for durability either way).
+pub const STORE_BATCH_MS: u64 = 5;
+
+/// How every socket is closed when the object's storage fails: memory and disk
+/// disagree, so clients resume and the bridge resends what was never acknowledged,
+/// against the relay rebuilt from what is stored.
+pub const STORAGE_FAILED: (CloseCode, &str) = (CloseCode::ServerRestarting, "storage write failed");
+
 pub struct EdgeRelay {
     hub: Hub,
     verifier: Arc<dyn TokenVerifier>,

@@ -41,6 +41,19 @@ mod wasm {
         Ok(json(&crate::edge::route(&cfg, v.as_ref(), &facts, now(now_ms))))
     }
 
+    /// How long the host gathers publishes before it stores their rows (ms).
+    #[wasm_bindgen(js_name = storeBatchMs)]
+    pub fn store_batch_ms() -> f64 {
+        crate::edge::STORE_BATCH_MS as f64
+    }
+
+    /// `[code, reason]` for every socket when the object's storage fails.
+    #[wasm_bindgen(js_name = storageFailedClose)]
+    pub fn storage_failed_close() -> String {
+        let (code, reason) = crate::edge::STORAGE_FAILED;
+        json(&(code.code(), reason))
+    }
+
     /// One tenant's relay, driven by a Durable Object. Times are `Date.now()` ms;
     /// structured outputs are JSON text.
     #[wasm_bindgen]

@@ -12,7 +12,7 @@
 //   bridge only once they are durable, sends each distinct frame text it is given to
 //   the sockets listed for it, and sets one alarm for the relay's next deadline (none
 //   when nothing is due, so an idle tenant sleeps).
-import { WasmRelay, route, initSync } from "./pkg/ibws_relay_wasm.js";
+import { WasmRelay, route, initSync, storeBatchMs, storageFailedClose } from "./pkg/ibws_relay_wasm.js";
 import wasmModule from "./pkg/ibws_relay_wasm_bg.wasm";
 
 initSync({ module: wasmModule });
@@ -74,8 +74,10 @@ const SCHEMA = [
   "CREATE TABLE IF NOT EXISTS accounts (account TEXT PRIMARY KEY, json TEXT NOT NULL)",
 ];
 
-// How long publishes gather before their rows are written together.
-const STORE_BATCH_MS = 5;
+// How long publishes gather before their rows are written together, and how every
+// socket is closed when storage fails: the relay core's values.
+const STORE_BATCH_MS = storeBatchMs();
+const [STORAGE_FAILED_CODE, STORAGE_FAILED_REASON] = JSON.parse(storageFailedClose());
 
 export class Tenant {
   constructor(ctx, env) {
@@ -310,7 +312,7 @@ export class Tenant {
     for (const ws of this.ctx.getWebSockets()) {
       try {
         ws.serializeAttachment(null);
-        ws.close(4000, "storage write failed");
+        ws.close(STORAGE_FAILED_CODE, STORAGE_FAILED_REASON);
       } catch {
         /* already closed */
       }
