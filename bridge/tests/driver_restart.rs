@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use ibws_bridge::notify::{Notifier, NotifierConfig};
-use ibws_bridge::sim::{SimConfig, Simulator};
-use ibws_bridge::tws::driver::{self, DriverConfig, LinkEvent};
-use ibws_bridge::tws::outgoing::OrderTicket;
-use ibws_bridge::tws::LinkConfig;
 use ibws_shared::backoff::Backoff;
 use ibws_shared::hub::Now;
 use ibws_shared::protocol::ServerFrame;
+use ibws_tws::driver::{self, DriverConfig, LinkEvent};
+use ibws_tws::outgoing::OrderTicket;
+use ibws_tws::sim::{SimConfig, Simulator};
+use ibws_tws::LinkConfig;
 use tokio::sync::mpsc;
 
 fn now() -> Now {
@@ -164,7 +164,7 @@ async fn client_id_in_use_is_reported_and_retried() {
     let mut saw_disconnect = false;
     while !(saw_326 && saw_disconnect) {
         match tokio::time::timeout(Duration::from_secs(5), rx2.recv()).await.unwrap().unwrap() {
-            LinkEvent::Message(ibws_bridge::tws::Incoming::Error(e)) if e.code == 326 => saw_326 = true,
+            LinkEvent::Message(ibws_tws::Incoming::Error(e)) if e.code == 326 => saw_326 = true,
             LinkEvent::Disconnected { reason } => {
                 assert!(reason.contains("already in use"), "{reason}");
                 saw_disconnect = true;

@@ -10,8 +10,16 @@
 //!   the bridge <-> relay uplink frames and the close-code table.
 //! - [`hub`]: the sans-IO fan-out state machine (subscriptions, order table, replay,
 //!   heartbeats, limits, slow consumers).
-//! - [`relay`]: a relay's decisions about the connections it accepts and about the
-//!   bridge that publishes into it, shared by the native relay and the edge relay.
+//! - [`relay`]: every decision about a connection to a relay, made once for the native
+//!   relay and the edge relay alike: which requests get a socket (`admission`), a
+//!   client's first-message token (`first_auth`, which the hub asks too), a bridge's
+//!   session (`bridge_session`: hello, stream rules, when to ack), which bridge
+//!   publishes a tenant (`publisher`), memory across tenants (`memory_budget`), and the
+//!   bridge's own end of the uplink (`uplink_session`).
+//!
+//! Every state machine here takes the time as an input ([`hub::Now`]) and says when it
+//! next needs to be called (`poll_timeout` / `next_deadline`); drivers sleep until
+//! then.
 //! - [`auth`]: JWT verification and minting with a fixed algorithm allowlist.
 //! - [`close_code`] and [`backoff`]: what a client does when a connection ends; these
 //!   two have no dependencies, so the browser client uses them without pulling in

@@ -548,8 +548,8 @@ fn healthz(port: u16) -> Option<String> {
 /// by one thread with epoll ([`epoll_clients`]), so a sample is stamped when its bytes
 /// reach this process rather than after a runtime has scheduled a task per client.
 pub async fn bridge_end_to_end(ibws: &Path, work: &Path, clients: usize, rounds: usize, orders: usize) -> Sample {
-    use ibws_bridge::sim::{SimConfig, Simulator};
-    use ibws_bridge::tws::outgoing::OrderTicket;
+    use ibws_tws::outgoing::OrderTicket;
+    use ibws_tws::sim::{SimConfig, Simulator};
     raise_fd_limit();
     std::fs::create_dir_all(work).expect("work dir");
     let sim = Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().expect("addr"), ..SimConfig::default() })

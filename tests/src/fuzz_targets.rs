@@ -10,14 +10,14 @@ use std::sync::{Arc, OnceLock};
 
 use ibws_bridge::notify::{Notifier, NotifierConfig};
 use ibws_bridge::server::http::parse_head;
-use ibws_bridge::tws::driver::LinkEvent;
-use ibws_bridge::tws::frame::split_fields;
-use ibws_bridge::tws::incoming::decode;
-use ibws_bridge::tws::{FrameDecoder, Request};
 use ibws_shared::auth::{JwtVerifier, Role, TokenVerifier, VerifyKey};
 use ibws_shared::hub::{ConnectInfo, Hub, HubConfig, Now, Output, StampedEvent, MAX_SAFE_SEQ, TAKE_BUDGET_EVENTS};
 use ibws_shared::protocol::{RelayFrame, ServerFrame};
 use ibws_shared::relay::BridgeSession;
+use ibws_tws::driver::LinkEvent;
+use ibws_tws::frame::split_fields;
+use ibws_tws::incoming::decode;
+use ibws_tws::{FrameDecoder, Request};
 
 /// Every target, by the name its corpus directory has.
 pub const TARGETS: [(&str, fn(&[u8])); 6] = [

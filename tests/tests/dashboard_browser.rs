@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use ibws_bridge::app::{Bridge, BridgeConfig};
 use ibws_bridge::notify::AgentRules;
-use ibws_bridge::sim::{AccountSpec, SimConfig, Simulator, AGENT_CLIENT_ID};
 use ibws_tests::{browser_dir, repo_root, test_relay, test_uplink, TestKeys};
+use ibws_tws::sim::{AccountSpec, SimConfig, Simulator, AGENT_CLIENT_ID};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,7 +90,7 @@ async fn dashboard_shows_each_piece_live_in_chromium() {
 /// many there are, and a change to the newest order still shows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_with_ten_thousand_orders_draws_the_newest_and_stays_live() {
-    use ibws_bridge::tws::outgoing::OrderTicket;
+    use ibws_tws::outgoing::OrderTicket;
     const ORDERS: usize = 10_000;
     let sim =
         Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), ..SimConfig::default() }).await.unwrap();

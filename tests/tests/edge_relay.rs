@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use ibws_bridge::app::{Bridge, BridgeConfig};
 use ibws_bridge::relay::{Relay, RelayConfig};
-use ibws_bridge::sim::{SimConfig, Simulator};
 use ibws_bridge::uplink::UplinkConfig;
 use ibws_shared::auth::{Claims, Role};
 use ibws_shared::backoff::Backoff;
 use ibws_shared::hub::HubConfig;
 use ibws_shared::protocol::CloseCode;
 use ibws_tests::{free_port, Client, TestKeys, Workerd};
+use ibws_tws::sim::{SimConfig, Simulator};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 

@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use ibws_bridge::sim::{SimConfig, Simulator};
-use ibws_bridge::tws::outgoing::OrderTicket;
 use ibws_tests::python;
+use ibws_tws::outgoing::OrderTicket;
+use ibws_tws::sim::{SimConfig, Simulator};
 use serde_json::Value;
 
 const SCRIPT: &str = r#"

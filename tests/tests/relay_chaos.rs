@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use ibws_bridge::app::{Bridge, BridgeConfig};
 use ibws_bridge::relay::{Relay, RelayConfig};
 use ibws_bridge::server::LimitConfig;
-use ibws_bridge::sim::{SimConfig, Simulator};
 use ibws_shared::auth::Role;
 use ibws_shared::hub::HubConfig;
 use ibws_tests::{test_uplink, Client, Next, TestKeys};
+use ibws_tws::sim::{SimConfig, Simulator};
 use serde_json::{json, Value};
 
 const CLIENTS: usize = 100;

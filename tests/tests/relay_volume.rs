@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use ibws_bridge::app::{Bridge, BridgeConfig};
-use ibws_bridge::sim::{SimConfig, Simulator};
 use ibws_tests::{test_uplink, TestKeys};
+use ibws_tws::sim::{SimConfig, Simulator};
 
 const ORDERS: usize = 10_000;
 
@@ -62,9 +62,9 @@ async fn a_snapshot_larger_than_a_frame_reaches_the_relay_whole() {
 
     // a runaway TWS message is cut at the source, so the uplink carries it
     sim.apply(|_| {
-        vec![ibws_bridge::sim::engine::SimEvent {
-            audience: ibws_bridge::sim::engine::Audience::All,
-            msg: ibws_bridge::tws::Incoming::Error(ibws_bridge::tws::types::TwsError {
+        vec![ibws_tws::sim::engine::SimEvent {
+            audience: ibws_tws::sim::engine::Audience::All,
+            msg: ibws_tws::Incoming::Error(ibws_tws::types::TwsError {
                 req_id: -1,
                 code: 321,
                 message: "x".repeat(10 << 20),

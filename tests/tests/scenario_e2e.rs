@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use ibws_bridge::app::{Bridge, BridgeConfig};
 use ibws_bridge::notify::AgentRules;
-use ibws_bridge::sim::{SimConfig, Simulator, AGENT_CLIENT_ID};
-use ibws_bridge::tws::outgoing::OrderTicket;
 use ibws_shared::protocol::CloseCode;
 use ibws_tests::Client;
+use ibws_tws::outgoing::OrderTicket;
+use ibws_tws::sim::{SimConfig, Simulator, AGENT_CLIENT_ID};
 use serde_json::{json, Value};
 
 /// A frame in a compact, comparable form.

@@ -14,12 +14,12 @@ use base64::Engine;
 use ibws_bridge::app::{Bridge, BridgeConfig, RemoteConfig};
 use ibws_bridge::relay::{Relay, RelayConfig};
 use ibws_bridge::server::LimitConfig;
-use ibws_bridge::sim::{SimConfig, Simulator};
 use ibws_bridge::uplink::UplinkConfig;
 use ibws_shared::auth::Role;
 use ibws_shared::hub::HubConfig;
 use ibws_shared::protocol::CloseCode;
 use ibws_tests::{Client, TestKeys};
+use ibws_tws::sim::{SimConfig, Simulator};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 

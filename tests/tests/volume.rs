@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use ibws_bridge::app::{Bridge, BridgeConfig};
-use ibws_bridge::sim::{SimConfig, Simulator};
 use ibws_tests::{Client, Next};
+use ibws_tws::sim::{SimConfig, Simulator};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use ibws_shared::protocol::{AccountState, Num, Position};
 
-use crate::tws::types::{PortfolioItem, PositionItem};
+use ibws_tws::types::{PortfolioItem, PositionItem};
 
 /// Values streamed without an end marker are flushed this long after the first.
 pub const FLUSH_MS: u64 = 100;

@@ -8,9 +8,9 @@ use ibws_shared::protocol::{
 
 use super::errors::{classify, Severity};
 use super::{AccountBook, MarketConflator, OrderBook, OrderChange};
-use crate::tws::frame::{truncate_text, MAX_FIELD_BYTES};
-use crate::tws::link::{watch_symbol, LinkEvent};
-use crate::tws::Incoming;
+use ibws_tws::frame::{truncate_text, MAX_FIELD_BYTES};
+use ibws_tws::link::{watch_symbol, LinkEvent};
+use ibws_tws::Incoming;
 
 /// How orders placed by an AI agent are recognised: any MCP server that trades
 /// through TWS sets an orderRef or uses its own client id.

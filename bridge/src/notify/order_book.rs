@@ -23,7 +23,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use ibws_shared::hub::EvictionIndex;
 use ibws_shared::protocol::{Execution as ExecData, Num, OrderData};
 
-use crate::tws::types::{CommissionReport, Execution, Order, OrderState, OrderStatus};
+use ibws_tws::types::{CommissionReport, Execution, Order, OrderState, OrderStatus};
 
 /// A change worth telling clients about.
 #[derive(Clone, Debug, PartialEq)]

@@ -20,11 +20,11 @@ use std::time::Duration;
 
 use ibws_bridge::app::{Bridge, BridgeConfig, RemoteConfig};
 use ibws_bridge::relay::{Relay, RelayConfig};
-use ibws_bridge::sim::{SimConfig, Simulator};
 use ibws_bridge::uplink::UplinkConfig;
 use ibws_shared::auth::{mint, Claims, JwtVerifier, Role, SignKey, VerifyKey};
 use ibws_shared::hub::HubConfig;
 use ibws_shared::protocol::CloseCode;
+use ibws_tws::sim::{SimConfig, Simulator};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -29,8 +29,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ibws_bridge::sim::{SimConfig, Simulator};
 use ibws_shared::auth::Role;
+use ibws_tws::sim::{SimConfig, Simulator};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use self::client::{ClientHandle, ClientStats, Command, Target};
