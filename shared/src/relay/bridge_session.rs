@@ -8,7 +8,7 @@
 //! stream's rules (a gap, a seq behind the replay window or beyond 2^53 - 1, an epoch
 //! that did not begin with a snapshot: `hub::stream_rules`) is applied to nothing and
 //! ends the session with 4005; the bridge's next session begins with a snapshot. The relay acknowledges
-//! only what its host has stored: the host says what is stored ([`BridgeSession::ack`])
+//! only what its host has stored: the host says what is stored ([`BridgeSession::stored`])
 //! and gets back the `ack` frame to send, if the position moved. The session ends when
 //! the token expires (4501), as every client's does.
 //!
