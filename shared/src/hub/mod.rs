@@ -994,8 +994,11 @@ impl Hub {
         self.stats.events_by_type[ev.kind as usize] += 1;
         // the account an error is about is looked up before the order table moves on
         let ring_event = self.ring_event(&ev);
-        if let Some(o) = ev.frame.order() {
-            let touched = self.orders.upsert(o);
+        // the order table takes each order's row from its `order_update` (the whole row);
+        // notifications about an order (created, modified, cancelled, an agent's) come
+        // beside one and change no row themselves
+        if let ServerFrame::OrderUpdate(u) = &ev.frame {
+            let touched = self.orders.put(&u.data);
             if let Some(j) = &mut self.journal {
                 j.orders.extend(touched.into_iter().flatten());
             }

@@ -1,4 +1,6 @@
-//! The hub's own copy of every order, so `get_orders` never asks the source.
+//! The hub's copy of every order's row, as the source sent it in its `order_update`s,
+//! so `get_orders` never asks the source. The order truth is the bridge's order book;
+//! this stores what the book reported and derives nothing.
 
 use std::collections::HashMap;
 
@@ -41,27 +43,19 @@ impl OrderTable {
         self.rows.insert(key, (n, row));
     }
 
-    /// Records the latest state of one order. Fields an event leaves out (the
-    /// seed's `order_notification` carries no fill columns) keep their known values.
-    /// Returns the keys whose rows changed: the order's own, and any row removed (its
-    /// provisional key, an evicted order).
-    pub fn upsert(&mut self, order: &OrderData) -> [Option<i64>; 3] {
+    /// Stores one order's row as the source sent it (its `order_update`: the whole
+    /// row, which the bridge's order book alone derives; nothing here merges or
+    /// re-derives fields). Returns the keys whose rows changed: the order's own, and
+    /// any row removed (its provisional key, an evicted order).
+    pub fn put(&mut self, order: &OrderData) -> [Option<i64>; 3] {
         let key = order.key();
-        let mut merged = order.clone();
         // A first sighting under (clientId, orderId) is superseded once permId arrives.
         let provisional = OrderData { perm_id: None, ..order.clone() }.key();
-        let known = self.rows.get(&key).or_else(|| self.rows.get(&provisional)).map(|(_, o)| o.clone());
-        if let Some(old) = known {
-            merged.filled = merged.filled.or(old.filled);
-            merged.remaining = merged.remaining.or(old.remaining);
-            merged.avg_fill_price = merged.avg_fill_price.or(old.avg_fill_price);
-            merged.last_fill_price = merged.last_fill_price.or(old.last_fill_price);
-        }
         let mut removed = None;
         if order.perm_id.is_some_and(|p| p != 0) && provisional != key && self.remove_row(provisional).is_some() {
             removed = Some(provisional);
         }
-        self.insert_row(key, merged.as_row());
+        self.insert_row(key, order.as_row());
         let evicted = if self.rows.len() > self.cap { self.evict_one() } else { None };
         [Some(key), removed, evicted]
     }
@@ -105,7 +99,7 @@ impl OrderTable {
         self.ages.clear();
         self.bytes = 0;
         for o in orders {
-            self.upsert(o);
+            self.put(o);
         }
     }
 
@@ -136,25 +130,27 @@ mod tests {
     use crate::protocol::Num;
 
     #[test]
-    fn notifications_do_not_erase_fills() {
+    fn a_row_is_stored_as_given_and_its_provisional_key_goes() {
         let mut t = OrderTable::new(10);
-        let fill = OrderData {
+        let first = OrderData {
             order_id: 1,
+            client_id: Some(0),
             symbol: "AAPL".into(),
             quantity: Num(100.0),
+            ..Default::default()
+        };
+        let [k, ..] = t.put(&first);
+        let filled = OrderData {
             status: "Submitted".into(),
             filled: Some(Num(40.0)),
             remaining: Some(Num(60.0)),
-            avg_fill_price: Some(Num(10.0)),
             perm_id: Some(9),
-            ..Default::default()
+            ..first.clone()
         };
-        t.upsert(&fill);
-        let cancel =
-            OrderData { status: "Cancelled".into(), filled: None, remaining: None, avg_fill_price: None, ..fill };
-        t.upsert(&cancel);
-        let row = t.rows()[0].clone();
-        assert_eq!((row.status.as_str(), row.filled, row.remaining), ("Cancelled", Some(Num(40.0)), Some(Num(60.0))));
+        let [k2, removed, _] = t.put(&filled);
+        assert_eq!(removed, k, "the permId supersedes the provisional key");
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.get(k2.unwrap()).unwrap(), &filled.as_row());
     }
 
     #[test]
@@ -166,13 +162,13 @@ mod tests {
             status: status.into(),
             ..Default::default()
         };
-        t.upsert(&order(1, "Submitted"));
-        t.upsert(&order(2, "Filled"));
-        t.upsert(&order(3, "Cancelled"));
-        assert_eq!(t.upsert(&order(4, "Submitted"))[2], Some(order(2, "").key()), "oldest terminal");
+        t.put(&order(1, "Submitted"));
+        t.put(&order(2, "Filled"));
+        t.put(&order(3, "Cancelled"));
+        assert_eq!(t.put(&order(4, "Submitted"))[2], Some(order(2, "").key()), "oldest terminal");
         // order 3 becomes live again: now only live rows, the oldest goes
-        t.upsert(&order(3, "Submitted"));
-        assert_eq!(t.upsert(&order(5, "Submitted"))[2], Some(order(1, "").key()), "then the oldest");
+        t.put(&order(3, "Submitted"));
+        assert_eq!(t.put(&order(5, "Submitted"))[2], Some(order(1, "").key()), "then the oldest");
         let ids: Vec<i64> = t.rows().iter().map(|o| o.order_id).collect();
         assert_eq!(ids, vec![3, 4, 5]);
         assert_eq!((t.ages.len(), t.rows.len()), (3, 3));

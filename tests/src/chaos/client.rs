@@ -255,9 +255,10 @@ fn on_frame(view: &Mutex<ClientView>, v: &Value) -> bool {
             }
             pos.1 = seq;
             g.stats.delivered += 1;
-            if let Ok(frame) = serde_json::from_value::<ServerFrame>(v.clone()) {
-                if let (Some(o), Some(t)) = (frame.order(), g.orders.as_mut()) {
-                    t.upsert(o);
+            // a client keeps each order's row as its `order_update` gives it
+            if let Ok(ServerFrame::OrderUpdate(u)) = serde_json::from_value::<ServerFrame>(v.clone()) {
+                if let Some(t) = g.orders.as_mut() {
+                    t.put(&u.data);
                 }
             }
             false
