@@ -14,8 +14,7 @@ use tracing::info;
 use crate::clock;
 use crate::notify::{AgentRules, Notifier, NotifierConfig};
 use crate::server::{
-    run_hub_timers, stop_signal, ConnLimiter, Endpoint, Hubs, LimitConfig, OriginPolicy, Policy, Routes, SharedHub,
-    Status,
+    stop_signal, ConnLimiter, Endpoint, Hubs, LimitConfig, OriginPolicy, Policy, Routes, SharedHub, Status,
 };
 use crate::start_error::StartError;
 use crate::uplink::{Uplink, UplinkConfig};
@@ -152,8 +151,7 @@ impl Bridge {
             bridges: None,
             stop: stop_rx.clone(),
         };
-        let mut tasks =
-            vec![tokio::spawn(endpoint.serve(listener)), tokio::spawn(run_hub_timers(Hubs::Single(hub.clone())))];
+        let mut tasks = vec![tokio::spawn(endpoint.serve(listener)), hub.spawn_timer()];
         info!(%addr, "local endpoint listening: ws://{addr}/websocket/ws");
 
         let mut remote_addr = None;

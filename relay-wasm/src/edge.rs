@@ -493,12 +493,12 @@ impl EdgeRelay {
     /// object may sleep with no alarm.
     pub fn deadline(&self, now: Now) -> Option<u64> {
         let bridges = self.bridges.values().filter_map(|b| b.poll_timeout());
-        self.hub.next_deadline(now).into_iter().chain(bridges).chain(self.publisher.poll_timeout()).min()
+        self.hub.poll_timeout(now).into_iter().chain(bridges).chain(self.publisher.poll_timeout()).min()
     }
 
     /// Runs what is due: auth deadlines, token expiries (clients' and the bridge's).
     pub fn sweep(&mut self, now: Now) {
-        self.hub.sweep(now);
+        self.hub.handle_timeout(now);
         let mut ended = Vec::new();
         for (id, s) in self.bridges.iter_mut() {
             if let Some(r) = s.handle_timeout(now) {

@@ -344,9 +344,10 @@ fn a_silent_client_stays_and_an_idle_tenant_needs_no_alarm() {
     }
     assert_eq!(r.client_count(), 1);
     // an unauthenticated client has a deadline, and is closed at it
-    r.client_open(3, None, None, NOW);
-    assert_eq!(r.deadline(NOW), Some(NOW.mono_ms + 5_000));
-    let later = Now { mono_ms: NOW.mono_ms + 5_000, unix_us: NOW.unix_us + 5_000_000 };
+    let t = Now { mono_ms: NOW.mono_ms + 61 * 60_000, unix_us: NOW.unix_us + 61 * 60_000_000 };
+    r.client_open(3, None, None, t);
+    assert_eq!(r.deadline(t), Some(t.mono_ms + 5_000));
+    let later = Now { mono_ms: t.mono_ms + 5_000, unix_us: t.unix_us + 5_000_000 };
     r.sweep(later);
     assert!(r.drain().closes.iter().any(|c| c.0 == 3 && c.1 == 4505));
 }

@@ -16,14 +16,14 @@
 //!   session (`bridge_session`: hello, stream rules, when to ack), which bridge
 //!   publishes a tenant (`publisher`), memory across tenants (`memory_budget`), and the
 //!   bridge's own end of the uplink (`uplink_session`).
-//!
-//! Every state machine here takes the time as an input ([`hub::Now`]) and says when it
-//! next needs to be called (`poll_timeout` / `next_deadline`); drivers sleep until
-//! then.
 //! - [`auth`]: JWT verification and minting with a fixed algorithm allowlist.
 //! - [`close_code`] and [`backoff`]: what a client does when a connection ends; these
 //!   two have no dependencies, so the browser client uses them without pulling in
 //!   serde (features `protocol`, `hub`, `auth` are on by default).
+//!
+//! Every state machine here takes the time as an input ([`hub::Now`]) and says when it
+//! next needs to be called (`poll_timeout`, then `handle_timeout`); drivers sleep until
+//! then.
 
 #[cfg(feature = "auth")]
 pub mod auth;

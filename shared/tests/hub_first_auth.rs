@@ -87,8 +87,8 @@ fn every_wrong_first_message_is_refused_with_the_reason() {
     // silence past the deadline
     let mut h = hub();
     h.connect(1, ConnectInfo::default(), NOW);
-    let deadline = h.next_deadline(NOW).expect("an auth deadline");
-    h.sweep(Now { mono_ms: deadline, unix_us: NOW.unix_us + 5_000_000 });
+    let deadline = h.poll_timeout(NOW).expect("an auth deadline");
+    h.handle_timeout(Now { mono_ms: deadline, unix_us: NOW.unix_us + 5_000_000 });
     assert_refused(&mut h, CloseCode::AuthRequired, "no first message by the deadline");
 
     // and the right one gets in

@@ -246,7 +246,7 @@ impl World {
             Op::Advance(ms) => {
                 self.now.mono_ms += u64::from(ms);
                 self.now.unix_us += i64::from(ms) * 1000;
-                self.hub.tick(self.now);
+                self.hub.handle_timeout(self.now);
                 self.pump(&[0]);
             }
         }

@@ -129,7 +129,7 @@ pub fn client_message(data: &[u8]) {
             if i % 4 == 3 {
                 seq += 1;
                 hub.publish(event(seq), t).expect("the next event applies");
-                hub.tick(t);
+                hub.handle_timeout(t);
             }
             drain(&mut hub);
         }

@@ -162,6 +162,16 @@ pub async fn run(
     let (conn, shared, mut decisions) = owners.hello(&tenant, ip, &status);
     let mut owner = false;
     info!(%tenant, %ip, bridge_epoch = %hello.epoch, bridge_seq = hello.seq, "bridge said hello");
+    // what the hello decided (owning the tenant, most often) applies before any frame
+    // read behind it
+    while let Ok(d) = decisions.try_recv() {
+        if !carry_out(d, &mut ws, &hub, &session, &tenant, ip, &mut owner).await {
+            let owned = owner && lock(&shared).publisher.owner() == Some(conn);
+            hub.with(|h| session.on_closed(h, owned));
+            owners.closed(&tenant, &shared, conn, &status);
+            return;
+        }
+    }
 
     loop {
         let deadline = [session.poll_timeout(), lock(&shared).publisher.poll_timeout()]
@@ -218,34 +228,11 @@ pub async fn run(
                     _ => break,
                 }
             }
-            Some(d) = decisions.recv() => match d {
-                Decision::Own(_) => {
-                    owner = true;
-                    let (welcome, epoch, seq) =
-                        hub.with(|h| (session.welcome(h), h.position().0.to_owned(), h.position().1));
-                    info!(%tenant, %ip, relay_epoch = %epoch, relay_seq = seq, "bridge connected");
-                    if ws.send(text(welcome)).await.is_err() {
-                        break;
-                    }
-                }
-                Decision::Ping(_) => {
-                    let ping = text(r#"{"type":"ping"}"#.to_owned());
-                    if ws.send(Message::Ping(Default::default())).await.is_err() || ws.send(ping).await.is_err() {
-                        break;
-                    }
-                }
-                Decision::Refuse(_) => {
-                    bridge_refusal::close_with(&mut ws, CloseCode::ConnectionLimit, Some("this tenant already has a live bridge"))
-                        .await;
+            Some(d) = decisions.recv() => {
+                if !carry_out(d, &mut ws, &hub, &session, &tenant, ip, &mut owner).await {
                     break;
                 }
-                Decision::Replace(_) => {
-                    info!(%tenant, "bridge connection replaced by a newer one");
-                    bridge_refusal::close_with(&mut ws, CloseCode::GoingAway, None).await;
-                    owner = false;
-                    break;
-                }
-            },
+            }
             _ = tokio::time::sleep_until(deadline) => {
                 let now = clock::now();
                 decide(&shared, &tenant, &status, |p| p.handle_timeout(now.mono_ms));
@@ -266,5 +253,41 @@ pub async fn run(
     owners.closed(&tenant, &shared, conn, &status);
     if owned {
         info!(%tenant, "bridge disconnected");
+    }
+}
+
+/// Carries out one of the publisher's decisions on this connection; false when the
+/// connection ends.
+async fn carry_out(
+    d: Decision,
+    ws: &mut WebSocketStream<BoxedIo>,
+    hub: &crate::server::SharedHub,
+    session: &BridgeSession,
+    tenant: &str,
+    ip: IpAddr,
+    owner: &mut bool,
+) -> bool {
+    match d {
+        Decision::Own(_) => {
+            *owner = true;
+            let (welcome, epoch, seq) = hub.with(|h| (session.welcome(h), h.position().0.to_owned(), h.position().1));
+            info!(%tenant, %ip, relay_epoch = %epoch, relay_seq = seq, "bridge connected");
+            ws.send(text(welcome)).await.is_ok()
+        }
+        Decision::Ping(_) => {
+            let ping = text(r#"{"type":"ping"}"#.to_owned());
+            ws.send(Message::Ping(Default::default())).await.is_ok() && ws.send(ping).await.is_ok()
+        }
+        Decision::Refuse(_) => {
+            bridge_refusal::close_with(ws, CloseCode::ConnectionLimit, Some("this tenant already has a live bridge"))
+                .await;
+            false
+        }
+        Decision::Replace(_) => {
+            info!(%tenant, "bridge connection replaced by a newer one");
+            bridge_refusal::close_with(ws, CloseCode::GoingAway, None).await;
+            *owner = false;
+            false
+        }
     }
 }

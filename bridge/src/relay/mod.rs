@@ -16,8 +16,7 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::server::{
-    run_hub_timers, stop_signal, ConnLimiter, Endpoint, Hubs, LimitConfig, OriginPolicy, Policy, Routes, Status,
-    TenantMap,
+    stop_signal, ConnLimiter, Endpoint, Hubs, LimitConfig, OriginPolicy, Policy, Routes, Status, TenantMap,
 };
 use crate::start_error::StartError;
 
@@ -114,8 +113,7 @@ impl Relay {
             stop: stop_rx,
         };
         let endpoint_ops = endpoint.clone();
-        let mut tasks =
-            vec![tokio::spawn(endpoint.serve(listener)), tokio::spawn(run_hub_timers(Hubs::Tenants(tenants.clone())))];
+        let mut tasks = vec![tokio::spawn(endpoint.serve(listener))];
         let mut metrics_addr = None;
         if let Some(m) = cfg.metrics_listen {
             let l = TcpListener::bind(m).await.map_err(|e| StartError::bind(m, "metrics", "--metrics-listen", e))?;

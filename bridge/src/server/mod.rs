@@ -511,15 +511,3 @@ async fn first_message_auth(
     };
     Ok(verdict(first, v, (crate::clock::now().unix_us / 1_000_000) as u64)?)
 }
-
-/// Runs the hubs' timers (pings, idle clients, deadlines, token expiry).
-pub async fn run_hub_timers(hubs: Hubs) {
-    let mut t = tokio::time::interval(Duration::from_millis(250));
-    loop {
-        t.tick().await;
-        let now = crate::clock::now();
-        for (_, hub) in hubs.all() {
-            hub.with(|h| h.tick(now));
-        }
-    }
-}

@@ -68,6 +68,11 @@ impl HubInner {
 #[derive(Clone)]
 pub struct SharedHub {
     inner: Arc<Mutex<HubInner>>,
+    /// Wakes the hub's timer task: an input moved a deadline earlier, or the hub is
+    /// being dropped.
+    timer: Arc<Notify>,
+    /// Told each time a connection's task ends (for [`SharedHub::drained`]).
+    drained: Arc<Notify>,
     next_id: Arc<std::sync::atomic::AtomicU64>,
     /// Connections registered and not yet unregistered: a closed client counts until
     /// its task has finished its closing handshake.
@@ -78,6 +83,8 @@ impl SharedHub {
     pub fn new(hub: Hub) -> Self {
         SharedHub {
             inner: Arc::new(Mutex::new(HubInner { hub, conns: HashMap::new() })),
+            timer: Arc::new(Notify::new()),
+            drained: Arc::new(Notify::new()),
             next_id: Arc::new(std::sync::atomic::AtomicU64::new(1)),
             live: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         }
@@ -88,7 +95,49 @@ impl SharedHub {
         let mut g = self.lock();
         let r = f(&mut g.hub);
         g.dispatch();
+        if g.hub.take_deadline_moved() {
+            self.timer.notify_one();
+        }
         r
+    }
+
+    /// Starts the hub's timer: a task that sleeps until [`Hub::poll_timeout`] and runs
+    /// [`Hub::handle_timeout`] then (asking again when an input moved a deadline). It
+    /// ends when the hub is gone (after [`SharedHub::stop_timer`]).
+    pub fn spawn_timer(&self) -> tokio::task::JoinHandle<()> {
+        let inner = Arc::downgrade(&self.inner);
+        let wake = self.timer.clone();
+        tokio::spawn(async move {
+            loop {
+                let deadline = {
+                    let Some(inner) = inner.upgrade() else { return };
+                    let mut g = inner.lock().unwrap_or_else(|p| p.into_inner());
+                    g.hub.take_deadline_moved();
+                    g.hub.poll_timeout(crate::clock::now())
+                };
+                let sleep = async {
+                    match deadline {
+                        Some(d) => tokio::time::sleep_until(crate::clock::instant_at(d)).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = sleep => {
+                        let Some(inner) = inner.upgrade() else { return };
+                        let mut g = inner.lock().unwrap_or_else(|p| p.into_inner());
+                        g.hub.handle_timeout(crate::clock::now());
+                        g.dispatch();
+                    }
+                    _ = wake.notified() => {}
+                }
+            }
+        })
+    }
+
+    /// Wakes the timer task so it can see that the hub is gone (call when dropping the
+    /// hub for good).
+    pub fn stop_timer(&self) {
+        self.timer.notify_one();
     }
 
     fn lock(&self) -> MutexGuard<'_, HubInner> {
@@ -114,10 +163,19 @@ impl SharedHub {
     /// close frame and finished its closing handshake (each waits at most 2 s for the
     /// client's answer), or until `grace` has passed.
     pub async fn drained(&self, grace: std::time::Duration) {
-        let deadline = tokio::time::Instant::now() + grace;
-        while self.live_connections() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        let _ = tokio::time::timeout(grace, async {
+            loop {
+                // registered before the check, so an unregister in between still wakes it
+                let gone = self.drained.notified();
+                tokio::pin!(gone);
+                gone.as_mut().enable();
+                if self.live_connections() == 0 {
+                    return;
+                }
+                gone.await;
+            }
+        })
+        .await;
     }
 
     /// Forgets a connection whose socket is gone. Called exactly once per
@@ -128,6 +186,8 @@ impl SharedHub {
         g.conns.remove(&id);
         g.hub.disconnect(id);
         g.dispatch();
+        drop(g);
+        self.drained.notify_waiters();
     }
 
     /// Moves a batch of what a connection is owed into `into` (a take can also close

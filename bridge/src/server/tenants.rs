@@ -96,7 +96,13 @@ impl TenantMap {
         if m.len() >= self.max_tenants {
             // Tokens are minted by the operator, so this is a misconfiguration, not an
             // attack surface; still, never grow without bound.
-            m.retain(|_, h| h.with(|h| h.client_count() > 0 || h.source_connected()));
+            m.retain(|_, h| {
+                let keep = h.with(|h| h.client_count() > 0 || h.source_connected());
+                if !keep {
+                    h.stop_timer();
+                }
+                keep
+            });
             if let Some(b) = &self.budget {
                 let mut b = b.lock().unwrap_or_else(|p| p.into_inner());
                 let gone: Vec<String> = b.tenants().filter(|t| !m.contains_key(*t)).map(str::to_owned).collect();
@@ -109,6 +115,10 @@ impl TenantMap {
         // Until a bridge connects, the stream is empty and has no epoch of its own.
         let epoch = format!("relay-{:016x}", rand::random::<u64>());
         let h = SharedHub::new(Hub::new(cfg, self.verifier.clone(), epoch));
+        // each tenant's hub has its own timer, which sleeps until the hub's next deadline
+        if tokio::runtime::Handle::try_current().is_ok() {
+            h.spawn_timer();
+        }
         m.insert(tenant.to_owned(), h.clone());
         h
     }

@@ -9,7 +9,8 @@
 //! 2. drain [`Hub::poll_output`]: [`Output::Wake`] says a client has frames queued
 //!    (take them with [`Hub::take_frames`]), [`Output::Ping`] asks for a transport
 //!    ping, [`Output::Close`] closes a client after sending its last frames;
-//! 3. call [`Hub::tick`] again by [`Hub::next_timeout`].
+//! 3. call [`Hub::handle_timeout`] at [`Hub::poll_timeout`] (asking again when
+//!    [`Hub::take_deadline_moved`] says an input moved a deadline earlier).
 //!
 //! The hub never blocks and never waits on a client. The replay ring is the stream, and
 //! a client's backlog is a cursor into it: publishing appends to the ring and wakes the
@@ -151,6 +152,8 @@ pub struct Hub {
     source_connected: bool,
     out: VecDeque<Output>,
     next_sweep_ms: u64,
+    /// An input made some client's deadline earlier (see [`Hub::take_deadline_moved`]).
+    deadline_moved: bool,
     generated_ids: u64,
     stats: HubStats,
     /// The last unrestricted `orders_response`, shared by every client that asks at
@@ -192,6 +195,7 @@ impl Hub {
             source_connected: false,
             out: VecDeque::new(),
             next_sweep_ms: 0,
+            deadline_moved: false,
             generated_ids: 0,
             stats: HubStats::default(),
             orders_cache: None,
@@ -346,6 +350,7 @@ impl Hub {
 
     /// Re-creates a client after the host woke up (no greeting: it already had one).
     pub fn restore_session(&mut self, id: ConnId, st: SessionState, now: Now) {
+        self.deadline_moved = true;
         if let Some(c) = &st.claims {
             *self.per_subject.entry(c.sub.clone()).or_default() += 1;
         }
@@ -423,6 +428,7 @@ impl Hub {
         }
         let session = self.fresh_session(client_id, now);
         self.clients.insert(id, Box::new(session));
+        self.deadline_moved = true;
         match info.claims {
             Some(c) => self.admit(id, c, now),
             None if !self.cfg.require_auth => self.greet(id, now),
@@ -445,6 +451,7 @@ impl Hub {
         self.per_subject.insert(claims.sub.clone(), n + 1);
         if let Some(s) = self.clients.get_mut(&id) {
             s.claims = Some(claims);
+            self.deadline_moved = true;
             // A client that authenticates speaks ibws's protocol.
             s.aware = true;
         }
@@ -801,6 +808,7 @@ impl Hub {
             None => {
                 // Auth on an open endpoint: record the claims so scopes apply.
                 s.claims = Some(claims);
+                self.deadline_moved = true;
             }
             Some(old) => {
                 // Refresh: same identity, new expiry and possibly narrower scope.
@@ -811,6 +819,7 @@ impl Hub {
                     MessageType::ALL.into_iter().filter(|t| claims.allows_type(*t)).fold(0, |m, t| m | t.bit());
                 s.subs &= allowed;
                 s.claims = Some(claims);
+                self.deadline_moved = true;
             }
         }
     }
@@ -1124,18 +1133,14 @@ impl Hub {
 
     // ----- time -----
 
-    /// When [`Hub::tick`] should next run (monotonic ms).
-    pub fn next_timeout(&self) -> u64 {
-        self.next_sweep_ms
-    }
-
-    /// The earliest moment (monotonic ms) a client has a deadline: its auth deadline,
-    /// its idle timeout, its token's expiry, its next transport ping; `None` when no
-    /// client has one. A host that sleeps sets one alarm for it and calls
-    /// [`Hub::sweep`] then, instead of ticking on a timer. It scans every client, so
-    /// hosts ask after the inputs that move deadlines (connect, a client's frame, a
-    /// sweep), not after every event.
-    pub fn next_deadline(&self, now: Now) -> Option<u64> {
+    /// When [`Hub::handle_timeout`] must next run (monotonic ms): the earliest deadline
+    /// of any client (its auth deadline, idle timeout, token expiry, next transport
+    /// ping), but not before [`SWEEP_MS`] after the last run, so deadlines close
+    /// together are handled in one pass; `None` when no client has one (a host may
+    /// sleep). It scans every client, so a host asks again after a run, and after
+    /// [`Hub::take_deadline_moved`] says an input made a deadline earlier, not after
+    /// every event.
+    pub fn poll_timeout(&self, now: Now) -> Option<u64> {
         let now_unix_ms = now.unix_us.div_euclid(1000);
         self.clients
             .values()
@@ -1150,11 +1155,19 @@ impl Hub {
                 [auth, idle, ping, expiry].into_iter().flatten().min()
             })
             .min()
+            .map(|d| d.max(self.next_sweep_ms))
     }
 
-    /// Runs deadlines: pings, idle clients, auth deadlines, token expiry (at most
-    /// every [`SWEEP_MS`]).
-    pub fn tick(&mut self, now: Now) {
+    /// True (once) when an input since the last call may have made a deadline earlier
+    /// than the last [`Hub::poll_timeout`] said (a client connected or was given a
+    /// token): a host sleeping until that answer asks again.
+    pub fn take_deadline_moved(&mut self) -> bool {
+        std::mem::take(&mut self.deadline_moved)
+    }
+
+    /// Runs the deadlines that are due: auth deadlines, idle clients, token expiry,
+    /// transport pings (a call before [`Hub::poll_timeout`]'s moment does nothing).
+    pub fn handle_timeout(&mut self, now: Now) {
         self.see(now);
         if now.mono_ms < self.next_sweep_ms {
             return;
@@ -1162,8 +1175,7 @@ impl Hub {
         self.sweep(now);
     }
 
-    /// Runs every deadline that is due now, whenever the last sweep was.
-    pub fn sweep(&mut self, now: Now) {
+    fn sweep(&mut self, now: Now) {
         self.see(now);
         self.next_sweep_ms = now.mono_ms + SWEEP_MS;
         let unix = now.unix_secs();
