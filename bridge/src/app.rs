@@ -21,8 +21,8 @@ use crate::uplink::{Uplink, UplinkConfig};
 use ibws_shared::auth::TokenVerifier;
 use ibws_shared::hub::Now;
 use ibws_shared::protocol::ServerFrame;
-use ibws_tws::driver::{self, DriverConfig};
 use ibws_tws::{LinkConfig, LinkEvent};
+use ibws_tws_io::driver::{self, DriverConfig};
 
 /// The bridge's optional remote endpoint: TLS, JWT, exact origins, limits.
 #[derive(Clone)]
@@ -307,14 +307,14 @@ async fn pipeline(
 
 /// `ibws demo`: a simulator with a random order flow and a bridge on top of it.
 pub struct Demo {
-    pub sim: ibws_tws::sim::Simulator,
+    pub sim: ibws_tws_io::sim::Simulator,
     pub bridge: Bridge,
 }
 
 impl Demo {
     /// Starts the simulator (on a free loopback port) and the bridge on `listen`.
     pub async fn start(listen: SocketAddr, seed: u64, flow: Option<Duration>) -> Result<Demo, StartError> {
-        use ibws_tws::sim::{SimConfig, Simulator, AGENT_CLIENT_ID};
+        use ibws_tws_io::sim::{SimConfig, Simulator, AGENT_CLIENT_ID};
         let sim = Simulator::start(SimConfig {
             listen: "127.0.0.1:0".parse().expect("valid address"),
             seed,

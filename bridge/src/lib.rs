@@ -9,7 +9,7 @@
 //! Where each decision lives (everything here except [`notify`] is a driver: it moves
 //! bytes, rows and time and decides nothing):
 //! - TWS: `ibws_tws::link::TwsLink` (handshake, startup, reconciliation, heartbeat,
-//!   throttle, backoff); its tokio driver is `ibws_tws::driver`;
+//!   throttle, backoff); its tokio driver is `ibws_tws_io::driver`;
 //! - order and account truth, and what becomes a notification: [`notify`] (sans-IO,
 //!   with its own deadlines: fills held for their execution, market-data pacing);
 //! - fan-out, subscriptions, scopes, replay, heartbeats, limits, first-message auth:

@@ -15,7 +15,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use ibws_bridge::app::{Bridge, BridgeConfig, Demo};
 use ibws_bridge::config::{self, BridgeOptions, Layered, RelayOptions};
 use ibws_bridge::start_error::StartError;
-use ibws_tws::sim::{SimConfig, Simulator, AGENT_CLIENT_ID};
+use ibws_tws_io::sim::{SimConfig, Simulator, AGENT_CLIENT_ID};
 use tracing::info;
 
 #[derive(Parser)]
@@ -136,7 +136,7 @@ struct SimArgs {
     /// (e.g. DU111,DU222:EUR: a non-USD base account holds cash in its base currency
     /// and in USD)
     #[arg(long, env = "IBWS_SIM_ACCOUNTS", value_delimiter = ',')]
-    accounts: Vec<ibws_tws::sim::AccountSpec>,
+    accounts: Vec<ibws_tws_io::sim::AccountSpec>,
     /// Start the day with this many working orders (volume tests)
     #[arg(long, env = "IBWS_SIM_ORDERS", default_value_t = 0)]
     orders: usize,
@@ -320,7 +320,7 @@ async fn main() -> ExitCode {
                 account: a.account,
                 accounts: a.accounts,
                 orders: a.orders,
-                quirks: ibws_tws::sim::Quirks {
+                quirks: ibws_tws_io::sim::Quirks {
                     late_commissions: a.late_commissions,
                     status_before_exec: a.status_before_exec,
                 },

@@ -9,10 +9,10 @@ use ibws_bridge::notify::{Notifier, NotifierConfig};
 use ibws_shared::backoff::Backoff;
 use ibws_shared::hub::Now;
 use ibws_shared::protocol::ServerFrame;
-use ibws_tws::driver::{self, DriverConfig, LinkEvent};
 use ibws_tws::outgoing::OrderTicket;
-use ibws_tws::sim::{SimConfig, Simulator};
 use ibws_tws::LinkConfig;
+use ibws_tws_io::driver::{self, DriverConfig, LinkEvent};
+use ibws_tws_io::sim::{SimConfig, Simulator};
 use tokio::sync::mpsc;
 
 fn now() -> Now {

@@ -13,8 +13,8 @@ use ibws_shared::hub::Now;
 use ibws_shared::protocol::{AccountState, Execution, OrderData, ServerFrame};
 use ibws_tws::link::{LinkConfig, LinkEvent};
 use ibws_tws::outgoing::OrderTicket;
-use ibws_tws::sim::memory::{LinkHarness, MemoryTws};
-use ibws_tws::sim::{AccountSpec, Engine, Quirks, AGENT_CLIENT_ID};
+use ibws_tws_io::sim::memory::{LinkHarness, MemoryTws};
+use ibws_tws_io::sim::{AccountSpec, Engine, Quirks, AGENT_CLIENT_ID};
 
 struct Day {
     h: LinkHarness,
@@ -76,7 +76,7 @@ impl Day {
     }
 
     /// TWS goes down; `meanwhile` runs on the engine; TWS comes back after 10 s.
-    fn restart(&mut self, meanwhile: impl FnOnce(&mut Engine) -> Vec<ibws_tws::sim::engine::SimEvent>) {
+    fn restart(&mut self, meanwhile: impl FnOnce(&mut Engine) -> Vec<ibws_tws_io::sim::engine::SimEvent>) {
         self.h.tws.accepting = false;
         self.h.tws.drop_all();
         self.h.tws.apply(meanwhile);

@@ -549,7 +549,7 @@ fn healthz(port: u16) -> Option<String> {
 /// reach this process rather than after a runtime has scheduled a task per client.
 pub async fn bridge_end_to_end(ibws: &Path, work: &Path, clients: usize, rounds: usize, orders: usize) -> Sample {
     use ibws_tws::outgoing::OrderTicket;
-    use ibws_tws::sim::{SimConfig, Simulator};
+    use ibws_tws_io::sim::{SimConfig, Simulator};
     raise_fd_limit();
     std::fs::create_dir_all(work).expect("work dir");
     let sim = Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().expect("addr"), ..SimConfig::default() })

@@ -14,10 +14,10 @@ use ibws_shared::auth::{JwtVerifier, Role, TokenVerifier, VerifyKey};
 use ibws_shared::hub::{ConnectInfo, Hub, HubConfig, Now, Output, StampedEvent, MAX_SAFE_SEQ, TAKE_BUDGET_EVENTS};
 use ibws_shared::protocol::{RelayFrame, ServerFrame};
 use ibws_shared::relay::BridgeSession;
-use ibws_tws::driver::LinkEvent;
 use ibws_tws::frame::split_fields;
 use ibws_tws::incoming::decode;
 use ibws_tws::{FrameDecoder, Request};
+use ibws_tws_io::driver::LinkEvent;
 
 /// Every target, by the name its corpus directory has.
 pub const TARGETS: [(&str, fn(&[u8])); 6] = [

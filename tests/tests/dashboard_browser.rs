@@ -10,7 +10,7 @@ use std::time::Duration;
 use ibws_bridge::app::{Bridge, BridgeConfig};
 use ibws_bridge::notify::AgentRules;
 use ibws_tests::{browser_dir, repo_root, test_relay, test_uplink, TestKeys};
-use ibws_tws::sim::{AccountSpec, SimConfig, Simulator, AGENT_CLIENT_ID};
+use ibws_tws_io::sim::{AccountSpec, SimConfig, Simulator, AGENT_CLIENT_ID};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,7 @@ use ibws_shared::backoff::Backoff;
 use ibws_shared::hub::HubConfig;
 use ibws_shared::protocol::CloseCode;
 use ibws_tests::{free_port, Client, TestKeys, Workerd};
-use ibws_tws::sim::{SimConfig, Simulator};
+use ibws_tws_io::sim::{SimConfig, Simulator};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 

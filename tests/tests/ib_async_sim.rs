@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ibws_tests::python;
 use ibws_tws::outgoing::OrderTicket;
-use ibws_tws::sim::{SimConfig, Simulator};
+use ibws_tws_io::sim::{SimConfig, Simulator};
 use serde_json::Value;
 
 const SCRIPT: &str = r#"

@@ -15,7 +15,7 @@ use ibws_bridge::server::LimitConfig;
 use ibws_shared::auth::Role;
 use ibws_shared::hub::HubConfig;
 use ibws_tests::{test_uplink, Client, Next, TestKeys};
-use ibws_tws::sim::{SimConfig, Simulator};
+use ibws_tws_io::sim::{SimConfig, Simulator};
 use serde_json::{json, Value};
 
 const CLIENTS: usize = 100;

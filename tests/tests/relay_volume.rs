@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use ibws_bridge::app::{Bridge, BridgeConfig};
 use ibws_tests::{test_uplink, TestKeys};
-use ibws_tws::sim::{SimConfig, Simulator};
+use ibws_tws_io::sim::{SimConfig, Simulator};
 
 const ORDERS: usize = 10_000;
 
@@ -62,8 +62,8 @@ async fn a_snapshot_larger_than_a_frame_reaches_the_relay_whole() {
 
     // a runaway TWS message is cut at the source, so the uplink carries it
     sim.apply(|_| {
-        vec![ibws_tws::sim::engine::SimEvent {
-            audience: ibws_tws::sim::engine::Audience::All,
+        vec![ibws_tws_io::sim::engine::SimEvent {
+            audience: ibws_tws_io::sim::engine::Audience::All,
             msg: ibws_tws::Incoming::Error(ibws_tws::types::TwsError {
                 req_id: -1,
                 code: 321,

@@ -10,7 +10,7 @@ use ibws_bridge::notify::AgentRules;
 use ibws_shared::protocol::CloseCode;
 use ibws_tests::Client;
 use ibws_tws::outgoing::OrderTicket;
-use ibws_tws::sim::{SimConfig, Simulator, AGENT_CLIENT_ID};
+use ibws_tws_io::sim::{SimConfig, Simulator, AGENT_CLIENT_ID};
 use serde_json::{json, Value};
 
 /// A frame in a compact, comparable form.

@@ -19,7 +19,7 @@ use ibws_shared::auth::Role;
 use ibws_shared::hub::HubConfig;
 use ibws_shared::protocol::CloseCode;
 use ibws_tests::{Client, TestKeys};
-use ibws_tws::sim::{SimConfig, Simulator};
+use ibws_tws_io::sim::{SimConfig, Simulator};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use ibws_bridge::app::{Bridge, BridgeConfig};
 use ibws_tests::{Client, Next};
-use ibws_tws::sim::{SimConfig, Simulator};
+use ibws_tws_io::sim::{SimConfig, Simulator};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 

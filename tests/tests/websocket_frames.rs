@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ibws_bridge::app::{Bridge, BridgeConfig};
 use ibws_tests::epoll_clients::client_frame;
-use ibws_tws::sim::{SimConfig, Simulator};
+use ibws_tws_io::sim::{SimConfig, Simulator};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -1,4 +1,6 @@
-//! The TWS socket API, spoken natively, and a TWS to test against.
+//! The TWS socket API, spoken natively, as a protocol free of I/O (no tokio, no
+//! sockets, no clocks: the time is an input). The tokio driver and the simulated TWS
+//! are in `ibws-tws-io`.
 //!
 //! Layers, bottom up, each its own module:
 //! - [`frame`] and [`fields`]: length-prefixed frames of NUL-terminated text fields;
@@ -11,9 +13,7 @@
 //! - [`link`]: the connection as a sans-IO state machine (handshake, nextValidId,
 //!   startup requests, resubscription after 1101, reconciliation after a reconnect,
 //!   desync detection, heartbeat, throttle, reconnect backoff): bytes and the time in,
-//!   bytes to send, events and the next deadline out;
-//! - [`driver`] (feature `driver`): the link on a tokio socket, nothing more;
-//! - [`sim`] (feature `sim`): a simulated brokerage and a TWS-compatible server.
+//!   bytes to send, events and the next deadline out.
 
 pub mod fields;
 pub mod frame;
@@ -24,11 +24,6 @@ pub mod text;
 pub mod throttle;
 pub mod types;
 pub mod versions;
-
-#[cfg(feature = "driver")]
-pub mod driver;
-#[cfg(feature = "sim")]
-pub mod sim;
 
 pub use fields::DecodeError;
 pub use frame::{FrameDecoder, FrameError};

@@ -1,6 +1,6 @@
 //! From TWS events to ibws notifications.
 //!
-//! The data path is one-way: [`ibws_tws::driver`] yields decoded messages,
+//! The data path is one-way: [`ibws_tws_io::driver`] yields decoded messages,
 //! [`OrderBook`] and [`AccountBook`] fold them into state and report real changes,
 //! [`Notifier`] turns changes into the seed's six event types, and the hub fans them
 //! out. Nothing here polls: a frame from TWS becomes a notification immediately.

@@ -24,7 +24,7 @@ use ibws_bridge::uplink::UplinkConfig;
 use ibws_shared::auth::{mint, Claims, JwtVerifier, Role, SignKey, VerifyKey};
 use ibws_shared::hub::HubConfig;
 use ibws_shared::protocol::CloseCode;
-use ibws_tws::sim::{SimConfig, Simulator};
+use ibws_tws_io::sim::{SimConfig, Simulator};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ibws_shared::auth::Role;
-use ibws_tws::sim::{SimConfig, Simulator};
+use ibws_tws_io::sim::{SimConfig, Simulator};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use self::client::{ClientHandle, ClientStats, Command, Target};

@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::outgoing::OrderTicket;
-use crate::types::*;
-use crate::Incoming;
+use ibws_tws::outgoing::OrderTicket;
+use ibws_tws::types::*;
+use ibws_tws::Incoming;
 
 /// Who receives a message.
 #[derive(Clone, Debug, PartialEq)]

@@ -7,11 +7,11 @@
 use std::collections::{HashMap, HashSet};
 
 use super::engine::{Audience, Engine, SimEvent};
-use crate::frame::{split_fields, FrameDecoder};
-use crate::handshake::{parse_client_range, server_hello};
-use crate::text::incoming::Incoming;
-use crate::text::outgoing::Request;
-use crate::types::TwsError;
+use ibws_tws::frame::{split_fields, FrameDecoder};
+use ibws_tws::handshake::{parse_client_range, server_hello};
+use ibws_tws::text::incoming::Incoming;
+use ibws_tws::text::outgoing::Request;
+use ibws_tws::types::TwsError;
 
 /// What the brokerage side shares between sessions.
 pub struct Desk<'a> {

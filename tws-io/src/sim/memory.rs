@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use super::engine::{Audience, Engine, SimEvent};
 use super::session::{shorten_first_length, Desk, SimSession};
-use crate::link::{Action, LinkConfig, LinkEvent, TwsLink};
-use crate::types::TwsError;
-use crate::Incoming;
+use ibws_tws::link::{Action, LinkConfig, LinkEvent, TwsLink};
+use ibws_tws::types::TwsError;
+use ibws_tws::Incoming;
 
 struct Conn {
     session: SimSession,

@@ -9,10 +9,10 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::link::{Action, LinkConfig, TwsLink};
-use crate::Request;
+use ibws_tws::link::{Action, LinkConfig, TwsLink};
+use ibws_tws::Request;
 
-pub use crate::link::{watch_symbol, LinkEvent, EXECUTIONS_REQ_ID, MARKET_DATA_REQ_ID};
+pub use ibws_tws::link::{watch_symbol, LinkEvent, EXECUTIONS_REQ_ID, MARKET_DATA_REQ_ID};
 
 /// What the driver needs to know: where TWS is, and the link's settings.
 #[derive(Clone, Debug)]

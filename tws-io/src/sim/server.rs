@@ -20,9 +20,9 @@ use tracing::{debug, info, warn};
 
 use super::engine::{ib_time, AccountSpec, Audience, Engine, Quirks, SimEvent, SimOrder};
 use super::session::{shorten_first_length, Desk, SimSession};
-use crate::text::outgoing::OrderTicket;
-use crate::types::{Contract, TwsError};
-use crate::Incoming;
+use ibws_tws::text::outgoing::OrderTicket;
+use ibws_tws::types::{Contract, TwsError};
+use ibws_tws::Incoming;
 
 /// How the simulator runs.
 #[derive(Clone, Debug)]

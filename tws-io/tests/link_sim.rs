@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use ibws_tws::link::{Action, LinkConfig, LinkEvent, ACCOUNT_REQ_ID, EXECUTIONS_REQ_ID};
-use ibws_tws::sim::memory::{LinkHarness, MemoryTws};
-use ibws_tws::sim::{AccountSpec, Engine, Quirks};
 use ibws_tws::text::outgoing::OrderTicket;
 use ibws_tws::{Incoming, Request};
+use ibws_tws_io::sim::memory::{LinkHarness, MemoryTws};
+use ibws_tws_io::sim::{AccountSpec, Engine, Quirks};
 
 fn accounts() -> Vec<AccountSpec> {
     vec!["DU111".parse().unwrap(), "DU222:EUR".parse().unwrap()]
