@@ -1,30 +1,7 @@
-//! The one place the bridge reads clocks, turning them into the hub's [`Now`].
+//! The bridge's clock: the drivers' one clock (`ibws_tws_io::clock`, re-exported) and
+//! the UTC offset of seed-style timestamps.
 
-use std::sync::OnceLock;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
-
-use ibws_shared::hub::Now;
-
-static START: OnceLock<Instant> = OnceLock::new();
-
-/// The current time: monotonic milliseconds since process start (plus one, so zero
-/// never means "now"), and wall-clock microseconds.
-pub fn now() -> Now {
-    let start = *START.get_or_init(Instant::now);
-    let unix_us = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
-    Now { mono_ms: start.elapsed().as_millis() as u64 + 1, unix_us }
-}
-
-/// The tokio instant of monotonic millisecond `mono_ms` (as [`now`] counts them).
-pub fn instant_at(mono_ms: u64) -> tokio::time::Instant {
-    let start = *START.get_or_init(Instant::now);
-    tokio::time::Instant::from_std(start + std::time::Duration::from_millis(mono_ms.saturating_sub(1).min(1 << 40)))
-}
-
-/// An instant no deadline reaches (a year from now).
-pub fn far_future() -> tokio::time::Instant {
-    tokio::time::Instant::now() + std::time::Duration::from_secs(365 * 86_400)
-}
+pub use ibws_tws_io::clock::{far_future, instant_at, now, sleep_until, Now};
 
 /// The offset from UTC applied to seed-style timestamps (which carry no zone), in
 /// seconds: `IBWS_UTC_OFFSET` (e.g. `+08:00`), default UTC. Reading the host's zone

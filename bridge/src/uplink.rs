@@ -15,7 +15,6 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use ibws_shared::backoff::Backoff;
@@ -174,14 +173,6 @@ impl Uplink {
 
 type RelaySocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Sleeps until the session's deadline (monotonic ms), or forever without one.
-async fn until(deadline: Option<u64>) {
-    match deadline {
-        Some(d) => tokio::time::sleep(Duration::from_millis(d.saturating_sub(clock::now().mono_ms))).await,
-        None => std::future::pending().await,
-    }
-}
-
 async fn run(cfg: UplinkConfig, hub: SharedHub, up: Uplink) {
     let wscfg = WebSocketConfig::default().max_message_size(Some(64 << 20)).max_frame_size(Some(64 << 20));
     let mut ws: Option<RelaySocket> = None;
@@ -203,7 +194,7 @@ async fn run(cfg: UplinkConfig, hub: SharedHub, up: Uplink) {
                     }
                     Err(e) => up.lock().on_closed(&format!("connect: {e}"), None, clock::now()),
                 },
-                _ = until(deadline) => up.lock().handle_timeout(clock::now()),
+                _ = clock::sleep_until(deadline) => up.lock().handle_timeout(clock::now()),
             }
         }
         if let Some(s) = ws.as_mut() {
@@ -218,7 +209,7 @@ async fn run(cfg: UplinkConfig, hub: SharedHub, up: Uplink) {
         let deadline = up.lock().poll_timeout();
         tokio::select! {
             _ = up.more.notified() => {}
-            _ = until(deadline) => up.lock().handle_timeout(clock::now()),
+            _ = clock::sleep_until(deadline) => up.lock().handle_timeout(clock::now()),
             _ = up.cut.notified() => up.lock().on_closed("uplink cut", None, clock::now()),
             msg = async { ws.as_mut().expect("guarded").next().await }, if ws.is_some() => {
                 let now = clock::now();

@@ -21,7 +21,7 @@
 //!   two have no dependencies, so the browser client uses them without pulling in
 //!   serde (features `protocol`, `hub`, `auth` are on by default).
 //!
-//! Every state machine here takes the time as an input ([`hub::Now`]) and says when it
+//! Every state machine here takes the time as an input ([`time::Now`]) and says when it
 //! next needs to be called (`poll_timeout`, then `handle_timeout`); drivers sleep until
 //! then.
 
@@ -35,3 +35,4 @@ pub mod hub;
 pub mod protocol;
 #[cfg(feature = "hub")]
 pub mod relay;
+pub mod time;

@@ -2,13 +2,12 @@
 //! deadline. Every decision (what to send, when to give a socket up, how long to back
 //! off) is the link's; this loop only carries it out.
 
-use std::time::{Duration, Instant};
-
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use crate::clock;
 use ibws_tws::link::{Action, LinkConfig, TwsLink};
 use ibws_tws::Request;
 
@@ -63,31 +62,32 @@ pub fn spawn(mut cfg: DriverConfig, events: mpsc::Sender<LinkEvent>) -> DriverHa
 const READ_BUF: usize = 64 * 1024;
 
 async fn run(cfg: DriverConfig, events: mpsc::Sender<LinkEvent>, mut requests: mpsc::Receiver<Request>) {
-    let mut link = TwsLink::new(cfg.link.clone(), Instant::now());
+    let mut link = TwsLink::new(cfg.link.clone(), clock::now());
     let mut sock: Option<TcpStream> = None;
     let mut buf = vec![0u8; READ_BUF];
     loop {
-        while let Some(action) = link.poll_action(Instant::now()) {
+        while let Some(action) = link.poll_action(clock::now()) {
             match action {
                 Action::Connect => {
-                    let dial = tokio::time::timeout(cfg.link.connect_timeout, TcpStream::connect(&cfg.addr)).await;
-                    match dial {
-                        Ok(Ok(s)) => {
-                            let _ = s.set_nodelay(true);
-                            sock = Some(s);
-                            link.on_connected(Instant::now());
-                        }
-                        Ok(Err(e)) => {
-                            link.on_connect_failed(format!("cannot connect to {}: {e}", cfg.addr), Instant::now())
-                        }
-                        Err(_) => link.on_connect_failed(format!("connect to {} timed out", cfg.addr), Instant::now()),
+                    // the dial's deadline is the link's (it gives the attempt up then)
+                    let deadline = link.poll_timeout();
+                    tokio::select! {
+                        dial = TcpStream::connect(&cfg.addr) => match dial {
+                            Ok(s) => {
+                                let _ = s.set_nodelay(true);
+                                sock = Some(s);
+                                link.on_connected(clock::now());
+                            }
+                            Err(e) => link.on_connect_failed(format!("cannot connect to {}: {e}", cfg.addr), clock::now()),
+                        },
+                        _ = clock::sleep_until(deadline) => link.handle_timeout(clock::now()),
                     }
                 }
                 Action::Send(bytes) => {
                     if let Some(s) = sock.as_mut() {
                         if let Err(e) = s.write_all(&bytes).await {
                             sock = None;
-                            link.on_closed(format!("write: {e}"), Instant::now());
+                            link.on_closed(format!("write: {e}"), clock::now());
                         }
                     }
                 }
@@ -107,7 +107,7 @@ async fn run(cfg: DriverConfig, events: mpsc::Sender<LinkEvent>, mut requests: m
                 return; // consumer gone
             }
         }
-        let deadline = link.poll_timeout().map(tokio::time::Instant::from_std);
+        let deadline = link.poll_timeout();
         // Requests (orders) first, then TWS's bytes, then deadlines: after a pause (a
         // slow consumer of events, a starved machine) the link's deadlines may have
         // passed while TWS's bytes sat unread in the socket; reading them before looking
@@ -125,22 +125,15 @@ async fn run(cfg: DriverConfig, events: mpsc::Sender<LinkEvent>, mut requests: m
             n = async { sock.as_mut().expect("guarded").read(&mut buf).await }, if sock.is_some() => match n {
                 Ok(0) => {
                     sock = None;
-                    link.on_closed("TWS closed the connection".into(), Instant::now());
+                    link.on_closed("TWS closed the connection".into(), clock::now());
                 }
-                Ok(n) => link.on_bytes(&buf[..n], Instant::now()),
+                Ok(n) => link.on_bytes(&buf[..n], clock::now()),
                 Err(e) => {
                     sock = None;
-                    link.on_closed(format!("read: {e}"), Instant::now());
+                    link.on_closed(format!("read: {e}"), clock::now());
                 }
             },
-            _ = sleep_until(deadline) => link.handle_timeout(Instant::now()),
+            _ = clock::sleep_until(deadline) => link.handle_timeout(clock::now()),
         }
-    }
-}
-
-async fn sleep_until(t: Option<tokio::time::Instant>) {
-    match t {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => tokio::time::sleep(Duration::from_secs(3600)).await,
     }
 }

@@ -197,8 +197,8 @@ fn a_silent_tws_is_probed_then_dropped() {
     let probe = Request::ReqCurrentTime.encode(h.link.server_version());
     let start = h.now;
     let (mut probes, mut dropped) = (0, None);
-    while dropped.is_none() && h.now - start < Duration::from_secs(120) {
-        h.now += Duration::from_millis(100);
+    while dropped.is_none() && h.now.mono_ms - start.mono_ms < 120_000 {
+        h.advance(Duration::from_millis(100));
         h.link.handle_timeout(h.now);
         while let Some(a) = h.link.poll_action(h.now) {
             if a == Action::Send(probe.clone()) {
@@ -207,7 +207,7 @@ fn a_silent_tws_is_probed_then_dropped() {
         }
         while let Some(e) = h.link.poll_event() {
             if let LinkEvent::Disconnected { reason } = e {
-                dropped = Some((reason, h.now - start));
+                dropped = Some((reason, Duration::from_millis(h.now.mono_ms - start.mono_ms)));
             }
         }
     }

@@ -32,7 +32,9 @@
 //! appear at every reqAllOpenOrders (after each reconnect).
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use ibws_shared::time::Now;
 
 use ibws_shared::backoff::Backoff;
 
@@ -134,13 +136,13 @@ pub fn watch_symbol(watch: &[String], req_id: i64) -> Option<&str> {
 #[derive(Debug)]
 enum State {
     /// No socket; connect at `at`.
-    Waiting { at: Instant },
+    Waiting { at: u64 },
     /// The driver is opening the socket.
-    Connecting { deadline: Instant },
+    Connecting { deadline: u64 },
     /// Hello sent; waiting for the server's version.
-    Handshake { deadline: Instant },
+    Handshake { deadline: u64 },
     /// startApi sent; waiting for nextValidId.
-    AwaitingId { deadline: Instant, accounts: Vec<String>, early: Vec<Incoming> },
+    AwaitingId { deadline: u64, accounts: Vec<String>, early: Vec<Incoming> },
     /// Requests are flowing.
     Ready { accounts: Vec<String> },
 }
@@ -156,8 +158,8 @@ pub struct TwsLink {
     version: i32,
     dec: FrameDecoder,
     /// When the frame being received started arriving.
-    partial_since: Option<Instant>,
-    last_rx: Instant,
+    partial_since: Option<u64>,
+    last_rx: u64,
     probe_sent: bool,
     /// Bytes sent before the throttle applies (the handshake).
     raw: VecDeque<Vec<u8>>,
@@ -168,13 +170,14 @@ pub struct TwsLink {
     events: VecDeque<LinkEvent>,
     rng: u64,
     /// The latest instant any input carried.
-    seen: Instant,
+    seen: u64,
     connection_time: String,
 }
 
 impl TwsLink {
     /// A link that connects as soon as it is polled.
-    pub fn new(cfg: LinkConfig, now: Instant) -> TwsLink {
+    pub fn new(cfg: LinkConfig, now: Now) -> TwsLink {
+        let now = now.mono_ms;
         TwsLink {
             throttle: Throttle::new(cfg.max_msgs_per_sec),
             rng: cfg.jitter_seed | 1,
@@ -210,14 +213,15 @@ impl TwsLink {
     }
 
     /// The next thing the driver must do, if any.
-    pub fn poll_action(&mut self, now: Instant) -> Option<Action> {
+    pub fn poll_action(&mut self, now: Now) -> Option<Action> {
+        let now = now.mono_ms;
         self.see(now);
         if std::mem::take(&mut self.close_socket) {
             return Some(Action::Close);
         }
         match self.state {
             State::Waiting { at } if now >= at => {
-                self.state = State::Connecting { deadline: now + self.cfg.connect_timeout };
+                self.state = State::Connecting { deadline: after(now, self.cfg.connect_timeout) };
                 self.events.push_back(LinkEvent::Connecting { attempt: self.attempt });
                 return Some(Action::Connect);
             }
@@ -240,30 +244,31 @@ impl TwsLink {
     }
 
     /// When [`TwsLink::handle_timeout`] must run next (and the driver poll again).
-    pub fn poll_timeout(&mut self) -> Option<Instant> {
+    pub fn poll_timeout(&mut self) -> Option<u64> {
         let mut t = match &self.state {
             State::Waiting { at } => return Some(*at),
             State::Connecting { deadline } => return Some(*deadline),
             State::Handshake { deadline } | State::AwaitingId { deadline, .. } => Some(*deadline),
             State::Ready { .. } => {
-                let probe = if self.probe_sent { None } else { Some(self.last_rx + self.cfg.idle_probe) };
-                earliest(probe, Some(self.last_rx + self.cfg.dead_after))
+                let probe = if self.probe_sent { None } else { Some(after(self.last_rx, self.cfg.idle_probe)) };
+                earliest(probe, Some(after(self.last_rx, self.cfg.dead_after)))
             }
         };
         if let Some(p) = self.partial_since {
-            t = earliest(t, Some(p + self.cfg.partial_frame_timeout));
+            t = earliest(t, Some(after(p, self.cfg.partial_frame_timeout)));
         }
         if !self.outbox.is_empty() {
             // when the throttle lets the next request go (the link has no clock: it
             // measures from the latest instant it was given)
             let wait = self.throttle.delay(self.seen);
-            t = earliest(t, Some(self.seen + wait));
+            t = earliest(t, Some(after(self.seen, wait)));
         }
         t
     }
 
     /// Runs the deadlines that have passed.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Now) {
+        let now = now.mono_ms;
         self.see(now);
         match &self.state {
             State::Connecting { deadline } if now >= *deadline => {
@@ -281,7 +286,7 @@ impl TwsLink {
             return;
         }
         if let Some(p) = self.partial_since {
-            if now.saturating_duration_since(p) >= self.cfg.partial_frame_timeout {
+            if since(now, p) >= self.cfg.partial_frame_timeout {
                 let reason = format!(
                     "TWS stream out of sync: a frame still incomplete {:?} after its first byte ({} bytes buffered)",
                     self.cfg.partial_frame_timeout,
@@ -291,7 +296,7 @@ impl TwsLink {
             }
         }
         if self.is_ready() {
-            let silent = now.saturating_duration_since(self.last_rx);
+            let silent = since(now, self.last_rx);
             if silent >= self.cfg.dead_after {
                 return self.lost(now, format!("TWS silent for {silent:?}"), true);
             }
@@ -303,7 +308,8 @@ impl TwsLink {
     }
 
     /// The socket opened: start the handshake.
-    pub fn on_connected(&mut self, now: Instant) {
+    pub fn on_connected(&mut self, now: Now) {
+        let now = now.mono_ms;
         self.see(now);
         self.dec = FrameDecoder::new();
         self.partial_since = None;
@@ -312,23 +318,26 @@ impl TwsLink {
         self.last_rx = now;
         self.probe_sent = false;
         self.raw.push_back(client_hello());
-        self.state = State::Handshake { deadline: now + self.cfg.ready_timeout };
+        self.state = State::Handshake { deadline: after(now, self.cfg.ready_timeout) };
     }
 
     /// Opening the socket failed.
-    pub fn on_connect_failed(&mut self, reason: String, now: Instant) {
+    pub fn on_connect_failed(&mut self, reason: String, now: Now) {
+        let now = now.mono_ms;
         self.lost(now, reason, false);
     }
 
     /// The socket closed or failed (the driver has dropped it).
-    pub fn on_closed(&mut self, reason: String, now: Instant) {
+    pub fn on_closed(&mut self, reason: String, now: Now) {
+        let now = now.mono_ms;
         if self.socket_open() {
             self.lost(now, reason, false);
         }
     }
 
     /// Bytes read from the socket.
-    pub fn on_bytes(&mut self, bytes: &[u8], now: Instant) {
+    pub fn on_bytes(&mut self, bytes: &[u8], now: Now) {
+        let now = now.mono_ms;
         self.see(now);
         if !self.socket_open() || bytes.is_empty() {
             return;
@@ -373,14 +382,14 @@ impl TwsLink {
         self.outbox.push_back(r.encode(self.version));
     }
 
-    fn see(&mut self, now: Instant) {
+    fn see(&mut self, now: u64) {
         if now > self.seen {
             self.seen = now;
         }
     }
 
     /// The connection is gone: say so, drop the socket if it is open, and wait.
-    fn lost(&mut self, now: Instant, reason: String, close: bool) {
+    fn lost(&mut self, now: u64, reason: String, close: bool) {
         if close && self.socket_open() {
             self.close_socket = true;
         }
@@ -392,7 +401,7 @@ impl TwsLink {
         let jitter = self.jitter();
         let delay = self.cfg.backoff.delay_ms(self.attempt, jitter);
         self.attempt = self.attempt.saturating_add(1);
-        self.state = State::Waiting { at: now + Duration::from_millis(delay) };
+        self.state = State::Waiting { at: now.saturating_add(delay) };
     }
 
     fn jitter(&mut self) -> f64 {
@@ -403,7 +412,7 @@ impl TwsLink {
         (self.rng >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn on_frame(&mut self, payload: &[u8], now: Instant) {
+    fn on_frame(&mut self, payload: &[u8], now: u64) {
         if let State::Handshake { .. } = self.state {
             if let Err(e) = crate::frame::check_text_frame(payload) {
                 return self.lost(now, format!("TWS handshake: {e}"), true);
@@ -415,7 +424,8 @@ impl TwsLink {
             self.version = version;
             self.connection_time = fields.get(1).map(|t| t.to_string()).unwrap_or_default();
             self.queue(Request::StartApi { client_id: self.cfg.client_id, optional_capabilities: String::new() });
-            self.state = State::AwaitingId { deadline: now + self.cfg.ready_timeout, accounts: vec![], early: vec![] };
+            self.state =
+                State::AwaitingId { deadline: after(now, self.cfg.ready_timeout), accounts: vec![], early: vec![] };
             return;
         }
         let msg = match decode_message(self.version, payload) {
@@ -494,7 +504,17 @@ impl TwsLink {
     }
 }
 
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+/// `t` (monotonic ms) plus `d`.
+fn after(t: u64, d: Duration) -> u64 {
+    t.saturating_add(d.as_millis().min(u128::from(u64::MAX)) as u64)
+}
+
+/// How long from `t` to `now` (monotonic ms), zero if `t` is later.
+fn since(now: u64, t: u64) -> Duration {
+    Duration::from_millis(now.saturating_sub(t))
+}
+
+fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, None) => a,

@@ -71,20 +71,7 @@ use crate::protocol::{
 /// A connection's id, chosen by the driver and unique among its live connections.
 pub type ConnId = u64;
 
-/// The current time, as the driver read it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Now {
-    /// A monotonic clock in milliseconds, for deadlines.
-    pub mono_ms: u64,
-    /// Wall-clock microseconds since the Unix epoch, for timestamps and token expiry.
-    pub unix_us: i64,
-}
-
-impl Now {
-    fn unix_secs(self) -> u64 {
-        (self.unix_us.max(0) / 1_000_000) as u64
-    }
-}
+pub use crate::time::Now;
 
 /// What the driver knows about a new connection.
 #[derive(Clone, Debug, Default)]

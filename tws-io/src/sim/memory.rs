@@ -7,7 +7,9 @@
 //! real time and come out the same on every run.
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use ibws_shared::time::Now;
 
 use super::engine::{Audience, Engine, SimEvent};
 use super::session::{shorten_first_length, Desk, SimSession};
@@ -152,22 +154,27 @@ impl MemoryTws {
 pub struct LinkHarness {
     pub tws: MemoryTws,
     pub link: TwsLink,
-    /// The simulated time.
-    pub now: Instant,
-    start: Instant,
+    /// The simulated time (starts at 1 s of an arbitrary monotonic clock).
+    pub now: Now,
+    start: Now,
     conn: Option<u64>,
     events: Vec<(Duration, LinkEvent)>,
 }
 
 impl LinkHarness {
     pub fn new(tws: MemoryTws, cfg: LinkConfig) -> LinkHarness {
-        let now = Instant::now();
+        let now = Now { mono_ms: 1_000, unix_us: 1_700_000_000_000_000 };
         LinkHarness { tws, link: TwsLink::new(cfg, now), now, start: now, conn: None, events: Vec::new() }
     }
 
     /// Simulated time since the start.
     pub fn elapsed(&self) -> Duration {
-        self.now - self.start
+        Duration::from_millis(self.now.mono_ms - self.start.mono_ms)
+    }
+
+    /// Moves the simulated clock `d` forward.
+    pub fn advance(&mut self, d: Duration) {
+        self.now = self.now.plus_ms(d.as_millis() as u64);
     }
 
     /// The connection the link holds, if any.
@@ -227,17 +234,15 @@ impl LinkHarness {
 
     /// Lets `d` of simulated time pass, running every deadline on the way.
     pub fn run_for(&mut self, d: Duration) {
-        let end = self.now + d;
+        let end = self.now.mono_ms + d.as_millis() as u64;
         loop {
             self.pump();
-            let next = self.link.poll_timeout().map_or(end, |t| t.min(end)).max(self.now);
-            self.now = if next == self.now { self.now + Duration::from_millis(1) } else { next };
-            if self.now > end {
-                self.now = end;
-            }
+            let next = self.link.poll_timeout().map_or(end, |t| t.min(end)).max(self.now.mono_ms);
+            let to = if next == self.now.mono_ms { next + 1 } else { next }.min(end);
+            self.advance(Duration::from_millis(to - self.now.mono_ms));
             self.link.handle_timeout(self.now);
             self.pump();
-            if self.now >= end {
+            if self.now.mono_ms >= end {
                 return;
             }
         }
