@@ -14,8 +14,8 @@
 //!   with its own deadlines: fills held for their execution, market-data pacing);
 //! - fan-out, subscriptions, scopes, replay, heartbeats, limits, first-message auth:
 //!   `ibws_shared::hub` (and `ibws_shared::relay::first_auth`);
-//! - which requests get a socket: `ibws_shared::relay::admission`; per-IP connection
-//!   limits are this host's own ([`server::limits`]);
+//! - which requests get a socket: `ibws_shared::relay::admission`, and per-address
+//!   connection limits: `ibws_shared::relay::limits`;
 //! - the uplink's buffer, resends, snapshots, gaps, acks, backoff:
 //!   `ibws_shared::relay::UplinkSession`, driven by [`uplink`];
 //! - a bridge's session on the relay (hello, stream rules, when to ack), which bridge

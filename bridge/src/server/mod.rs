@@ -13,7 +13,6 @@ mod assets;
 pub(crate) mod bridge_refusal;
 pub(crate) mod client_socket;
 pub mod http;
-mod limits;
 mod metrics;
 mod shared_hub;
 mod status_page;
@@ -38,9 +37,9 @@ use tracing::{debug, info, warn};
 
 use client_socket::ClientSocket;
 use ibws_shared::relay::first_auth::{self, verdict, First};
+pub use ibws_shared::relay::limits::{ConnGuard, ConnLimiter, LimitConfig, PendingGuard};
 use ibws_shared::relay::{admit, Admission, Refused, Request};
 pub use ibws_shared::relay::{HostPolicy, OriginPolicy};
-pub use limits::{ConnGuard, ConnLimiter, LimitConfig, PendingGuard};
 pub use shared_hub::SharedHub;
 pub use tenants::{Hubs, TenantMap};
 

@@ -9,10 +9,10 @@ use ibws_shared::protocol::CloseCode;
 use tracing::debug;
 
 use super::client_socket::{ClientSocket, ReadEnd};
-use super::limits::ConnGuard;
 use super::shared_hub::{SharedHub, Signal};
 use super::ws_frames::{Incoming, Violation};
 use crate::clock;
+use ibws_shared::relay::limits::ConnGuard;
 
 /// What a connection holds for its whole life, in one heap allocation beside its task:
 /// a task is as large as its future, its future as large as everything it keeps across

@@ -13,6 +13,8 @@
 //! - [`bridge_session`]: one bridge's session on `/bridge/ws` (hello and its token,
 //!   snapshots in parts, publishing into the hub, acks of what is stored, token
 //!   expiry);
+//! - [`limits`]: per-address connection and handshake limits, for hosts that see
+//!   addresses;
 //! - [`publisher`]: which bridge connection publishes a tenant's stream (one at a
 //!   time; a newcomer takes over only from an owner that fails a liveness check);
 //! - [`uplink_session`]: the other end of that protocol, the bridge's (the buffer of
@@ -22,6 +24,7 @@
 pub mod admission;
 pub mod bridge_session;
 pub mod first_auth;
+pub mod limits;
 pub mod memory_budget;
 mod origin;
 pub mod publisher;

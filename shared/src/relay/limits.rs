@@ -1,15 +1,21 @@
 //! Connection limits the hub cannot see: connections in total and per IP, handshakes
 //! per IP per second, and connections per IP that have not yet sent their request head
-//! (so idle sockets cannot pin descriptors until the head deadline). (Per-subject limits live in the hub, which knows the
-//! token's subject.)
+//! (so idle sockets cannot pin descriptors until the head deadline). Per-subject limits
+//! live in the hub, which knows the token's subject.
+//!
+//! These are the verdicts of a host that sees client addresses (the native relay and
+//! the bridge's endpoints); the edge relay's platform meters addresses before a request
+//! reaches it. The driver asks before each step and holds the guards it is given; the
+//! limiter is shared by every connection task of a listener, so its tables are behind
+//! locks, and every table is bounded.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ibws_shared::hub::TokenBucket;
-use ibws_shared::protocol::CloseCode;
+use crate::hub::TokenBucket;
+use crate::protocol::CloseCode;
 
 #[derive(Clone, Debug)]
 pub struct LimitConfig {
