@@ -6,7 +6,8 @@
 //! - [`frame`] and [`fields`]: length-prefixed frames of NUL-terminated text fields;
 //! - [`handshake`] and [`versions`]: the `API\0` greeting and what each server version
 //!   adds;
-//! - [`text`]: the text encoding of messages ([`Incoming`] from TWS, [`Request`] to it).
+//! - [`text`]: the text encoding of messages ([`Incoming`] from TWS, decoded per message
+//!   family: session, orders, accounts, market data; [`Request`] to it).
 //!   [`message`] picks the decoder per message family, so the protobuf encoding that
 //!   TWS 10.4x uses from server version 201 on can slot in beside it (see
 //!   `docs/tws-protocol.md`);

@@ -1,4 +1,10 @@
-//! Messages TWS sends, decoded by server version; and encoded, for the simulator.
+//! Messages TWS sends, decoded by server version, one decoder per message family;
+//! and encoded, for the simulator.
+
+mod accounts;
+mod market_data;
+mod orders;
+mod session;
 
 use crate::fields::{DResult, DecodeError, FieldReader, FieldWriter};
 use crate::frame::Field;
@@ -116,200 +122,17 @@ pub enum Incoming {
     Other(i64),
 }
 
-/// Decodes one frame's fields (message id first).
+/// Decodes one frame's fields (message id first): each message family has its own
+/// decoder (`session`, `orders`, `accounts`, `market_data`); an id none of them
+/// knows is skipped whole ([`Incoming::Other`]).
 pub fn decode(version: i32, fields: &[Field<'_>]) -> DResult<Incoming> {
     let mut r = FieldReader::new(fields);
     let msg_id = r.int()?;
-    let m = match msg_id {
-        id::MANAGED_ACCTS => {
-            r.skip(1)?;
-            Incoming::ManagedAccounts(r.str()?.split(',').filter(|a| !a.is_empty()).map(str::to_owned).collect())
-        }
-        id::NEXT_VALID_ID => {
-            r.skip(1)?;
-            Incoming::NextValidId(r.int()?)
-        }
-        id::ERROR => {
-            if version < v::ERROR_TIME {
-                r.skip(1)?;
-            }
-            let req_id = r.int()?;
-            let code = r.int()?;
-            let message = r.string()?;
-            let advanced_order_reject_json =
-                if version >= v::ADVANCED_ORDER_REJECT { r.string()? } else { String::new() };
-            let error_time = if version >= v::ERROR_TIME { r.opt_int()? } else { None };
-            Incoming::Error(TwsError { req_id, code, message, advanced_order_reject_json, error_time })
-        }
-        id::ORDER_STATUS => Incoming::OrderStatus(OrderStatus {
-            order_id: r.int()?,
-            status: r.string()?,
-            filled: r.f64()?,
-            remaining: r.f64()?,
-            avg_fill_price: r.f64()?,
-            perm_id: r.int()?,
-            parent_id: r.int()?,
-            last_fill_price: r.f64()?,
-            client_id: r.int()?,
-            why_held: r.string()?,
-            mkt_cap_price: r.f64()?,
-        }),
-        id::OPEN_ORDER => {
-            let (mut o, mut st) = (Order::default(), OrderState::default());
-            order_walk::open_order(&mut Io::Read(&mut r), version, &mut o, &mut st)?;
-            Incoming::OpenOrder(Box::new((o, st)))
-        }
-        id::OPEN_ORDER_END => Incoming::OpenOrderEnd,
-        id::COMPLETED_ORDER => {
-            let (mut o, mut st) = (Order::default(), OrderState::default());
-            order_walk::completed_order(&mut Io::Read(&mut r), version, &mut o, &mut st)?;
-            Incoming::CompletedOrder(Box::new((o, st)))
-        }
-        id::COMPLETED_ORDERS_END => Incoming::CompletedOrdersEnd,
-        id::EXECUTION_DATA => {
-            let mut e = Execution { req_id: r.int()?, order_id: r.int()?, ..Execution::default() };
-            contract_11(&mut Io::Read(&mut r), &mut e.contract)?;
-            e.exec_id = r.string()?;
-            e.time = r.string()?;
-            e.account = r.string()?;
-            e.exchange = r.string()?;
-            e.side = r.string()?;
-            e.shares = r.f64()?;
-            e.price = r.f64()?;
-            e.perm_id = r.int()?;
-            e.client_id = r.int()?;
-            e.liquidation = r.int()?;
-            e.cum_qty = r.f64()?;
-            e.avg_price = r.f64()?;
-            e.order_ref = r.string()?;
-            e.ev_rule = r.string()?;
-            e.ev_multiplier = r.opt_f64()?;
-            e.model_code = r.string()?;
-            e.last_liquidity = r.int()?;
-            if version >= v::PENDING_PRICE_REVISION {
-                e.pending_price_revision = r.bool()?;
-            }
-            Incoming::ExecDetails(Box::new(e))
-        }
-        id::EXECUTION_DATA_END => {
-            r.skip(1)?;
-            Incoming::ExecDetailsEnd { req_id: r.int()? }
-        }
-        id::COMMISSION_REPORT => {
-            r.skip(1)?;
-            Incoming::CommissionReport(CommissionReport {
-                exec_id: r.string()?,
-                commission: r.f64()?,
-                currency: r.string()?,
-                realized_pnl: r.opt_f64()?,
-                yield_: r.opt_f64()?,
-                yield_redemption_date: r.int()?,
-            })
-        }
-        id::ACCOUNT_VALUE => {
-            r.skip(1)?;
-            Incoming::AccountValue { key: r.string()?, value: r.string()?, currency: r.string()?, account: r.string()? }
-        }
-        id::PORTFOLIO_VALUE => {
-            r.skip(1)?;
-            let mut c =
-                Contract { con_id: r.int()?, symbol: r.string()?, sec_type: r.string()?, ..Contract::default() };
-            c.last_trade_date = r.string()?;
-            c.strike = r.opt_f64()?;
-            c.right = r.string()?;
-            c.multiplier = r.string()?;
-            c.primary_exchange = r.string()?;
-            c.currency = r.string()?;
-            c.local_symbol = r.string()?;
-            c.trading_class = r.string()?;
-            Incoming::Portfolio(Box::new(PortfolioItem {
-                contract: c,
-                position: r.f64()?,
-                market_price: r.f64()?,
-                market_value: r.f64()?,
-                average_cost: r.f64()?,
-                unrealized_pnl: r.f64()?,
-                realized_pnl: r.f64()?,
-                account: r.string()?,
-            }))
-        }
-        id::ACCOUNT_UPDATE_TIME => {
-            r.skip(1)?;
-            Incoming::AccountTime(r.string()?)
-        }
-        id::ACCT_DOWNLOAD_END => {
-            r.skip(1)?;
-            Incoming::AccountDownloadEnd(r.string()?)
-        }
-        id::POSITION_DATA => {
-            r.skip(1)?;
-            let account = r.string()?;
-            let mut c = Contract::default();
-            contract_11(&mut Io::Read(&mut r), &mut c)?;
-            Incoming::Position(Box::new(PositionItem { account, contract: c, position: r.f64()?, avg_cost: r.f64()? }))
-        }
-        id::POSITION_END => Incoming::PositionEnd,
-        id::POSITION_MULTI => {
-            r.skip(1)?;
-            let req_id = r.int()?;
-            let account = r.string()?;
-            let mut c = Contract::default();
-            contract_11(&mut Io::Read(&mut r), &mut c)?;
-            let item = Box::new(PositionItem { account, contract: c, position: r.f64()?, avg_cost: r.f64()? });
-            Incoming::PositionMulti { req_id, item, model_code: r.string()? }
-        }
-        id::POSITION_MULTI_END => {
-            r.skip(1)?;
-            Incoming::PositionMultiEnd { req_id: r.int()? }
-        }
-        id::ACCOUNT_UPDATE_MULTI => {
-            r.skip(1)?;
-            Incoming::AccountValueMulti {
-                req_id: r.int()?,
-                account: r.string()?,
-                model_code: r.string()?,
-                key: r.string()?,
-                value: r.string()?,
-                currency: r.string()?,
-            }
-        }
-        id::ACCOUNT_UPDATE_MULTI_END => {
-            r.skip(1)?;
-            Incoming::AccountUpdateMultiEnd { req_id: r.int()? }
-        }
-        id::TICK_PRICE => {
-            r.skip(1)?;
-            Incoming::TickPrice {
-                req_id: r.int()?,
-                tick_type: r.int()?,
-                price: r.f64()?,
-                size: r.opt_f64()?,
-                attr_mask: r.int()?,
-            }
-        }
-        id::TICK_SIZE => {
-            r.skip(1)?;
-            Incoming::TickSize { req_id: r.int()?, tick_type: r.int()?, size: r.f64()? }
-        }
-        id::TICK_STRING => {
-            r.skip(1)?;
-            Incoming::TickString { req_id: r.int()?, tick_type: r.int()?, value: r.string()? }
-        }
-        id::TICK_GENERIC => {
-            r.skip(1)?;
-            Incoming::TickGeneric { req_id: r.int()?, tick_type: r.int()?, value: r.f64()? }
-        }
-        id::MARKET_DATA_TYPE => {
-            r.skip(1)?;
-            Incoming::MarketDataType { req_id: r.int()?, data_type: r.int()? }
-        }
-        id::CURRENT_TIME => {
-            r.skip(1)?;
-            Incoming::CurrentTime(r.int()?)
-        }
-        other => Incoming::Other(other),
-    };
-    Ok(m)
+    session::decode(msg_id, version, &mut r)
+        .or_else(|| orders::decode(msg_id, version, &mut r))
+        .or_else(|| accounts::decode(msg_id, version, &mut r))
+        .or_else(|| market_data::decode(msg_id, version, &mut r))
+        .unwrap_or(Ok(Incoming::Other(msg_id)))
 }
 
 impl Incoming {
