@@ -49,6 +49,23 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// Claims for `sub` in `role` on `tenant` until `exp` (unix seconds), with every
+    /// type and account allowed and ibws's default issuer and audience (`ibws`).
+    pub fn new(sub: &str, role: Role, tenant: &str, exp: u64) -> Claims {
+        Claims {
+            sub: sub.into(),
+            role,
+            tenant: tenant.into(),
+            scope: vec![],
+            accounts: vec![],
+            exp,
+            nbf: None,
+            iat: None,
+            iss: "ibws".into(),
+            aud: "ibws".into(),
+        }
+    }
+
     /// May the holder receive events of this type?
     pub fn allows_type(&self, t: MessageType) -> bool {
         self.scope.is_empty() || self.scope.iter().any(|s| s == "*" || s == t.as_str())
@@ -247,6 +264,33 @@ pub fn mint(claims: &Claims, key: &SignKey) -> Result<String, String> {
         SignKey::Rs256Pem(p) => (Algorithm::RS256, EncodingKey::from_rsa_pem(p).map_err(|e| e.to_string())?),
     };
     jsonwebtoken::encode(&Header::new(alg), claims, &key).map_err(|e| e.to_string())
+}
+
+/// For this crate's unit tests: claims with the usual issuer and audience, and a
+/// verifier that needs no keys.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::{AuthError, Claims, Role, TokenVerifier};
+
+    pub fn claims(role: Role, tenant: &str, exp: u64) -> Claims {
+        Claims::new("s", role, tenant, exp)
+    }
+
+    /// Accepts exactly the token "good" (a client of `desk1` until `exp`); "old" is
+    /// expired; anything else is invalid.
+    pub struct OneToken {
+        pub exp: u64,
+    }
+
+    impl TokenVerifier for OneToken {
+        fn verify(&self, token: &str, _now: u64) -> Result<Claims, AuthError> {
+            match token {
+                "good" => Ok(claims(Role::Client, "desk1", self.exp)),
+                "old" => Err(AuthError::Expired),
+                _ => Err(AuthError::Invalid),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,41 +2,23 @@
 //! bridge's remote endpoint) refuses a client's wrong first message as the native relay
 //! does: the relay core's verdict, an `error` frame saying why, then the close code.
 
-use std::sync::Arc;
+mod common;
 
-use ibws_shared::auth::{mint, Claims, JwtVerifier, Role, SignKey, TokenVerifier, VerifyKey};
+use ibws_shared::auth::Role;
 use ibws_shared::hub::{ConnectInfo, Hub, HubConfig, Now, Output};
 use ibws_shared::protocol::CloseCode;
 use ibws_shared::relay::first_auth;
 use serde_json::{json, Value};
 
-const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 const NOW: Now = Now { mono_ms: 1_000, unix_us: 1_700_000_000_000_000 };
 
 fn hub() -> Hub {
-    let verifier: Arc<dyn TokenVerifier> =
-        Arc::new(JwtVerifier::new(VerifyKey::Hs256(SECRET.to_vec()), "ibws", "ibws", 30).unwrap());
-    Hub::new(
-        HubConfig { require_auth: true, tenant: Some("desk1".into()), ..HubConfig::default() },
-        Some(verifier),
-        "e".into(),
-    )
+    let cfg = HubConfig { require_auth: true, tenant: Some("desk1".into()), ..HubConfig::default() };
+    Hub::new(cfg, Some(common::verifier()), "e".into())
 }
 
 fn token(exp: u64) -> String {
-    let c = Claims {
-        sub: "u".into(),
-        role: Role::Client,
-        tenant: "desk1".into(),
-        scope: vec![],
-        accounts: vec![],
-        exp,
-        nbf: None,
-        iat: None,
-        iss: "ibws".into(),
-        aud: "ibws".into(),
-    };
-    mint(&c, &SignKey::Hs256(SECRET.to_vec())).unwrap()
+    common::token(&common::claims("u", Role::Client, "desk1", exp))
 }
 
 /// The close the hub asked for, with its frames parsed.

@@ -3,32 +3,21 @@
 //! sockets and no sleeping. Reconnects, resends, overflow, ack regressions, snapshots
 //! in parts, token expiry and deadlines each take milliseconds here.
 
+mod common;
+
 use std::sync::Arc;
 
-use ibws_shared::auth::{mint, Claims, JwtVerifier, Role, SignKey, TokenVerifier, VerifyKey};
+use ibws_shared::auth::{Role, TokenVerifier};
 use ibws_shared::backoff::Backoff;
 use ibws_shared::hub::{ConnectInfo, Hub, HubConfig, Now, Output};
 use ibws_shared::protocol::{CloseCode, ServerFrame, Snapshot};
 use ibws_shared::relay::{BridgeSession, UplinkEvent, UplinkSession, UplinkSettings};
 use serde_json::{json, Value};
 
-const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 const T0: i64 = 1_700_000_000_000_000;
 
 fn token(exp: u64) -> String {
-    let c = Claims {
-        sub: "bridge".into(),
-        role: Role::Bridge,
-        tenant: "desk1".into(),
-        scope: vec![],
-        accounts: vec![],
-        exp,
-        nbf: None,
-        iat: None,
-        iss: "ibws".into(),
-        aud: "ibws".into(),
-    };
-    mint(&c, &SignKey::Hs256(SECRET.to_vec())).unwrap()
+    common::token(&common::claims("bridge", Role::Bridge, "desk1", exp))
 }
 
 fn order(id: i64, symbol: &str) -> ServerFrame {
@@ -51,8 +40,7 @@ struct World {
 impl World {
     fn new(buffer_cap: usize, token_exp: u64) -> World {
         let now = Now { mono_ms: 1_000, unix_us: T0 };
-        let verifier: Arc<dyn TokenVerifier> =
-            Arc::new(JwtVerifier::new(VerifyKey::Hs256(SECRET.to_vec()), "ibws", "ibws", 0).unwrap());
+        let verifier = common::verifier();
         let settings =
             UplinkSettings { token: token(token_exp), buffer_cap, backoff: Backoff { base_ms: 100, cap_ms: 1_000 } };
         World {
@@ -147,18 +135,7 @@ impl World {
     /// recovered, and the seqs it was replayed.
     fn resume_from(&mut self, since: u64) -> (bool, Vec<u64>) {
         let mut relay = std::mem::replace(&mut self.relay, Hub::new(HubConfig::default(), None, "x".into()));
-        let claims = Claims {
-            sub: "c".into(),
-            role: Role::Client,
-            tenant: "desk1".into(),
-            scope: vec![],
-            accounts: vec![],
-            exp: (T0 / 1_000_000) as u64 + 3_600,
-            nbf: None,
-            iat: None,
-            iss: "ibws".into(),
-            aud: "ibws".into(),
-        };
+        let claims = common::claims("c", Role::Client, "desk1", (T0 / 1_000_000) as u64 + 3_600);
         relay.connect(99, ConnectInfo { client_id: Some("c".into()), claims: Some(claims) }, self.now);
         relay.on_text(99, r#"{"type":"subscribe","message_types":["order_update"]}"#, self.now);
         relay.on_text(99, &json!({"type": "resume", "epoch": "run1", "since": since}).to_string(), self.now);

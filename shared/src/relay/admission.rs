@@ -163,34 +163,11 @@ pub fn admit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{AuthError, Claims};
-
-    /// Accepts exactly the token "good".
-    struct OneToken;
-    impl TokenVerifier for OneToken {
-        fn verify(&self, token: &str, _now: u64) -> Result<Claims, AuthError> {
-            match token {
-                "good" => Ok(Claims {
-                    sub: "s".into(),
-                    role: Default::default(),
-                    tenant: "desk1".into(),
-                    scope: vec![],
-                    accounts: vec![],
-                    exp: u64::MAX,
-                    nbf: None,
-                    iat: None,
-                    iss: "ibws".into(),
-                    aud: "ibws".into(),
-                }),
-                "old" => Err(AuthError::Expired),
-                _ => Err(AuthError::Invalid),
-            }
-        }
-    }
+    use crate::auth::test_support::OneToken;
 
     fn ask(path: &str, query: &str, origin: Option<&str>, protocols: Option<&str>) -> Admission {
         let req = Request { path, query, upgrade: true, origin, protocols };
-        admit(&req, &OriginPolicy::remote(vec!["https://app.example".into()]), Some(&OneToken), 0)
+        admit(&req, &OriginPolicy::remote(vec!["https://app.example".into()]), Some(&OneToken { exp: u64::MAX }), 0)
     }
 
     fn close_code(a: Admission) -> Option<u16> {
@@ -206,7 +183,7 @@ mod tests {
         assert!(matches!(ask("/metrics", "", None, None), Admission::Refused(Refused::Http { status: 404, .. })));
         let no_upgrade = Request { path: "/websocket/ws", ..Default::default() };
         assert!(matches!(
-            admit(&no_upgrade, &OriginPolicy::remote(vec![]), Some(&OneToken), 0),
+            admit(&no_upgrade, &OriginPolicy::remote(vec![]), Some(&OneToken { exp: u64::MAX }), 0),
             Admission::Refused(Refused::Http { status: 426, .. })
         ));
         // a foreign origin is refused before anything about its token is looked at

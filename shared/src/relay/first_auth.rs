@@ -64,33 +64,11 @@ pub fn refusal(code: CloseCode, unix_us: i64, utc_offset_secs: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{AuthError, Role};
-
-    struct Only(&'static str);
-    impl TokenVerifier for Only {
-        fn verify(&self, token: &str, now: u64) -> Result<Claims, AuthError> {
-            match token {
-                t if t == self.0 => Ok(Claims {
-                    sub: "u".into(),
-                    role: Role::Client,
-                    tenant: "t".into(),
-                    scope: vec![],
-                    accounts: vec![],
-                    exp: now + 60,
-                    nbf: None,
-                    iat: None,
-                    iss: "ibws".into(),
-                    aud: "ibws".into(),
-                }),
-                "old" => Err(AuthError::Expired),
-                _ => Err(AuthError::Invalid),
-            }
-        }
-    }
+    use crate::auth::test_support::OneToken;
 
     #[test]
     fn only_an_auth_with_a_good_token_gets_in() {
-        let v = Only("good");
+        let v = OneToken { exp: 100 };
         assert!(verdict(First::Text(r#"{"type":"auth","token":"good"}"#), &v, 1).is_ok());
         let refused = |f| verdict(f, &v, 1).unwrap_err();
         assert_eq!(refused(First::Text(r#"{"type":"auth","token":"bad"}"#)), CloseCode::InvalidToken);
