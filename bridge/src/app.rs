@@ -1,7 +1,6 @@
 //! Wiring: TWS driver -> notifier -> sequencer -> hub -> local endpoint.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -134,7 +133,6 @@ impl Bridge {
         let verifier = cfg.remote.as_ref().map(|r| r.verifier.clone());
         let hub = SharedHub::new(Hub::new(hub_cfg.clone(), verifier, epoch.clone()));
         let status = Arc::new(Status {
-            tws_connected: false.into(),
             tws_addr: cfg.tws.clone(),
             uplink: cfg.uplink.as_ref().map(|_| Arc::default()),
             ..Status::default()
@@ -207,7 +205,7 @@ impl Bridge {
             accounts: cfg.accounts.clone(),
             utc_offset_secs: hub_cfg.utc_offset_secs,
         });
-        let out = Outputs { hub: hub.clone(), uplink: uplink.clone(), status: status.clone() };
+        let out = Outputs { hub: hub.clone(), uplink: uplink.clone() };
         tasks.push(tokio::spawn(pipeline(rx, driver, notifier, out)));
         Ok(Bridge { addr, remote_addr, hub, status, uplink, tasks, stop })
     }
@@ -234,12 +232,10 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 struct Outputs {
     hub: SharedHub,
     uplink: Option<Uplink>,
-    status: Arc<Status>,
 }
 
 impl Outputs {
     fn source(&self, up: bool) {
-        self.status.tws_connected.store(up, Ordering::Relaxed);
         self.hub.with(|h| h.set_source_connected(up));
         if let Some(u) = &self.uplink {
             u.set_source(up);

@@ -98,7 +98,7 @@ async fn scripted_day_gives_the_exact_notification_sequence() {
     .unwrap();
     // wait for the link
     for _ in 0..100 {
-        if bridge.status.tws_connected.load(std::sync::atomic::Ordering::Relaxed) {
+        if bridge.hub.with(|h| h.source_connected()) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -60,7 +60,7 @@ pub fn render(hubs: &Hubs, status: &Status, limits: &ConnLimiter) -> String {
         "# HELP ibws_clients Connected WebSocket clients.\n# TYPE ibws_clients gauge\nibws_clients {clients}"
     );
     let _ = writeln!(s, "# HELP ibws_tws_connected 1 when the link to TWS is up.\n# TYPE ibws_tws_connected gauge");
-    let _ = writeln!(s, "ibws_tws_connected {}", u8::from(status.tws_connected.load(Ordering::Relaxed)));
+    let _ = writeln!(s, "ibws_tws_connected {}", u8::from(hubs.tws_connected()));
     let _ = writeln!(s, "# HELP ibws_events_total Events published, by type.\n# TYPE ibws_events_total counter");
     for t in MessageType::ALL {
         let _ = writeln!(s, "ibws_events_total{{type=\"{}\"}} {}", t.as_str(), stats.events_by_type[t as usize]);

@@ -21,7 +21,7 @@ pub(crate) mod ws;
 pub mod ws_frames;
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,7 +46,6 @@ pub use tenants::{Hubs, TenantMap};
 /// Link state the pages report.
 #[derive(Default)]
 pub struct Status {
-    pub tws_connected: AtomicBool,
     pub tws_addr: String,
     /// The bridge's uplink to a relay, when it has one.
     pub uplink: Option<Arc<crate::uplink::UplinkStats>>,
@@ -277,7 +276,7 @@ impl Endpoint {
         let clients: usize = hubs.iter().map(|(_, h)| h.with(|h| h.client_count())).sum();
         let mut v = serde_json::json!({
             "status": "ok",
-            "tws_connected": self.status.tws_connected.load(Ordering::Relaxed),
+            "tws_connected": self.hubs.tws_connected(),
             "clients": clients,
         });
         if let Some(u) = &self.status.uplink {

@@ -2,7 +2,6 @@
 //! refreshes itself every two seconds; the live dashboard is the web client's job.
 
 use std::fmt::Write;
-use std::sync::atomic::Ordering;
 
 use super::{Hubs, SharedHub, Status};
 
@@ -49,7 +48,7 @@ fn render_one(hub: &SharedHub, status: &Status) -> String {
         let (e, s) = h.position();
         (h.orders(), h.accounts(), h.client_count(), e.to_owned(), s)
     });
-    let up = status.tws_connected.load(Ordering::Relaxed);
+    let up = hub.with(|h| h.source_connected());
     let mut s = String::new();
     let _ = write!(
         s,

@@ -30,6 +30,15 @@ impl Hubs {
         }
     }
 
+    /// Whether the bridge's link to TWS is up, as its hub holds it (the one place that
+    /// knows); a relay has no TWS link of its own.
+    pub fn tws_connected(&self) -> bool {
+        match self {
+            Hubs::Single(h) => h.with(|h| h.source_connected()),
+            Hubs::Tenants(_) => false,
+        }
+    }
+
     pub fn all(&self) -> Vec<(String, SharedHub)> {
         match self {
             Hubs::Single(h) => vec![(String::new(), h.clone())],
