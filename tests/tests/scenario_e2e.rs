@@ -139,6 +139,9 @@ async fn scripted_day_gives_the_exact_notification_sequence() {
     // an agent order (MCP server with its own client id and orderRef)
     let c = sim.place(AGENT_CLIENT_ID, "NVDA", OrderTicket::market("BUY", 300.0).with_ref("mcp-agent-1"));
     run.expect(&["notify created NVDA 创建", "mcp MCP创建市价单 NVDA MCP", "update NVDA PreSubmitted 0"]).await;
+    // the server says it is an agent's order, on the row itself; a person's order says nothing
+    assert_eq!(run.raw.last().unwrap()["data"]["agent"], json!(true));
+    assert!(run.raw.iter().filter(|v| v["data"]["symbol"] == "MSFT").all(|v| v["data"].get("agent").is_none()));
 
     // a rejection
     let d = sim.place(0, "TSLA", OrderTicket::limit("BUY", 100.0, 240.0));

@@ -301,14 +301,21 @@ impl Notifier {
 
     fn frames_for(&self, change: OrderChange, now: Now) -> Vec<ServerFrame> {
         let ts = self.ts(now);
+        // whether an agent placed it is decided here, once, and travels with the row
+        let tag = |mut d: OrderData| {
+            d.agent = self.cfg.agents.is_agent(&d).then_some(true);
+            d
+        };
         let (data, event, action, message) = match change {
             OrderChange::Updated(data) => {
+                let data = tag(data);
                 return vec![ServerFrame::OrderUpdate(OrderUpdate { data, timestamp: ts, seq: None, epoch: None })];
             }
             OrderChange::Created(d) => (d, "created", "创建", "订单创建成功"),
             OrderChange::Modified(d) => (d, "modified", "修改", "订单修改成功"),
             OrderChange::Cancelled(d) => (d, "cancelled", "取消", "订单取消成功"),
         };
+        let data = tag(data);
         // The seed's notification shape: no fill columns.
         let short = OrderData {
             filled: None,
@@ -328,7 +335,7 @@ impl Notifier {
             seq: None,
             epoch: None,
         })];
-        if self.cfg.agents.is_agent(&short) {
+        if short.agent == Some(true) {
             let mcp_action = match (event, short.order_type.as_str()) {
                 ("created", "LMT") => "MCP创建限价单",
                 ("created", "MKT") => "MCP创建市价单",

@@ -45,6 +45,11 @@ pub struct OrderData {
     /// The fill that caused this update, when one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<Execution>,
+    /// `true` when an AI agent placed the order, as the bridge recognises agents
+    /// (`--mcp-order-ref-prefix`, `--mcp-client-ids`); absent otherwise. Clients take
+    /// it from here rather than guessing from the orderRef.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<bool>,
 }
 
 impl OrderData {

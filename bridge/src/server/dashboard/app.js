@@ -80,22 +80,23 @@ function status(o, old) {
   mark(key(o), kind, `${old.status} → ${o.status}`);
 }
 
-// `announced`: a notification about to put its own entry (created, modified, ...) on
-// the timeline, so a first sight needs none.
-function upsert(data, extra = {}, announced = false) {
+// An order's row, as the server sent it (an order_update, or a snapshot's table): the
+// row replaces what the page had; nothing is merged or derived here (whether an agent
+// placed it is the row's `agent` flag). A first sight gets a "seen" entry unless a
+// notification already put one on the timeline.
+function upsert(data) {
   const k = key(data);
   const old = orders.get(k);
-  const merged = { ...(old || {}), ...Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined)), ...extra };
-  merged.agent = (old && old.agent) || extra.agent || (data.order_ref || "").toLowerCase().startsWith("mcp");
+  const row = { ...data, agent: data.agent === true };
   // the map's order is the order of last change: the oldest change comes first
   orders.delete(k);
-  orders.set(k, merged);
+  orders.set(k, row);
   if (orders.size > ORDERS_MAX) forgetOne(k);
-  if (!old && !timelines.has(k) && !announced) mark(k, "seen", `${describe(merged)}: ${merged.status}`);
-  fill(merged);
-  status(merged, old);
+  if (!old && !timelines.has(k)) mark(k, "seen", `${describe(row)}: ${row.status}`);
+  fill(row);
+  status(row, old);
   render();
-  return merged;
+  return row;
 }
 
 const finished = (o) => /^(Filled|Cancelled|ApiCancelled|Inactive)$/.test(o.status);
@@ -348,14 +349,13 @@ async function main() {
   });
   client.onResnapshot(() => feed("missed events could not be replayed: reloading the order table"));
   client.on("order_update", seen((e) => upsert(e.data)));
+  // notifications tell what happened; the row itself comes in the order_update beside
   client.on("order_notification", seen((e) => {
-    const o = upsert(e.data, {}, !!e.event);
-    if (e.event === "created" || e.event === "modified" || e.event === "cancelled") mark(key(o), e.event, describe(o));
+    if (e.event === "created" || e.event === "modified" || e.event === "cancelled") mark(key(e.data), e.event, describe(e.data));
     feed(`${e.action} ${e.data.action} ${fmt(e.data.quantity)} ${e.data.symbol} ${e.data.order_type} #${e.data.order_id} (${e.event})`);
   }));
   client.on("mcp_order", seen((e) => {
-    const o = upsert(e.data, { agent: true }, true);
-    mark(key(o), e.event || "agent", `agent: ${describe(o)}`);
+    mark(key(e.data), e.event || "agent", `agent: ${describe(e.data)}`);
     feed(`${e.action}: ${e.data.action} ${fmt(e.data.quantity)} ${e.data.symbol}`, "mcp");
   }));
   client.on("error", seen((e) => {
