@@ -496,6 +496,13 @@ impl EdgeRelay {
         self.hub.poll_timeout(now).into_iter().chain(bridges).chain(self.publisher.poll_timeout()).min()
     }
 
+    /// True (once) when an input since the last call made some deadline earlier than
+    /// [`EdgeRelay::deadline`] last said (a client connected or was given a token): the
+    /// host asks for the deadline again then, and only then (it scans every client).
+    pub fn take_deadline_moved(&mut self) -> bool {
+        self.hub.take_deadline_moved()
+    }
+
     /// Runs what is due: auth deadlines, token expiries (clients' and the bridge's).
     pub fn sweep(&mut self, now: Now) {
         self.hub.handle_timeout(now);

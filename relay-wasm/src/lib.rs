@@ -74,6 +74,12 @@ mod wasm {
             self.0.client_open_granted(id as u64, grant, now(now_ms));
         }
 
+        /// Whether a client's input made a deadline earlier (ask `deadline` again).
+        #[wasm_bindgen(js_name = deadlineMoved)]
+        pub fn deadline_moved(&mut self) -> bool {
+            self.0.take_deadline_moved()
+        }
+
         #[wasm_bindgen(js_name = clientText)]
         pub fn client_text(&mut self, id: f64, text: &str, now_ms: f64) {
             self.0.client_text(id as u64, text, now(now_ms));

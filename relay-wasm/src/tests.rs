@@ -345,7 +345,11 @@ fn a_silent_client_stays_and_an_idle_tenant_needs_no_alarm() {
     assert_eq!(r.client_count(), 1);
     // an unauthenticated client has a deadline, and is closed at it
     let t = Now { mono_ms: NOW.mono_ms + 61 * 60_000, unix_us: NOW.unix_us + 61 * 60_000_000 };
+    r.take_deadline_moved();
+    r.client_text(2, r#"{"type":"ping"}"#, t);
+    assert!(!r.take_deadline_moved(), "a ping moves no deadline: no rescan");
     r.client_open(3, None, None, t);
+    assert!(r.take_deadline_moved(), "a new client has an auth deadline: the host asks again");
     assert_eq!(r.deadline(t), Some(t.mono_ms + 5_000));
     let later = Now { mono_ms: t.mono_ms + 5_000, unix_us: t.unix_us + 5_000_000 };
     r.sweep(later);

@@ -179,18 +179,16 @@ export class Tenant {
       if (hello || r.close) this.schedule(now);
       return;
     }
-    // A client's deadlines move only when its session does (auth, for one): only
-    // then is the next deadline, a scan of every client, worth asking for. A client
-    // closed here can only make the alarm early, and an early alarm reschedules.
-    let moved = false;
     if (typeof msg === "string") {
       this.relay.clientText(a.id, msg, now);
-      moved = this.saveSession(ws, a);
+      this.saveSession(ws, a);
     } else {
       this.relay.clientBinary(a.id, msg.byteLength, now);
     }
     this.flush();
-    if (moved) this.schedule(now);
+    // the next deadline (a scan of every client) is asked for only when the relay says
+    // an input moved one earlier; an early alarm reschedules itself
+    if (this.relay.deadlineMoved()) this.schedule(now);
   }
 
   async webSocketClose(ws) {
