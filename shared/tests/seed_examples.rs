@@ -1,14 +1,11 @@
 //! Every JSON example in the seed document parses into the typed model and
 //! re-serializes to the same JSON value.
 //!
-//! The examples are read from `../shared/seeds/002_81b7667e91f19743.txt` when that file
-//! is present (it is, beside every checkout in CI), so a change to the seed is noticed;
-//! the same examples are also embedded below so the test runs anywhere.
+//! The seed document's JSON examples are kept below, as the seed gives them, so the
+//! test reads nothing outside the repository.
 
 use ibws_shared::protocol::{ClientMessage, ServerFrame};
 use serde_json::Value;
-
-const SEED_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/seeds/002_81b7667e91f19743.txt");
 
 /// Extracts the ```json fenced blocks of a markdown document.
 fn json_blocks(doc: &str) -> Vec<String> {
@@ -47,7 +44,7 @@ fn roundtrip(block: &str) {
 
 #[test]
 fn seed_document_examples_round_trip() {
-    let doc = std::fs::read_to_string(SEED_PATH).unwrap_or_else(|_| EMBEDDED.to_owned());
+    let doc = EMBEDDED;
     let blocks = json_blocks(&doc);
     // subscribe, unsubscribe, ping, get_orders, order_update, order_notification,
     // mcp_order, error

@@ -32,17 +32,6 @@ pub fn client_script(name: &str) -> PathBuf {
     repo_root().join("tests/clients").join(name)
 }
 
-/// The first fenced code block in `lang` of the seed document, verbatim, when the seed
-/// documents sit beside the checkout (`../shared/seeds/`, as on the project's own
-/// machines); `None` on a clone without them.
-pub fn seed_example(lang: &str) -> Option<String> {
-    let doc = std::fs::read_to_string(repo_root().join("../shared/seeds/002_81b7667e91f19743.txt")).ok()?;
-    let fence = format!("```{lang}");
-    let start = doc.find(&fence).unwrap_or_else(|| panic!("no {lang} block in the seed")) + fence.len();
-    let end = doc[start..].find("```").expect("closing fence") + start;
-    Some(doc[start..end].trim_start_matches('\n').to_owned())
-}
-
 /// A Python with `websockets` and `ib_async` installed: `IBWS_TEST_PYTHON`, or a
 /// virtualenv at `tests/.venv` made (once) from `tests/requirements.txt`.
 pub fn python() -> PathBuf {
