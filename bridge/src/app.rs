@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::info;
 
+use crate::agent::{Desk, DeskCall, DeskHandle, DeskStation, TradingPolicy};
 use crate::clock;
 use crate::notify::{AgentRules, Notifier, NotifierConfig};
 use crate::server::{
@@ -54,6 +55,8 @@ pub struct BridgeConfig {
     pub uplink: Option<UplinkConfig>,
     /// A client that has not taken a write for this long is dropped, its slot freed.
     pub send_timeout: Duration,
+    /// What an agent on `ibws mcp` may do (`None`: no agent desk, as `ibws bridge`).
+    pub agent: Option<TradingPolicy>,
 }
 
 impl Default for BridgeConfig {
@@ -73,6 +76,7 @@ impl Default for BridgeConfig {
             remote: None,
             uplink: None,
             send_timeout: crate::server::SEND_TIMEOUT,
+            agent: None,
         }
     }
 }
@@ -85,6 +89,8 @@ pub struct Bridge {
     pub hub: SharedHub,
     pub status: Arc<Status>,
     pub uplink: Option<Uplink>,
+    /// The agent desk's handle, for `ibws mcp`'s tools.
+    pub desk: Option<DeskHandle>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     stop: tokio::sync::watch::Sender<bool>,
 }
@@ -204,10 +210,20 @@ impl Bridge {
             watch: cfg.watch.clone(),
             accounts: cfg.accounts.clone(),
             utc_offset_secs: hub_cfg.utc_offset_secs,
+            client_id: cfg.client_id,
         });
         let out = Outputs { hub: hub.clone(), uplink: uplink.clone() };
-        tasks.push(tokio::spawn(pipeline(rx, driver, notifier, out)));
-        Ok(Bridge { addr, remote_addr, hub, status, uplink, tasks, stop })
+        let (desk, agent) = match cfg.agent.clone() {
+            Some(policy) => {
+                let (handle, calls) = DeskHandle::new();
+                let station =
+                    DeskStation::new(Desk::new(policy, rand::random()), &handle, cfg.client_id, cfg.watch.clone());
+                (Some(handle), Some((station, calls)))
+            }
+            None => (None, None),
+        };
+        tasks.push(tokio::spawn(pipeline(rx, driver, notifier, out, agent)));
+        Ok(Bridge { addr, remote_addr, hub, status, uplink, desk, tasks, stop })
     }
 
     /// Closes every client with "server restarting" (they reconnect and resume), and
@@ -244,9 +260,12 @@ impl Outputs {
 
     /// Publishes frames into the local hub, which stamps each with the stream's next
     /// position (it alone owns it), and queues the stamped events for the relay.
-    fn publish(&self, frames: Vec<ServerFrame>, now: Now) {
+    fn publish(&self, frames: Vec<ServerFrame>, now: Now, agent: Option<&mut DeskStation>) {
         if frames.is_empty() {
             return;
+        }
+        if let Some(station) = agent {
+            station.on_published(&frames);
         }
         let events: Vec<_> = self.hub.with(|h| {
             frames
@@ -269,35 +288,50 @@ impl Outputs {
 
 async fn pipeline(
     mut rx: mpsc::Receiver<LinkEvent>,
-    _driver: driver::DriverHandle,
+    driver: driver::DriverHandle,
     mut notifier: Notifier,
     out: Outputs,
+    agent: Option<(DeskStation, mpsc::Receiver<DeskCall>)>,
 ) {
+    let (mut station, mut calls) = match agent {
+        Some((s, c)) => (Some(s), Some(c)),
+        None => (None, None),
+    };
     loop {
-        let ev = match notifier.next_deadline() {
-            Some(d) => {
-                let wait = Duration::from_millis(d.saturating_sub(clock::now().mono_ms));
-                tokio::select! {
-                    ev = rx.recv() => ev,
-                    _ = tokio::time::sleep(wait) => {
-                        let now = clock::now();
-                        let frames = notifier.poll(now);
-                        out.publish(frames, now);
-                        continue;
+        let deadline = notifier.next_deadline();
+        tokio::select! {
+            ev = rx.recv() => {
+                let Some(ev) = ev else { return };
+                let now = clock::now();
+                match &ev {
+                    LinkEvent::Connected { .. } => out.source(true),
+                    LinkEvent::Disconnected { .. } => out.source(false),
+                    _ => {}
+                }
+                if let Some(st) = station.as_mut() {
+                    st.on_link(&ev, now.mono_ms);
+                }
+                let frames = notifier.on_link(&ev, now);
+                out.publish(frames, now, station.as_mut());
+            }
+            call = async { calls.as_mut().expect("guarded").recv().await }, if calls.is_some() => {
+                let (Some(call), Some(st)) = (call, station.as_mut()) else {
+                    calls = None;
+                    continue;
+                };
+                if let Some(request) = st.handle(call, &mut notifier, clock::now().mono_ms) {
+                    // the agent's order goes out on the bridge's own TWS connection
+                    if !driver.send(request).await {
+                        return;
                     }
                 }
             }
-            None => rx.recv().await,
-        };
-        let Some(ev) = ev else { return };
-        let now = clock::now();
-        match &ev {
-            LinkEvent::Connected { .. } => out.source(true),
-            LinkEvent::Disconnected { .. } => out.source(false),
-            _ => {}
+            _ = clock::sleep_until(deadline) => {
+                let now = clock::now();
+                let frames = notifier.poll(now);
+                out.publish(frames, now, station.as_mut());
+            }
         }
-        let frames = notifier.on_link(&ev, now);
-        out.publish(frames, now);
     }
 }
 

@@ -28,6 +28,7 @@
 //! is the one source of the current time for every driver; [`keys`], [`tls`] and
 //! [`logs`] are what their names say.
 
+pub mod agent;
 pub mod app;
 pub mod clock;
 pub mod config;

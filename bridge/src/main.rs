@@ -41,6 +41,11 @@ enum Command {
     Demo(DemoArgs),
     /// Bridge a real TWS or IB Gateway to the local WebSocket endpoint.
     Bridge(Box<BridgeOptions>),
+    /// Serve an AI agent over MCP (stdio), as a bridge that also takes the agent's
+    /// orders within the limits set here. Agent hosts start it as a command; the
+    /// dashboard and WebSocket endpoint run as with `bridge`. Trading is off unless
+    /// --agent-trading.
+    Mcp(Box<ibws_bridge::config::McpOptions>),
     /// Run a simulated TWS, for trying any TWS client without an IB account.
     Sim(SimArgs),
     /// Host streams for bridges that dial in, and serve them to authenticated clients
@@ -147,6 +152,10 @@ struct SimArgs {
     /// Send a fill's orderStatus before its execDetails
     #[arg(long)]
     status_before_exec: bool,
+    /// The client id that also receives every other client's orders (TWS's "Master
+    /// API client ID" setting)
+    #[arg(long, env = "IBWS_SIM_MASTER_CLIENT_ID", default_value_t = 0)]
+    master_client_id: i64,
     /// Highest TWS server version to answer with (157..178)
     #[arg(long, default_value_t = 176, value_parser = clap::value_parser!(i32).range(157..=178))]
     server_version: i32,
@@ -285,6 +294,80 @@ async fn run_bridge(options: &BridgeOptions, until: Option<Duration>) -> ExitCod
     ExitCode::SUCCESS
 }
 
+/// `ibws mcp`: a bridge, and the MCP server on stdin/stdout until the agent host
+/// closes it (or a signal). stdout belongs to MCP: everything else goes to stderr.
+async fn run_mcp(options: &ibws_bridge::config::McpOptions) -> ExitCode {
+    use ibws_bridge::agent::{AuditLog, IbwsMcp};
+    use rmcp::ServiceExt;
+    let mut cfg = match options.resolve() {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let _sim = if options.agent.demo {
+        let sim = match Simulator::start(SimConfig {
+            listen: "127.0.0.1:0".parse().expect("valid address"),
+            flow_interval: Some(Duration::from_millis(600)),
+            ..SimConfig::default()
+        })
+        .await
+        {
+            Ok(s) => s,
+            Err(e) => return fail(&StartError::Other(format!("cannot start the simulator: {e}"))),
+        };
+        cfg.tws = sim.addr().to_string();
+        if cfg.watch.is_empty() {
+            cfg.watch = ["AAPL", "MSFT", "NVDA", "TSLA"].map(String::from).to_vec();
+        }
+        cfg.agents.client_ids.push(AGENT_CLIENT_ID);
+        Some(sim)
+    } else {
+        None
+    };
+    let path = options.audit_log();
+    let audit = match &path {
+        None => AuditLog::off(),
+        Some(path) => match AuditLog::open(path) {
+            Ok(a) => a,
+            Err(e) => {
+                return fail(&StartError::Options {
+                    option: "--agent-audit-log",
+                    problem: format!("cannot append to {}: {e}", path.display()),
+                })
+            }
+        },
+    };
+    let agent = cfg.agent.as_ref().map(|p| p.agent.clone()).unwrap_or_default();
+    let trading = cfg.agent.as_ref().is_some_and(|p| p.trading);
+    let bridge = match Bridge::start(cfg).await {
+        Ok(b) => b,
+        Err(e) => return fail(&e),
+    };
+    let desk = bridge.desk.clone().expect("ibws mcp configures an agent desk");
+    eprintln!(
+        "ibws mcp: agent {agent:?}, trading {}; dashboard http://{}/ ; audit log {}",
+        if trading { "on" } else { "off (read and preview only; --agent-trading turns it on)" },
+        bridge.addr,
+        path.as_ref().map_or("off".into(), |p| p.display().to_string())
+    );
+    let server = IbwsMcp::new(desk, std::sync::Arc::new(audit), agent);
+    match server.serve(rmcp::transport::stdio()).await {
+        Ok(running) => {
+            tokio::select! {
+                r = running.waiting() => {
+                    if let Err(e) = r {
+                        tracing::warn!(error = %e, "MCP session ended with an error");
+                    }
+                }
+                _ = shutdown_signal() => {}
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "the MCP session did not start"),
+    }
+    info!("shutting down: closing clients with 4000 (server restarting)");
+    bridge.shutdown().await;
+    ExitCode::SUCCESS
+}
+
 async fn serve_until_stopped(bridge: &Bridge, until: Option<Duration>) {
     println!("ibws is serving:");
     println!("  dashboard   http://{}/", bridge.addr);
@@ -325,6 +408,7 @@ async fn main() -> ExitCode {
                     status_before_exec: a.status_before_exec,
                 },
                 server_version: a.server_version,
+                master_client_id: a.master_client_id,
                 flow_interval: (a.flow_ms > 0).then(|| Duration::from_millis(a.flow_ms)),
                 ..SimConfig::default()
             };
@@ -339,6 +423,11 @@ async fn main() -> ExitCode {
         }
         Command::Bridge(a) => match options::<BridgeOptions>(sub("bridge"), a.file.print_config) {
             Ok(Some(layered)) => run_bridge(&layered.options, None).await,
+            Ok(None) => ExitCode::SUCCESS,
+            Err(code) => code,
+        },
+        Command::Mcp(a) => match options::<ibws_bridge::config::McpOptions>(sub("mcp"), a.bridge.file.print_config) {
+            Ok(Some(layered)) => run_mcp(&layered.options).await,
             Ok(None) => ExitCode::SUCCESS,
             Err(code) => code,
         },

@@ -34,6 +34,7 @@ impl Day {
             agents: Default::default(),
             accounts: vec![],
             utc_offset_secs: 0,
+            client_id: 0,
         });
         Day { h: LinkHarness::new(MemoryTws::new(engine), cfg), notifier, frames: vec![] }
     }

@@ -56,7 +56,7 @@ pub fn tws_frames(data: &[u8]) {
             match d.next_frame() {
                 Ok(Some(frame)) => {
                     let fields = split_fields(&frame);
-                    let _ = Request::decode(&fields);
+                    let _ = Request::decode(&fields, ibws_tws::versions::MAX_CLIENT_VERSION);
                     if let Ok(msg) = decode(version, &fields) {
                         let _ = notifier.on_link(&LinkEvent::Message(msg), now(step));
                     }

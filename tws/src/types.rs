@@ -80,6 +80,9 @@ pub struct Order {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OrderState {
     pub status: String,
+    /// A what-if answer's margin figures, as TWS sends them (text): initial margin,
+    /// maintenance margin and equity with loan, each before, change and after.
+    pub margin: [String; 9],
     pub commission: Option<f64>,
     pub commission_currency: String,
     pub warning_text: String,
@@ -172,4 +175,28 @@ pub struct TwsError {
     pub advanced_order_reject_json: String,
     /// Server versions from 194 stamp errors with a time (ms since the epoch).
     pub error_time: Option<i64>,
+}
+
+/// contractData: what TWS knows of a contract (the fields ibws and its simulator use;
+/// the rest of the message is written empty).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ContractDetails {
+    pub contract: Contract,
+    pub market_name: String,
+    pub min_tick: f64,
+    pub order_types: String,
+    pub valid_exchanges: String,
+    pub long_name: String,
+    pub industry: String,
+    pub category: String,
+    pub subcategory: String,
+    pub time_zone_id: String,
+    pub trading_hours: String,
+    pub liquid_hours: String,
+    /// Comma-separated, one per valid exchange.
+    pub market_rule_ids: String,
+    pub stock_type: String,
+    pub min_size: f64,
+    pub size_increment: f64,
+    pub suggested_size_increment: f64,
 }

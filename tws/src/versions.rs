@@ -15,6 +15,9 @@ pub const AUTO_CANCEL_PARENT: i32 = 162;
 pub const ADVANCED_ORDER_REJECT: i32 = 166;
 pub const MANUAL_ORDER_TIME: i32 = 169;
 pub const PEGBEST_PEGMID_OFFSETS: i32 = 170;
+/// contractData loses its version field and carries minSize and sizeIncrement.
+pub const SIZE_RULES: i32 = 164;
+pub const BOND_ISSUERID: i32 = 176;
 pub const FA_PROFILE_DESUPPORT: i32 = 177;
 pub const PENDING_PRICE_REVISION: i32 = 178;
 pub const ERROR_TIME: i32 = 194;

@@ -37,7 +37,7 @@ proptest! {
         d.extend(&bytes);
         while let Ok(Some(frame)) = d.next_frame() {
             let _ = decode(version, &split_fields(&frame));
-            let _ = Request::decode(&split_fields(&frame));
+            let _ = Request::decode(&split_fields(&frame), ibws_tws::versions::MAX_CLIENT_VERSION);
         }
     }
 
@@ -54,6 +54,6 @@ proptest! {
         d.extend(&bytes);
         let frame = d.next_frame().unwrap().unwrap();
         let _ = decode(version, &split_fields(&frame));
-        let _ = Request::decode(&split_fields(&frame));
+        let _ = Request::decode(&split_fields(&frame), ibws_tws::versions::MAX_CLIENT_VERSION);
     }
 }

@@ -111,6 +111,7 @@ impl BridgeOptions {
             hub: self.delivery.replay(d.hub),
             remote: self.remote()?,
             uplink: self.uplink()?,
+            agent: None,
         })
     }
 

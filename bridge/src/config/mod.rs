@@ -10,12 +10,14 @@
 //! endpoint needs a tenant, a relay needs a token file) with typed
 //! [`StartError`](crate::start_error::StartError)s.
 
+mod agent;
 mod bridge;
 mod delivery;
 pub mod layers;
 mod relay;
 mod remote_access;
 
+pub use agent::{AgentOptions, McpOptions};
 pub use bridge::BridgeOptions;
 pub use delivery::DeliveryOptions;
 pub use layers::{load, Layered, Source};

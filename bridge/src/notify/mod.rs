@@ -13,5 +13,5 @@ mod order_book;
 
 pub use account_book::AccountBook;
 pub use market::MarketConflator;
-pub use notifier::{AgentRules, Notifier, NotifierConfig};
+pub use notifier::{source_of, AgentRules, Notifier, NotifierConfig, Placed};
 pub use order_book::{OrderBook, OrderChange};

@@ -29,15 +29,51 @@ impl Default for AgentRules {
 }
 
 impl AgentRules {
-    pub fn is_agent(&self, o: &OrderData) -> bool {
-        let by_ref = !self.order_ref_prefix.is_empty()
-            && o.order_ref.as_deref().is_some_and(|r| {
-                r.len() >= self.order_ref_prefix.len()
-                    && r.as_bytes()[..self.order_ref_prefix.len()]
-                        .eq_ignore_ascii_case(self.order_ref_prefix.as_bytes())
-            });
-        by_ref || o.client_id.is_some_and(|c| self.client_ids.contains(&c))
+    /// The agent that placed the order, when an agent did: the name after the
+    /// orderRef prefix (`mcp:claude` -> `claude`; `agent` when nothing follows), else
+    /// `client <id>` for an agent recognised by its API client id.
+    pub fn agent_of(&self, o: &OrderData) -> Option<String> {
+        let p = self.order_ref_prefix.as_bytes();
+        if let Some(r) = o.order_ref.as_deref() {
+            if !p.is_empty() && r.len() >= p.len() && r.as_bytes()[..p.len()].eq_ignore_ascii_case(p) {
+                let name = r[p.len()..].trim_start_matches([':', '-', '_', '/', '.', ' ']);
+                return Some(if name.is_empty() { "agent".to_owned() } else { name.to_owned() });
+            }
+        }
+        o.client_id.filter(|c| self.client_ids.contains(c)).map(|c| format!("client {c}"))
     }
+
+    pub fn is_agent(&self, o: &OrderData) -> bool {
+        self.agent_of(o).is_some()
+    }
+}
+
+/// Where an order came from, for the row's `source`: an agent's (`MCP`), one typed in
+/// TWS's own window (`TWS`: client 0 with an order id of 0, or the negative id TWS
+/// gives a manual order it binds to client 0), or a program's (`API`, on its
+/// `client_id`).
+pub fn source_of(o: &OrderData, agent: bool) -> &'static str {
+    if agent {
+        "MCP"
+    } else if o.client_id.unwrap_or(0) == 0 && o.order_id <= 0 {
+        "TWS"
+    } else {
+        "API"
+    }
+}
+
+/// API client ids the bridge has told the user about, at most (each is logged once).
+const MAX_CLIENTS_SEEN: usize = 256;
+/// Orders placed through this bridge (by `ibws mcp`) remembered for their rejection,
+/// which TWS may send before (or instead of) any order message.
+const MAX_PLACED: usize = 4096;
+
+/// What the bridge knows of an order it placed itself, before TWS reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Placed {
+    pub order_id: i64,
+    pub account: Option<String>,
+    pub agent: Option<String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -50,6 +86,8 @@ pub struct NotifierConfig {
     /// Accounts to report values and positions of (`--accounts`); empty means all.
     pub accounts: Vec<String>,
     pub utc_offset_secs: i32,
+    /// The bridge's own API client id: errors with an order id refer to its orders.
+    pub client_id: i64,
 }
 
 /// The notification stage of the pipeline.
@@ -61,6 +99,8 @@ pub struct Notifier {
     link_up: bool,
     ever_connected: bool,
     outage_reported: bool,
+    clients_seen: std::collections::BTreeSet<i64>,
+    placed: std::collections::VecDeque<Placed>,
 }
 
 impl Notifier {
@@ -73,11 +113,22 @@ impl Notifier {
             link_up: false,
             ever_connected: false,
             outage_reported: false,
+            clients_seen: Default::default(),
+            placed: Default::default(),
         }
     }
 
     pub fn link_up(&self) -> bool {
         self.link_up
+    }
+
+    /// The order truth, row by row (as the last `order_update` of each said).
+    pub fn orders_iter(&self) -> impl Iterator<Item = &OrderData> {
+        self.orders.orders()
+    }
+
+    pub fn accounts_iter(&self) -> impl Iterator<Item = &AccountState> {
+        self.accounts.accounts()
     }
 
     pub fn orders(&self) -> Vec<OrderData> {
@@ -86,6 +137,15 @@ impl Notifier {
 
     pub fn accounts(&self) -> Vec<AccountState> {
         self.accounts.accounts().cloned().collect()
+    }
+
+    /// Remembers an order this bridge is about to place (for `ibws mcp`), so that a
+    /// rejection names its account and agent even if TWS never reports the order.
+    pub fn placing(&mut self, p: Placed) {
+        if self.placed.len() == MAX_PLACED {
+            self.placed.pop_front();
+        }
+        self.placed.push_back(p);
     }
 
     fn ts(&self, now: Now) -> String {
@@ -100,15 +160,31 @@ impl Notifier {
         tws_code: Option<i64>,
         req_id: Option<i64>,
     ) -> ServerFrame {
+        // an error about an order belongs to that order's account (and agent): the
+        // book's row when TWS reported the order, else what this bridge placed
+        let (account, agent) = match req_id {
+            Some(id) => {
+                match self.orders.orders().find(|o| o.order_id == id && o.client_id == Some(self.cfg.client_id)) {
+                    Some(o) => (o.account.clone(), self.cfg.agents.agent_of(o)),
+                    None => self
+                        .placed
+                        .iter()
+                        .rev()
+                        .find(|p| p.order_id == id)
+                        .map(|p| (p.account.clone(), p.agent.clone()))
+                        .unwrap_or_default(),
+                }
+            }
+            None => (None, None),
+        };
         ServerFrame::Error(ErrorFrame {
             message,
             error_code: Some(code.to_owned()),
             timestamp: self.ts(now),
             tws_code,
             req_id,
-            // an error about an order belongs to that order's account
-            account: req_id
-                .and_then(|id| self.orders.orders().find(|o| o.order_id == id).and_then(|o| o.account.clone())),
+            account,
+            agent,
             seq: None,
             epoch: None,
         })
@@ -299,11 +375,29 @@ impl Notifier {
             .min()
     }
 
-    fn frames_for(&self, change: OrderChange, now: Now) -> Vec<ServerFrame> {
+    /// Logs, once per API client id, that a program other than the bridge placed an
+    /// order, and how to mark that program as an agent.
+    fn note_client(&mut self, d: &OrderData, agent: bool) {
+        let Some(c) = d.client_id.filter(|&c| c != self.cfg.client_id && !agent) else { return };
+        if self.clients_seen.len() < MAX_CLIENTS_SEEN && self.clients_seen.insert(c) {
+            tracing::info!(
+                client_id = c,
+                "an order from API client {c} (source API); if that program is an AI agent's MCP server, \
+                 pass --mcp-client-ids {c} (or have it set an orderRef starting with the agent prefix)"
+            );
+        }
+    }
+
+    fn frames_for(&mut self, change: OrderChange, now: Now) -> Vec<ServerFrame> {
         let ts = self.ts(now);
-        // whether an agent placed it is decided here, once, and travels with the row
-        let tag = |mut d: OrderData| {
-            d.agent = self.cfg.agents.is_agent(&d).then_some(true);
+        // whether an agent placed it, and where it came from, are decided here, once,
+        // and travel with the row
+        let mut name = None;
+        let mut tag = |mut d: OrderData| {
+            name = self.cfg.agents.agent_of(&d);
+            d.agent = name.is_some().then_some(true);
+            d.source = Some(source_of(&d, name.is_some()).to_owned());
+            self.note_client(&d, name.is_some());
             d
         };
         let (data, event, action, message) = match change {
@@ -348,6 +442,7 @@ impl Notifier {
                 message: mcp_action.replacen("MCP", "MCP ", 1),
                 data: short,
                 source: "MCP".into(),
+                agent: name,
                 timestamp: ts,
                 event: Some(event.to_owned()),
                 seq: None,

@@ -41,6 +41,7 @@ impl Hub {
             tws_code: None,
             req_id: None,
             account: None,
+            agent: None,
             seq: None,
             epoch: None,
         });

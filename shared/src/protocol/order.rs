@@ -50,6 +50,11 @@ pub struct OrderData {
     /// it from here rather than guessing from the orderRef.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<bool>,
+    /// Where the order came from: `"TWS"` (typed in TWS's own window), `"API"` (a
+    /// program on API client `client_id`), `"MCP"` (an AI agent, as the bridge
+    /// recognises agents). Absent on rows from relays and bridges older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl OrderData {

@@ -103,6 +103,9 @@ pub struct ErrorFrame {
     /// (account-scoped tokens see only their accounts' errors).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// The AI agent whose order the error refers to (an agent's rejected order, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -156,6 +159,10 @@ pub struct McpOrder {
     pub action: String,
     pub data: OrderData,
     pub source: String,
+    /// Which agent: the name it gave in the orderRef after the agent prefix (`ibws mcp`
+    /// sends `mcp:<agent>`), else `client <id>` for an agent recognised by API client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
     pub message: String,
     pub timestamp: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

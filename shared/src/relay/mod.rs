@@ -48,6 +48,7 @@ pub fn refusal_frame(code: CloseCode, message: &str, unix_us: i64, utc_offset_se
         tws_code: None,
         req_id: None,
         account: None,
+        agent: None,
         seq: None,
         epoch: None,
     })

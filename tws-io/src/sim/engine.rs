@@ -132,6 +132,14 @@ pub struct Engine {
     now_unix: i64,
 }
 
+/// IB's fixed US stock rate: half a cent a share, a dollar at least.
+fn commission_for(qty: f64) -> f64 {
+    (qty * 0.005).max(1.0)
+}
+
+/// The market rule of every simulated stock (a cent from zero up).
+pub const SIM_MARKET_RULE: i64 = 26;
+
 const SYMBOLS: [(&str, i64, f64); 6] = [
     ("AAPL", 265598, 190.0),
     ("MSFT", 272093, 410.0),
@@ -365,7 +373,7 @@ impl Engine {
         let nth = self.executions.iter().filter(|(e, _)| e.perm_id == perm).count() + 1;
         let exec_id = format!("0000e0d5.{perm:08x}.01.{nth:02}");
         self.next_exec += 1;
-        let commission = (qty * 0.005).max(1.0);
+        let commission = commission_for(qty);
         let side = if o.order.action == "BUY" { "BOT" } else { "SLD" };
         let exec = Execution {
             req_id: -1,
@@ -436,6 +444,82 @@ impl Engine {
         out.extend(self.account_cycle(&account, Some(con_id)));
         out.extend(earlier);
         out
+    }
+
+    /// Contract details of a simulated stock (by conId, else by symbol), as TWS
+    /// answers reqContractDetails.
+    pub fn contract_details(&self, c: &Contract) -> Option<ContractDetails> {
+        let contract = if c.con_id != 0 { self.contract_by_id(c.con_id) } else { self.contract_for(&c.symbol) }?;
+        Some(ContractDetails {
+            market_name: "NMS".into(),
+            min_tick: 0.01,
+            order_types: "ACTIVETIM,AD,ADJUST,ALERT,ALGO,ALLOC,AON,AVGCOST,BASKET,DAY,GAT,GTC,GTD,IOC,LIT,LMT,MIT,MKT,MOC,MTL,NONALGO,OCA,REL,STP,STPLMT,TRAIL,TRAILLIMIT,WHATIF".into(),
+            valid_exchanges: "SMART,NASDAQ,NYSE,ARCA,BATS,IEX".into(),
+            long_name: format!("{} (simulated)", contract.symbol),
+            industry: "Technology".into(),
+            category: "Simulated".into(),
+            subcategory: "Simulated".into(),
+            time_zone_id: "US/Eastern".into(),
+            trading_hours: String::new(),
+            liquid_hours: String::new(),
+            market_rule_ids: vec![SIM_MARKET_RULE.to_string(); 6].join(","),
+            stock_type: "COMMON".into(),
+            min_size: 1.0,
+            size_increment: 1.0,
+            suggested_size_increment: 100.0,
+            contract: Contract { trading_class: "NMS".into(), ..contract },
+        })
+    }
+
+    /// The price increments of a market rule: every simulated stock uses
+    /// [`SIM_MARKET_RULE`], a cent from zero up.
+    pub fn market_rule(&self, id: i64) -> Option<Vec<(f64, f64)>> {
+        (id == SIM_MARKET_RULE).then(|| vec![(0.0, 0.01)])
+    }
+
+    /// A what-if order: TWS answers its placer with an openOrder whose state carries
+    /// the margin and commission the order would cost, and books nothing.
+    pub fn what_if(&self, owner: i64, order_id: i64, contract: Contract, t: OrderTicket) -> Incoming {
+        let contract = self.contract_for(&contract.symbol).unwrap_or(contract);
+        let price = t.lmt_price.filter(|p| *p > 0.0).or_else(|| self.last_price(contract.con_id)).unwrap_or(100.0);
+        let notional = price * t.total_quantity;
+        // Reg T: a quarter of the notional up front, the same to maintain
+        let (init, maint) = (notional * 0.25, notional * 0.25);
+        let equity = self
+            .accounts
+            .iter()
+            .find(|a| a.id == t.account || t.account.is_empty())
+            .map_or(0.0, |a| a.cash.iter().map(|(cur, v)| v * usd_per(cur)).sum::<f64>() / usd_per(&a.base));
+        let f = |x: f64| format!("{x:.2}");
+        let order = Order {
+            order_id,
+            contract,
+            action: t.action,
+            total_quantity: t.total_quantity,
+            order_type: t.order_type,
+            lmt_price: t.lmt_price,
+            aux_price: t.aux_price,
+            tif: if t.tif.is_empty() { "DAY".into() } else { t.tif },
+            account: if t.account.is_empty() { self.account.clone() } else { t.account },
+            order_ref: t.order_ref,
+            client_id: owner,
+            what_if: true,
+            ..Order::default()
+        };
+        let st = OrderState {
+            status: "PreSubmitted".into(),
+            margin: [f(0.0), f(0.0), f(equity), f(init), f(maint), f(0.0), f(init), f(maint), f(equity)],
+            commission: Some(commission_for(order.total_quantity)),
+            commission_currency: "USD".into(),
+            ..OrderState::default()
+        };
+        Incoming::OpenOrder(Box::new((order, st)))
+    }
+
+    /// reqGlobalCancel: every working order is cancelled, whichever client placed it.
+    pub fn cancel_all(&mut self) -> Vec<SimEvent> {
+        let working: Vec<i64> = self.orders.values().filter(|o| !o.is_terminal()).map(|o| o.order.perm_id).collect();
+        working.into_iter().flat_map(|perm| self.cancel(perm)).collect()
     }
 
     /// Cancels a working order (TWS sends orderStatus Cancelled and error 202).
@@ -785,7 +869,8 @@ impl Engine {
                 transmit: true,
                 ..OrderTicket::default()
             };
-            let (owner, id) = if agent { (AGENT_CLIENT_ID, self.next_order_id) } else { (0, self.next_order_id) };
+            // an order typed in TWS's window, bound to client 0, gets a negative id
+            let (owner, id) = if agent { (AGENT_CLIENT_ID, self.next_order_id) } else { (0, -self.next_perm_id) };
             out.extend(self.place(owner, id, contract, ticket));
             out.append(&mut self.late);
             return out;

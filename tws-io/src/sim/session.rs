@@ -136,7 +136,7 @@ impl SimSession {
                 reply.bytes.extend(server_hello(version, desk.connection_time));
                 continue;
             }
-            let Ok(req) = Request::decode(&split_fields(&frame)) else {
+            let Ok(req) = Request::decode(&split_fields(&frame), self.version) else {
                 continue;
             };
             let (msgs, close) = self.handle(req, desk, &mut reply.broadcast);
@@ -231,9 +231,26 @@ impl SimSession {
                 }
             }
             Request::CancelMktData { req_id } => self.market.retain(|_, r| *r != req_id),
+            Request::PlaceOrder { order_id, contract, ticket } if ticket.what_if => {
+                // a preview goes to its placer only, and nothing is booked
+                out.push(e.what_if(self.client_id.unwrap_or(0), order_id, contract, ticket));
+            }
             Request::PlaceOrder { order_id, contract, ticket } => {
                 let owner = self.client_id.unwrap_or(0);
                 broadcast.extend(e.place(owner, order_id, contract, ticket));
+            }
+            Request::ReqGlobalCancel => broadcast.extend(e.cancel_all()),
+            Request::ReqContractDetails { req_id, contract } => match e.contract_details(&contract) {
+                Some(details) => {
+                    out.push(Incoming::ContractDetails { req_id, details: Box::new(details) });
+                    out.push(Incoming::ContractDetailsEnd { req_id });
+                }
+                None => out.push(err(req_id, 200, "No security definition has been found for the request".into())),
+            },
+            Request::ReqMarketRule { market_rule_id } => {
+                if let Some(increments) = e.market_rule(market_rule_id) {
+                    out.push(Incoming::MarketRule { market_rule_id, increments });
+                }
             }
             Request::CancelOrder { order_id } => {
                 let owner = self.client_id.unwrap_or(0);

@@ -336,7 +336,9 @@ pub fn open_order(io: &mut Io, version: i32, o: &mut Order, st: &mut OrderState)
     io.b(&mut o.what_if)?;
     io.s(&mut st.status)?;
     // init/maint margin and equity with loan: before, change, after
-    io.skip(9)?;
+    for m in st.margin.iter_mut() {
+        io.s(m)?;
+    }
     io.of(&mut st.commission)?;
     io.skip(2)?; // minCommission, maxCommission
     io.s(&mut st.commission_currency)?;

@@ -15,15 +15,18 @@ pub mod id {
     pub const REQ_ACCOUNT_UPDATES: i64 = 6;
     pub const REQ_EXECUTIONS: i64 = 7;
     pub const REQ_IDS: i64 = 8;
+    pub const REQ_CONTRACT_DATA: i64 = 9;
     pub const REQ_AUTO_OPEN_ORDERS: i64 = 15;
     pub const REQ_ALL_OPEN_ORDERS: i64 = 16;
     pub const REQ_CURRENT_TIME: i64 = 49;
+    pub const REQ_GLOBAL_CANCEL: i64 = 58;
     pub const REQ_POSITIONS: i64 = 61;
     pub const START_API: i64 = 71;
     pub const REQ_POSITIONS_MULTI: i64 = 74;
     pub const CANCEL_POSITIONS_MULTI: i64 = 75;
     pub const REQ_ACCOUNT_UPDATES_MULTI: i64 = 76;
     pub const CANCEL_ACCOUNT_UPDATES_MULTI: i64 = 77;
+    pub const REQ_MARKET_RULE: i64 = 91;
     pub const REQ_COMPLETED_ORDERS: i64 = 99;
 }
 
@@ -39,6 +42,9 @@ pub struct OrderTicket {
     pub account: String,
     pub order_ref: String,
     pub transmit: bool,
+    /// A margin and commission preview: TWS answers with an openOrder carrying the
+    /// order state and never books the order.
+    pub what_if: bool,
 }
 
 impl OrderTicket {
@@ -143,6 +149,17 @@ pub enum Request {
     },
     CancelOrder {
         order_id: i64,
+    },
+    /// Cancel every open order, whichever client placed it.
+    ReqGlobalCancel,
+    /// Contract details of a contract (found by conId, or by symbol).
+    ReqContractDetails {
+        req_id: i64,
+        contract: Contract,
+    },
+    /// The price increments of a market rule (contract details name its ids).
+    ReqMarketRule {
+        market_rule_id: i64,
     },
     /// A request the simulator does not implement (it answers nothing).
     Other(i64),
@@ -260,6 +277,25 @@ impl Request {
                     w.str("");
                 }
             }
+            Request::ReqGlobalCancel => {
+                w.int(id::REQ_GLOBAL_CANCEL).int(1);
+                if version >= v::MANUAL_ORDER_TIME {
+                    w.str("");
+                }
+            }
+            Request::ReqContractDetails { req_id, contract: c } => {
+                w.int(id::REQ_CONTRACT_DATA).int(8).int(*req_id);
+                w.int(c.con_id).str(&c.symbol).str(&c.sec_type).str(&c.last_trade_date).opt_f64(c.strike);
+                w.str(&c.right).str(&c.multiplier).str(&c.exchange).str(&c.primary_exchange).str(&c.currency);
+                w.str(&c.local_symbol).str(&c.trading_class);
+                w.bool(false).str("").str(""); // includeExpired, secIdType, secId
+                if version >= v::BOND_ISSUERID {
+                    w.str("");
+                }
+            }
+            Request::ReqMarketRule { market_rule_id } => {
+                w.int(id::REQ_MARKET_RULE).int(*market_rule_id);
+            }
             Request::Other(n) => {
                 w.int(*n);
             }
@@ -267,9 +303,10 @@ impl Request {
         w.frame()
     }
 
-    /// Decodes a request (the simulator's side). Only the fields the simulator uses
-    /// are read; the rest of a frame is ignored.
-    pub fn decode(fields: &[Field<'_>]) -> DResult<Request> {
+    /// Decodes a request from a client that negotiated `version` (the simulator's
+    /// side). Only the fields the simulator uses are read; the rest of a frame is
+    /// ignored, except that a placeOrder is walked as far as its whatIf flag.
+    pub fn decode(fields: &[Field<'_>], version: i32) -> DResult<Request> {
         let mut r = FieldReader::new(fields);
         let msg = r.int()?;
         Ok(match msg {
@@ -356,6 +393,7 @@ impl Request {
                 r.skip(2)?; // openClose, origin
                 let order_ref = r.string()?;
                 let transmit = r.bool()?;
+                let what_if = read_what_if(&mut r, version, &contract.sec_type)?;
                 Request::PlaceOrder {
                     order_id,
                     contract,
@@ -369,9 +407,17 @@ impl Request {
                         account,
                         order_ref,
                         transmit,
+                        what_if,
                     },
                 }
             }
+            id::REQ_GLOBAL_CANCEL => Request::ReqGlobalCancel,
+            id::REQ_CONTRACT_DATA => {
+                r.skip(1)?;
+                let req_id = r.int()?;
+                Request::ReqContractDetails { req_id, contract: read_contract_12(&mut r)? }
+            }
+            id::REQ_MARKET_RULE => Request::ReqMarketRule { market_rule_id: r.int()? },
             id::CANCEL_ORDER => {
                 r.skip(1)?;
                 Request::CancelOrder { order_id: r.int()? }
@@ -379,6 +425,52 @@ impl Request {
             other => Request::Other(other),
         })
     }
+}
+
+/// Walks a placeOrder from the field after `transmit` to `whatIf`, over every
+/// section whose presence the fields before it decide (combo legs, delta-neutral,
+/// scale, hedge, algo), as the official clients write it.
+fn read_what_if(r: &mut FieldReader, version: i32, sec_type: &str) -> DResult<bool> {
+    // parentId, blockOrder, sweepToFill, displaySize, triggerMethod, outsideRth, hidden
+    r.skip(7)?;
+    if sec_type == "BAG" {
+        let legs = r.count()?;
+        r.skip(legs * 8)?;
+        let leg_prices = r.count()?;
+        r.skip(leg_prices)?;
+        let params = r.count()?;
+        r.skip(params * 2)?;
+    }
+    // sharesAllocation, discretionaryAmt, goodAfterTime, goodTillDate, faGroup,
+    // faMethod, faPercentage (and faProfile before 177)
+    r.skip(if version < v::FA_PROFILE_DESUPPORT { 8 } else { 7 })?;
+    // modelCode .. volatilityType (22 fields), deltaNeutralOrderType, deltaNeutralAuxPrice
+    r.skip(22)?;
+    let delta_neutral_type = r.string()?;
+    r.skip(1)?;
+    if !delta_neutral_type.is_empty() {
+        r.skip(8)?;
+    }
+    // continuousUpdate, referencePriceType, trailStopPrice, trailingPercent,
+    // scaleInitLevelSize, scaleSubsLevelSize, then scalePriceIncrement
+    r.skip(6)?;
+    if r.opt_f64()?.is_some_and(|x| x > 0.0 && x < f64::MAX) {
+        r.skip(7)?;
+    }
+    r.skip(3)?; // scaleTable, activeStartTime, activeStopTime
+    if !r.string()?.is_empty() {
+        r.skip(1)?; // hedgeParam
+    }
+    r.skip(4)?; // optOutSmartRouting, clearingAccount, clearingIntent, notHeld
+    if r.bool()? {
+        r.skip(3)?; // delta-neutral contract
+    }
+    if !r.string()?.is_empty() {
+        let params = r.count()?;
+        r.skip(params * 2)?;
+    }
+    r.skip(1)?; // algoId
+    r.bool()
 }
 
 /// placeOrder for a plain (non-combo, unconditional) order, every field in the order
@@ -415,7 +507,7 @@ fn encode_place_order(w: &mut FieldWriter, version: i32, order_id: i64, c: &Cont
     // no delta-neutral contract, no algo strategy
     w.bool(false).str("");
     // algoId, whatIf, orderMiscOptions, solicited, randomizeSize, randomizePrice
-    w.str("").bool(false).str("").bool(false).bool(false).bool(false);
+    w.str("").bool(t.what_if).str("").bool(false).bool(false).bool(false);
     w.int(0); // no conditions
               // adjustedOrderType, triggerPrice, lmtPriceOffset, adjustedStopPrice,
               // adjustedStopLimitPrice, adjustedTrailingAmount, adjustableTrailingUnit,

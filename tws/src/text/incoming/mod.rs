@@ -4,6 +4,7 @@
 mod accounts;
 mod market_data;
 mod orders;
+mod reference;
 mod session;
 
 use crate::fields::{DResult, DecodeError, FieldReader, FieldWriter};
@@ -23,9 +24,11 @@ pub mod id {
     pub const PORTFOLIO_VALUE: i64 = 7;
     pub const ACCOUNT_UPDATE_TIME: i64 = 8;
     pub const NEXT_VALID_ID: i64 = 9;
+    pub const CONTRACT_DATA: i64 = 10;
     pub const EXECUTION_DATA: i64 = 11;
     pub const MANAGED_ACCTS: i64 = 15;
     pub const TICK_GENERIC: i64 = 45;
+    pub const CONTRACT_DATA_END: i64 = 52;
     pub const TICK_STRING: i64 = 46;
     pub const CURRENT_TIME: i64 = 49;
     pub const OPEN_ORDER_END: i64 = 53;
@@ -39,6 +42,7 @@ pub mod id {
     pub const POSITION_MULTI_END: i64 = 72;
     pub const ACCOUNT_UPDATE_MULTI: i64 = 73;
     pub const ACCOUNT_UPDATE_MULTI_END: i64 = 74;
+    pub const MARKET_RULE: i64 = 93;
     pub const COMPLETED_ORDER: i64 = 101;
     pub const COMPLETED_ORDERS_END: i64 = 102;
 }
@@ -118,12 +122,24 @@ pub enum Incoming {
         data_type: i64,
     },
     CurrentTime(i64),
+    ContractDetails {
+        req_id: i64,
+        details: Box<ContractDetails>,
+    },
+    ContractDetailsEnd {
+        req_id: i64,
+    },
+    /// Price increments from `low_edge` up: `(low_edge, increment)`.
+    MarketRule {
+        market_rule_id: i64,
+        increments: Vec<(f64, f64)>,
+    },
     /// A message id ibws does not use; skipped whole (frames are length-delimited).
     Other(i64),
 }
 
 /// Decodes one frame's fields (message id first): each message family has its own
-/// decoder (`session`, `orders`, `accounts`, `market_data`); an id none of them
+/// decoder (`session`, `orders`, `accounts`, `market_data`, `reference`); an id none of them
 /// knows is skipped whole ([`Incoming::Other`]).
 pub fn decode(version: i32, fields: &[Field<'_>]) -> DResult<Incoming> {
     let mut r = FieldReader::new(fields);
@@ -132,6 +148,7 @@ pub fn decode(version: i32, fields: &[Field<'_>]) -> DResult<Incoming> {
         .or_else(|| orders::decode(msg_id, version, &mut r))
         .or_else(|| accounts::decode(msg_id, version, &mut r))
         .or_else(|| market_data::decode(msg_id, version, &mut r))
+        .or_else(|| reference::decode(msg_id, version, &mut r))
         .unwrap_or(Ok(Incoming::Other(msg_id)))
 }
 
@@ -139,6 +156,9 @@ impl Incoming {
     /// Encodes as TWS would at `version` (the simulator's side of the protocol).
     pub fn encode(&self, version: i32) -> Vec<u8> {
         let mut w = FieldWriter::new();
+        if reference::encode(self, version, &mut w) {
+            return w.frame();
+        }
         match self {
             Incoming::ManagedAccounts(a) => {
                 w.int(id::MANAGED_ACCTS).int(1).str(&a.join(","));
@@ -311,6 +331,9 @@ impl Incoming {
             }
             Incoming::Other(n) => {
                 w.int(*n);
+            }
+            Incoming::ContractDetails { .. } | Incoming::ContractDetailsEnd { .. } | Incoming::MarketRule { .. } => {
+                unreachable!("written by reference::encode")
             }
         }
         w.frame()
