@@ -56,6 +56,21 @@ class Web:
                 pass
 
 
+class Told:
+    """MCP notifications the server sends this agent (resources/updated), with arrival times."""
+
+    def __init__(self):
+        self.times = []
+
+    async def __call__(self, message):
+        root = getattr(message, "root", message)
+        if type(root).__name__ == "ResourceUpdatedNotification" or getattr(root, "method", "") == "notifications/resources/updated":
+            self.times.append(time.monotonic())
+
+    def first_after(self, t0):
+        return next((t for t in self.times if t >= t0), None)
+
+
 def text(result):
     return "".join(getattr(c, "text", "") for c in result.content)
 
@@ -84,7 +99,8 @@ async def main():
     )
     out = {}
     async with stdio_client(params) as (read, write):
-        async with ClientSession(read, write) as session:
+        told = Told()
+        async with ClientSession(read, write, message_handler=told) as session:
             await session.initialize()
             out["tools"] = sorted(t.name for t in (await session.list_tools()).tools)
             # TWS connected and accounts known: get_accounts lists them
@@ -111,6 +127,8 @@ async def main():
                     break
                 await asyncio.sleep(0.1)
             out["quotes"] = quotes
+            out["resources"] = [str(r.uri) for r in (await session.list_resources()).resources]
+            await session.subscribe_resource("ibws://orders")
             base = {"symbol": "AAPL", "action": "BUY", "quantity": 10, "order_type": "LMT", "limit_price": 150,
                     "account": "DU1234567"}
 
@@ -125,6 +143,12 @@ async def main():
             out["first_web_event_ms"] = None if t_first is None else (t_first - t0) * 1000
             _, mcp = await web.wait_for(lambda e: e["type"] == "mcp_order" and order_of(e) == oid, since=t0)
             out["mcp_order"] = mcp
+            for _ in range(50):
+                if told.first_after(t0):
+                    break
+                await asyncio.sleep(0.05)
+            t_told = told.first_after(t0)
+            out["first_agent_notification_ms"] = None if t_told is None else (t_told - t0) * 1000
 
             # a retry with the same key places nothing new
             out["retry"] = await call(session, "place_order", {**base, "idempotency_key": "k-1"})
@@ -163,6 +187,9 @@ async def main():
                 await asyncio.sleep(0.1)
             out["executions"] = ex
             out["my_orders"] = await call(session, "get_my_orders")
+            res = await session.read_resource("ibws://orders")
+            out["orders_resource"] = json.loads(res.contents[0].text)
+            out["told_of_fill"] = told.first_after(t3) is not None
 
             # a rejection by TWS (the test's exchange rejects 13 shares): account and agent on the error
             t4 = time.monotonic()

@@ -126,6 +126,11 @@ async fn an_agent_trades_through_ibws_mcp_within_its_limits_and_web_clients_see_
     assert_eq!(mcp["data"]["order_ref"], "mcp:pytest", "{mcp}");
     assert!(out["first_web_event_ms"].as_f64().is_some(), "no web event for the placement");
 
+    // the agent is told (MCP resources/updated on ibws://orders, which it subscribed to)
+    assert_eq!(out["resources"], serde_json::json!(["ibws://orders"]));
+    assert!(out["first_agent_notification_ms"].as_f64().is_some(), "the agent was not told of its order");
+    assert_eq!(out["told_of_fill"], true, "the agent was not told of its fill");
+
     // the retry placed nothing
     assert_eq!(out["retry"]["body"]["order_id"].as_i64(), Some(oid), "{}", out["retry"]);
     assert!(out["retry"]["body"]["status"].as_str().unwrap().contains("already placed"));
@@ -144,6 +149,8 @@ async fn an_agent_trades_through_ibws_mcp_within_its_limits_and_web_clients_see_
     let fills = out["executions"]["body"].as_array().unwrap();
     assert!(fills.iter().any(|x| x["order_id"] == moid && x["quantity"] == 5.0 && x["agent"] == true), "{fills:?}");
     assert!(out["my_orders"]["body"].as_array().unwrap().iter().any(|o| o["order_id"] == moid));
+    let res = out["orders_resource"].as_array().unwrap();
+    assert!(res.iter().any(|o| o["order_id"] == moid && o["status"] == "Filled"), "{res:?}");
 
     // TWS's rejection names the account and the agent
     let rej = &out["reject_error"];

@@ -8,8 +8,13 @@ use std::time::Duration;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{tool, tool_handler, tool_router, ServerHandler};
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource, ResourceContents,
+    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+};
+use rmcp::service::{RequestContext, RoleServer, SubscriptionContext};
+use rmcp::{tool, tool_handler, tool_router, ErrorData, ServerHandler};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -100,6 +105,8 @@ pub struct CancelArgs {
 #[derive(Clone)]
 pub struct IbwsMcp {
     desk: DeskHandle,
+    /// Whether this session subscribed to its orders already (one forwarder each).
+    subscribed: Arc<std::sync::atomic::AtomicBool>,
     audit: Arc<AuditLog>,
     agent: String,
     tool_router: ToolRouter<IbwsMcp>,
@@ -118,7 +125,7 @@ const BUSY: &str = "the bridge is busy or shutting down: nothing was placed; try
 #[tool_router]
 impl IbwsMcp {
     pub fn new(desk: DeskHandle, audit: Arc<AuditLog>, agent: String) -> IbwsMcp {
-        IbwsMcp { desk, audit, agent, tool_router: Self::tool_router() }
+        IbwsMcp { desk, audit, agent, subscribed: Arc::default(), tool_router: Self::tool_router() }
     }
 
     fn record(&self, tool: &str, args: &Value, r: &Result<Value, String>) {
@@ -255,15 +262,108 @@ fn preview_json(p: &Preview) -> Value {
     serde_json::to_value(p).unwrap_or_default()
 }
 
+/// The resource listing this agent's own orders; subscribers are told of every change.
+pub const ORDERS_URI: &str = "ibws://orders";
+
+impl IbwsMcp {
+    /// Tells `notify` of every event about this agent's orders until it fails (the
+    /// session is gone) or the bridge stops. A lagging session skips to the newest
+    /// event: the notification only says "read the resource again".
+    async fn forward_updates<F, Fut>(&self, mut notify: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let mut events = self.desk.subscribe();
+        loop {
+            match events.recv().await {
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    if !notify().await {
+                        return;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+}
+
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for IbwsMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("ibws", env!("CARGO_PKG_VERSION")))
-            .with_instructions(
-                "Interactive Brokers through ibws: read accounts, positions, orders, fills and quotes; \
+        ServerConfig::new(
+            ServerCapabilities::builder().enable_tools().enable_resources().enable_resources_subscribe().build(),
+        )
+        .with_server_info(Implementation::new("ibws", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Interactive Brokers through ibws: read accounts, positions, orders, fills and quotes; \
                  preview, place, modify and cancel orders within the limits the user set. \
-                 Every order you place is shown to the user's web clients as yours.",
-            )
+                 Every order you place is shown to the user's web clients as yours. \
+                 Subscribe to ibws://orders to be told when any of your orders changes or fills.",
+        )
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(vec![Resource::new(ORDERS_URI, "my-orders")
+            .with_description("This agent's orders with their latest state; updated on every change and fill")
+            .with_mime_type("application/json")]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        if request.uri != ORDERS_URI {
+            return Err(ErrorData::resource_not_found(format!("no resource {}", request.uri), None));
+        }
+        let orders = self.desk.call(|tx| DeskCall::View(View::OwnOrders, tx)).await.unwrap_or_default();
+        let text = serde_json::to_string_pretty(&orders).unwrap_or_default();
+        Ok(ReadResourceResult::new(vec![ResourceContents::text(text, ORDERS_URI).with_mime_type("application/json")])
+            .into())
+    }
+
+    // the subscription of protocol versions before 2026-07-28
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if request.uri != ORDERS_URI {
+            return Err(ErrorData::resource_not_found(format!("no resource {}", request.uri), None));
+        }
+        if self.subscribed.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+        let me = self.clone();
+        let peer = context.peer.clone();
+        tokio::spawn(async move {
+            me.forward_updates(|| {
+                let peer = peer.clone();
+                async move {
+                    peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(ORDERS_URI)).await.is_ok()
+                }
+            })
+            .await
+        });
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
+        Some(requested.supported_by(&self.get_info().capabilities))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let sink = context.sink();
+        tokio::select! {
+            _ = self.forward_updates(|| async { sink.notify_resource_updated(ORDERS_URI).await.is_ok() }) => {}
+            _ = context.cancelled() => {}
+        }
+        Ok(())
     }
 }
