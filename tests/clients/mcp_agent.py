@@ -6,6 +6,8 @@
 #   python mcp_agent.py IBWS_BINARY TWS_ADDR LISTEN_PORT AUDIT_LOG [EXTRA ibws mcp ARGS...]
 import asyncio
 import json
+import os
+import statistics
 import sys
 import time
 
@@ -89,6 +91,38 @@ def order_of(e):
     return (e.get("data") or {}).get("order_id")
 
 
+def stats(ms):
+    ms = sorted(ms)
+    return {"n": len(ms), "median_ms": statistics.median(ms), "p99_ms": ms[min(len(ms) - 1, int(len(ms) * 0.99))],
+            "max_ms": ms[-1]}
+
+
+async def bench(session, web, told, n):
+    """Tool call -> first web event, and -> the agent's own notification, per order. Orders go
+    out every MCP_BENCH_INTERVAL_MS (default 50: TWS takes at most 50 messages a second, and the
+    bridge paces what it sends to stay under that, so a faster agent measures the queue)."""
+    interval = float(os.environ.get("MCP_BENCH_INTERVAL_MS", "50")) / 1000
+    to_web, to_agent = [], []
+    for i in range(n):
+        t0 = time.monotonic()
+        r = await call(session, "place_order", {"symbol": "AAPL", "action": "BUY", "quantity": 1, "order_type": "LMT",
+                                                "limit_price": 100 + (i % 50) / 100, "account": "DU1234567",
+                                                "idempotency_key": f"bench-{i}"})
+        oid = r["body"]["order_id"]
+        t_web, _ = await web.wait_for(lambda e: order_of(e) == oid, since=t0)
+        for _ in range(100):
+            if told.first_after(t0):
+                break
+            await asyncio.sleep(0.001)
+        t_told = told.first_after(t0)
+        if t_web is None or t_told is None:
+            raise RuntimeError(f"order {oid}: no web event or no notification")
+        to_web.append((t_web - t0) * 1000)
+        to_agent.append((t_told - t0) * 1000)
+        await asyncio.sleep(max(0.0, t0 + interval - time.monotonic()))
+    return {"tool_call_to_web_event": stats(to_web), "tool_call_to_agent_notification": stats(to_agent)}
+
+
 async def main():
     web = Web()
     web_task = asyncio.create_task(web.run())
@@ -129,6 +163,10 @@ async def main():
             out["quotes"] = quotes
             out["resources"] = [str(r.uri) for r in (await session.list_resources()).resources]
             await session.subscribe_resource("ibws://orders")
+            if os.environ.get("MCP_BENCH"):
+                out["bench"] = await bench(session, web, told, int(os.environ["MCP_BENCH"]))
+                print(json.dumps(out))
+                return
             base = {"symbol": "AAPL", "action": "BUY", "quantity": 10, "order_type": "LMT", "limit_price": 150,
                     "account": "DU1234567"}
 

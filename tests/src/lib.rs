@@ -3,6 +3,7 @@
 //! ib_async, Node), the seed-style clients in `tests/clients/`, and a WebSocket test
 //! client.
 
+pub mod agent_bench;
 pub mod bench;
 pub mod chaos;
 pub mod epoll_clients;

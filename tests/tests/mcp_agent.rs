@@ -209,3 +209,13 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// A smoke run of `ibws-mcp-bench` (the full run is a separate command).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_latency_benchmark_runs() {
+    let r = ibws_tests::agent_bench::run(&built_ibws_bin(), 20, 20).await;
+    for key in ["tool_call_to_web_event", "tool_call_to_agent_notification"] {
+        assert_eq!(r[key]["n"], 20, "{r}");
+        assert!(r[key]["median_ms"].as_f64().is_some_and(|m| m > 0.0), "{r}");
+    }
+}

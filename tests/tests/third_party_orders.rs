@@ -50,12 +50,8 @@ asyncio.run(main())
 "#;
 
 async fn run(script: &str, port: u16) -> String {
-    let out = tokio::process::Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .arg(port.to_string())
-        .kill_on_drop(true)
-        .output();
+    let out =
+        tokio::process::Command::new(python()).arg("-c").arg(script).arg(port.to_string()).kill_on_drop(true).output();
     let out = tokio::time::timeout(Duration::from_secs(60), out).await.expect("ib_async finishes").unwrap();
     assert!(out.status.success(), "ib_async failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
