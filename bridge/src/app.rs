@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::info;
 
-use crate::agent::{Desk, DeskCall, DeskHandle, DeskStation, TradingPolicy};
+use crate::agent::{AuditLog, Desk, DeskCall, DeskHandle, DeskStation, IbwsMcp, McpHttp, TradingPolicy};
 use crate::clock;
 use crate::notify::{AgentRules, Notifier, NotifierConfig};
 use crate::server::{
@@ -57,6 +57,16 @@ pub struct BridgeConfig {
     pub send_timeout: Duration,
     /// What an agent on `ibws mcp` may do (`None`: no agent desk, as `ibws bridge`).
     pub agent: Option<TradingPolicy>,
+    /// Serve the agent's MCP over streamable HTTP at `/mcp` on the local endpoint.
+    pub mcp_http: Option<McpHttpConfig>,
+}
+
+/// MCP over HTTP on the local endpoint: the bearer token every request must carry, and
+/// the audit log its tool calls go to.
+#[derive(Clone)]
+pub struct McpHttpConfig {
+    pub token: String,
+    pub audit: Arc<AuditLog>,
 }
 
 impl Default for BridgeConfig {
@@ -77,6 +87,7 @@ impl Default for BridgeConfig {
             uplink: None,
             send_timeout: crate::server::SEND_TIMEOUT,
             agent: None,
+            mcp_http: None,
         }
     }
 }
@@ -143,6 +154,23 @@ impl Bridge {
             uplink: cfg.uplink.as_ref().map(|_| Arc::default()),
             ..Status::default()
         });
+        let (desk, agent) = match cfg.agent.clone() {
+            Some(policy) => {
+                let (handle, calls) = DeskHandle::new();
+                let station =
+                    DeskStation::new(Desk::new(policy, rand::random()), &handle, cfg.client_id, cfg.watch.clone());
+                (Some(handle), Some((station, calls)))
+            }
+            None => (None, None),
+        };
+        let mcp = match (&cfg.mcp_http, &desk, &cfg.agent) {
+            (Some(m), Some(handle), Some(policy)) => {
+                let server = IbwsMcp::new(handle.clone(), m.audit.clone(), policy.agent.clone());
+                let origins = OriginPolicy::local(cfg.allowed_origins.clone());
+                Some(Arc::new(McpHttp::new(server, m.token.clone(), origins, &cfg.allowed_hosts)))
+            }
+            _ => None,
+        };
         let (stop, stop_rx) = stop_signal();
         let endpoint = Endpoint {
             hubs: Hubs::Single(hub.clone()),
@@ -153,6 +181,7 @@ impl Bridge {
             status: status.clone(),
             tls: None,
             bridges: None,
+            mcp,
             stop: stop_rx.clone(),
         };
         let mut tasks = vec![tokio::spawn(endpoint.serve(listener)), hub.spawn_timer()];
@@ -179,6 +208,7 @@ impl Bridge {
                 status: status.clone(),
                 tls: r.tls.clone().map(tokio_rustls::TlsAcceptor::from),
                 bridges: None,
+                mcp: None,
                 stop: stop_rx.clone(),
             };
             tasks.push(tokio::spawn(ep.serve(l)));
@@ -213,15 +243,6 @@ impl Bridge {
             client_id: cfg.client_id,
         });
         let out = Outputs { hub: hub.clone(), uplink: uplink.clone() };
-        let (desk, agent) = match cfg.agent.clone() {
-            Some(policy) => {
-                let (handle, calls) = DeskHandle::new();
-                let station =
-                    DeskStation::new(Desk::new(policy, rand::random()), &handle, cfg.client_id, cfg.watch.clone());
-                (Some(handle), Some((station, calls)))
-            }
-            None => (None, None),
-        };
         tasks.push(tokio::spawn(pipeline(rx, driver, notifier, out, agent)));
         Ok(Bridge { addr, remote_addr, hub, status, uplink, desk, tasks, stop })
     }

@@ -338,6 +338,15 @@ async fn run_mcp(options: &ibws_bridge::config::McpOptions) -> ExitCode {
     };
     let agent = cfg.agent.as_ref().map(|p| p.agent.clone()).unwrap_or_default();
     let trading = cfg.agent.as_ref().is_some_and(|p| p.trading);
+    let audit = std::sync::Arc::new(audit);
+    let http = options.agent.transport == ibws_bridge::config::McpTransport::Http;
+    if http {
+        let token = match options.http_token() {
+            Ok(t) => t,
+            Err(e) => return fail(&e),
+        };
+        cfg.mcp_http = Some(ibws_bridge::app::McpHttpConfig { token, audit: audit.clone() });
+    }
     let bridge = match Bridge::start(cfg).await {
         Ok(b) => b,
         Err(e) => return fail(&e),
@@ -349,19 +358,28 @@ async fn run_mcp(options: &ibws_bridge::config::McpOptions) -> ExitCode {
         bridge.addr,
         path.as_ref().map_or("off".into(), |p| p.display().to_string())
     );
-    let server = IbwsMcp::new(desk, std::sync::Arc::new(audit), agent);
-    match server.serve(rmcp::transport::stdio()).await {
-        Ok(running) => {
-            tokio::select! {
-                r = running.waiting() => {
-                    if let Err(e) = r {
-                        tracing::warn!(error = %e, "MCP session ended with an error");
+    if http {
+        eprintln!(
+            "MCP (streamable HTTP) at http://{}/mcp ; send Authorization: Bearer <the token in {}>",
+            bridge.addr,
+            options.agent.mcp_token_file.display()
+        );
+        shutdown_signal().await;
+    } else {
+        let server = IbwsMcp::new(desk, audit, agent);
+        match server.serve(rmcp::transport::stdio()).await {
+            Ok(running) => {
+                tokio::select! {
+                    r = running.waiting() => {
+                        if let Err(e) = r {
+                            tracing::warn!(error = %e, "MCP session ended with an error");
+                        }
                     }
+                    _ = shutdown_signal() => {}
                 }
-                _ = shutdown_signal() => {}
             }
+            Err(e) => tracing::error!(error = %e, "the MCP session did not start"),
         }
-        Err(e) => tracing::error!(error = %e, "the MCP session did not start"),
     }
     info!("shutting down: closing clients with 4000 (server restarting)");
     bridge.shutdown().await;

@@ -219,3 +219,69 @@ async fn the_agent_latency_benchmark_runs() {
         assert!(r[key]["median_ms"].as_f64().is_some_and(|m| m > 0.0), "{r}");
     }
 }
+
+/// `ibws mcp --transport http`: MCP's streamable HTTP on the bridge's loopback listener,
+/// token required, the local endpoint's Host and Origin rules applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_an_agent_needs_the_token_and_a_local_page_or_none() {
+    let sim = simulator().await;
+    let dir = tempdir();
+    let token_file = dir.join("token");
+    let port = free_port();
+    let args: Vec<String> = [
+        "mcp",
+        "--transport",
+        "http",
+        "--tws",
+        &sim.addr().to_string(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--watch",
+        "AAPL",
+        "--agent-trading",
+        "--agent-name",
+        "web-agent",
+        "--mcp-token-file",
+        token_file.to_str().unwrap(),
+        "--agent-audit-log",
+        dir.join("audit.jsonl").to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let _proc = ibws_tests::process::Proc::spawn(&built_ibws_bin(), &args, &dir.join("ibws.log"));
+    for _ in 0..200 {
+        if token_file.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let token = std::fs::read_to_string(&token_file).expect("the token file was made");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let out = tokio::process::Command::new(python())
+        .arg(client_script("mcp_http_agent.py"))
+        .arg(format!("http://127.0.0.1:{port}/mcp"))
+        .arg(token.trim())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out).await.unwrap().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(v["no_token"], 401, "{v}");
+    assert_eq!(v["wrong_token"], 401, "{v}");
+    assert_eq!(v["foreign_origin"], 403, "{v}");
+    assert_eq!(v["foreign_host"], 403, "{v}");
+    assert!(v["tools"].as_array().unwrap().iter().any(|t| t == "place_order"), "{v}");
+    assert_eq!(v["accounts"], serde_json::json!(["DU1234567", "U7654321"]), "{v}");
+    assert_eq!(v["place"]["error"], false, "{v}");
+    let booked = agent_orders(&sim);
+    assert_eq!(booked.len(), 1, "{booked:?}");
+    assert_eq!(booked[0].order.order_ref, "mcp:web-agent");
+    // the log never holds the token
+    let log = std::fs::read_to_string(dir.join("ibws.log")).unwrap_or_default();
+    assert!(!log.contains(token.trim()), "the token reached the log");
+}

@@ -13,15 +13,18 @@
 //! - [`desk`]: the decisions, free of I/O (trading on/off, limits, idempotency,
 //!   preview-then-confirm, order ids, the orderRef naming the agent);
 //! - [`calls`]: how the tools reach the pipeline that owns the state and the link;
-//! - [`tools`]: the MCP tools (`rmcp`);
+//! - [`tools`]: the MCP tools (`rmcp`), served on stdio or, with [`http`], as
+//!   streamable HTTP at `/mcp` on the bridge's loopback listener (token required);
 //! - [`audit`]: the append-only log of every call.
 
 pub mod audit;
 pub mod calls;
 pub mod desk;
+pub mod http;
 pub mod tools;
 
 pub use audit::AuditLog;
 pub use calls::{DeskCall, DeskHandle, DeskStation, View};
 pub use desk::{Desk, TradingPolicy};
+pub use http::McpHttp;
 pub use tools::IbwsMcp;

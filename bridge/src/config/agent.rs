@@ -45,10 +45,26 @@ pub struct AgentOptions {
     /// Append-only log of every tool call and its outcome (JSON lines); "off" turns it off
     #[arg(long, env = "IBWS_AGENT_AUDIT_LOG", default_value = "ibws-agent-audit.jsonl")]
     pub agent_audit_log: String,
+    /// How the agent host reaches this server: stdio (it starts `ibws mcp` as a command)
+    /// or http (streamable HTTP at http://<listen>/mcp, with the token from --mcp-token-file)
+    #[arg(long, env = "IBWS_MCP_TRANSPORT", value_enum, default_value_t = McpTransport::Stdio)]
+    pub transport: McpTransport,
+    /// With --transport http: the file holding the bearer token every MCP request must
+    /// carry (created with a random token, readable by you only, if it does not exist)
+    #[arg(long, env = "IBWS_MCP_TOKEN_FILE", default_value = "ibws-mcp-token")]
+    pub mcp_token_file: PathBuf,
     /// Trade on a simulated TWS with its random order flow, as `ibws demo` does (for
     /// trying an agent without an IB account)
     #[arg(long, env = "IBWS_MCP_DEMO")]
     pub demo: bool,
+}
+
+/// How `ibws mcp` talks to its agent host.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum McpTransport {
+    Stdio,
+    Http,
 }
 
 /// `ibws mcp`: a bridge and an MCP server for one agent.
@@ -106,6 +122,27 @@ impl McpOptions {
             require_confirmation: a.agent_confirm,
         });
         Ok(cfg)
+    }
+
+    /// The MCP token for `--transport http`: read from `--mcp-token-file`, or made
+    /// (32 random bytes, hex) and written there, readable by the owner only.
+    pub fn http_token(&self) -> Result<String, StartError> {
+        let path = &self.agent.mcp_token_file;
+        if path.exists() {
+            let t = StartError::read(path, "the MCP token", "--mcp-token-file")?;
+            let t = String::from_utf8_lossy(&t).trim().to_owned();
+            if t.len() < 16 {
+                return Err(StartError::Options {
+                    option: "--mcp-token-file",
+                    problem: format!("{} holds fewer than 16 characters: use a long random token", path.display()),
+                });
+            }
+            return Ok(t);
+        }
+        let token: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+        crate::keys::write_private(path, token.as_bytes())
+            .map_err(|e| StartError::Options { option: "--mcp-token-file", problem: e })?;
+        Ok(token)
     }
 
     /// Where the audit log goes; `None` when the user turned it off.

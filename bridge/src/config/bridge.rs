@@ -112,6 +112,7 @@ impl BridgeOptions {
             remote: self.remote()?,
             uplink: self.uplink()?,
             agent: None,
+            mcp_http: None,
         })
     }
 

@@ -17,7 +17,7 @@ pub mod layers;
 mod relay;
 mod remote_access;
 
-pub use agent::{AgentOptions, McpOptions};
+pub use agent::{AgentOptions, McpOptions, McpTransport};
 pub use bridge::BridgeOptions;
 pub use delivery::DeliveryOptions;
 pub use layers::{load, Layered, Source};

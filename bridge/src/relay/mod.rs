@@ -98,6 +98,7 @@ impl Relay {
             }),
             status,
             tls: cfg.tls.clone().map(tokio_rustls::TlsAcceptor::from),
+            mcp: None,
             bridges: Some(Arc::new(move |ws, ip| {
                 Box::pin(ingest::run(
                     ws,
@@ -129,6 +130,7 @@ impl Relay {
                     auth_deadline,
                     send_timeout: crate::server::SEND_TIMEOUT,
                 }),
+                mcp: None,
                 bridges: None,
                 tls: None,
                 ..endpoint_ops

@@ -14,7 +14,7 @@ pub struct RequestHead {
     pub method: String,
     pub path: String,
     pub query: String,
-    headers: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
 }
 
 impl RequestHead {
@@ -55,22 +55,30 @@ pub enum HeadError {
 /// Parses a request head from the bytes received so far: `Ok(None)` while it is
 /// incomplete (and still under [`MAX_HEAD`]). Pure, so it is fuzzed on its own.
 pub fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
+    Ok(parse_head_len(buf)?.map(|(head, _)| head))
+}
+
+/// [`parse_head`], with the length of the head (the body, if any, starts there).
+pub fn parse_head_len(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(buf) {
-        Ok(httparse::Status::Complete(_)) => {
+        Ok(httparse::Status::Complete(len)) => {
             let target = req.path.unwrap_or("/");
             let (path, query) = target.split_once('?').unwrap_or((target, ""));
-            Ok(Some(RequestHead {
-                method: req.method.unwrap_or("").to_owned(),
-                path: path.to_owned(),
-                query: query.to_owned(),
-                headers: req
-                    .headers
-                    .iter()
-                    .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
-                    .collect(),
-            }))
+            Ok(Some((
+                RequestHead {
+                    method: req.method.unwrap_or("").to_owned(),
+                    path: path.to_owned(),
+                    query: query.to_owned(),
+                    headers: req
+                        .headers
+                        .iter()
+                        .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+                        .collect(),
+                },
+                len,
+            )))
         }
         Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => Ok(None),
         Ok(httparse::Status::Partial) => Err(HeadError::TooLarge),
@@ -78,9 +86,12 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
     }
 }
 
-/// Reads one request head. Bytes after the head are not expected (clients wait for our
-/// answer before sending more) and are discarded.
-pub async fn read_head<S: AsyncRead + Unpin>(s: &mut S, timeout: Duration) -> Result<RequestHead, HeadError> {
+/// Reads one request head, and returns with it the bytes read after it (the start of a
+/// body; a WebSocket client sends nothing more before our answer).
+pub async fn read_head<S: AsyncRead + Unpin>(
+    s: &mut S,
+    timeout: Duration,
+) -> Result<(RequestHead, Vec<u8>), HeadError> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     let fut = async {
@@ -90,8 +101,8 @@ pub async fn read_head<S: AsyncRead + Unpin>(s: &mut S, timeout: Duration) -> Re
                 return Err(HeadError::Closed);
             }
             buf.extend_from_slice(&chunk[..n]);
-            if let Some(head) = parse_head(&buf)? {
-                return Ok(head);
+            if let Some((head, len)) = parse_head_len(&buf)? {
+                return Ok((head, buf.split_off(len)));
             }
         }
     };

@@ -146,6 +146,8 @@ pub struct Endpoint {
     pub status: Arc<Status>,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub bridges: Option<BridgeHandler>,
+    /// MCP over streamable HTTP at `/mcp` (`ibws mcp --transport http`; local only).
+    pub mcp: Option<Arc<crate::agent::McpHttp>>,
     /// Flips to true when the owner stops: every connection is dropped at once.
     pub stop: watch::Receiver<bool>,
 }
@@ -219,7 +221,7 @@ impl Endpoint {
     async fn handle(&self, mut stream: BoxedIo, peer: SocketAddr, pending: PendingGuard) {
         let head = http::read_head(&mut stream, Duration::from_secs(10)).await;
         drop(pending);
-        let head = match head {
+        let (head, rest) = match head {
             Ok(h) => h,
             Err(e) => {
                 debug!(%peer, ?e, "bad request head");
@@ -246,6 +248,10 @@ impl Endpoint {
             }
             ("GET", "/websocket/ws" | "/bridge/ws") if upgrades => {
                 http::respond(&mut stream, "426 Upgrade Required", "text/plain", b"WebSocket upgrade required\n").await
+            }
+            ("POST" | "GET" | "DELETE", crate::agent::http::PATH) if pages && self.mcp.is_some() => {
+                let mcp = self.mcp.clone().expect("guarded");
+                return mcp.serve(stream, head, rest).await;
             }
             ("GET", "/healthz") => {
                 let body = if routes == Routes::Public { r#"{"status":"ok"}"#.to_owned() } else { self.health_json() };
