@@ -428,7 +428,6 @@ async fn main() -> ExitCode {
                 server_version: a.server_version,
                 master_client_id: a.master_client_id,
                 flow_interval: (a.flow_ms > 0).then(|| Duration::from_millis(a.flow_ms)),
-                ..SimConfig::default()
             };
             match Simulator::start(cfg).await {
                 Ok(sim) => {
