@@ -137,6 +137,8 @@ function renderOrders() {
     const k = key(o);
     tr.dataset.perm = k;
     tr.className = `order${o.agent ? " agent" : ""}${k === openKey ? " open" : ""}`;
+    // where the order came from: TWS's window, a program (its API client id), an agent
+    if (o.source) tr.title = o.source === "API" ? `API client ${o.client_id}` : o.source;
     cell(tr, fmt(o.order_id)); cell(tr, o.symbol); cell(tr, o.action); cell(tr, fmt(o.quantity), "num");
     cell(tr, o.order_type); cell(tr, fmt(o.price), "num"); cell(tr, o.status, `status ${o.status}`);
     cell(tr, fmt(o.filled), "num"); cell(tr, fmt(o.remaining), "num"); cell(tr, fmt(o.avg_fill_price), "num");
@@ -355,13 +357,15 @@ async function main() {
     feed(`${e.action} ${e.data.action} ${fmt(e.data.quantity)} ${e.data.symbol} ${e.data.order_type} #${e.data.order_id} (${e.event})`);
   }));
   client.on("mcp_order", seen((e) => {
-    mark(key(e.data), e.event || "agent", `agent: ${describe(e.data)}`);
-    feed(`${e.action}: ${e.data.action} ${fmt(e.data.quantity)} ${e.data.symbol}`, "mcp");
+    const who = e.agent ? `agent ${e.agent}` : "agent";
+    mark(key(e.data), e.event || "agent", `${who}: ${describe(e.data)}`);
+    feed(`${who} ${e.event ?? ""}: ${e.data.action} ${fmt(e.data.quantity)} ${e.data.symbol} #${e.data.order_id}`, "mcp");
   }));
   client.on("error", seen((e) => {
     if (e.error_code === "TWS_DISCONNECTED") setTws(false);
     if (e.error_code === "TWS_RECONNECTED") setTws(true);
-    feed(`${e.error_code ?? "ERROR"}: ${e.message}`, "error");
+    const about = [e.account, e.agent && `agent ${e.agent}`].filter(Boolean).join(", ");
+    feed(`${e.error_code ?? "ERROR"}: ${e.message}${about ? ` (${about})` : ""}`, "error");
   }));
   client.on("account_update", seen((e) => {
     const a = accounts.get(e.data.account) || { account: e.data.account, values: {}, positions: [] };
