@@ -253,8 +253,12 @@ async def main():
             }
             # the rate limit: the test allows 6 per minute; 5 were sent (place, modify, market, reject,
             # confirm), so one more passes and the next is refused
+            t5 = time.monotonic()
             out["rate_ok"] = await call(session, "place_order", {**base, "limit_price": 149})
             out["rate_refused"] = await call(session, "place_order", {**base, "limit_price": 148})
+            last = out["rate_ok"]["body"].get("order_id") if isinstance(out["rate_ok"]["body"], dict) else None
+            # the last placement's events have arrived before the web client's events are counted
+            await web.wait_for(lambda e: e["type"] == "mcp_order" and order_of(e) == last, since=t5)
             out["web_mcp_created"] = sum(
                 1 for _, e in web.events if e["type"] == "mcp_order" and e.get("event") == "created")
     web_task.cancel()

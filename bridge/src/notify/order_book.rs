@@ -85,6 +85,10 @@ pub struct OrderBook {
     /// Executions reported with an update but still missing their commission.
     awaiting_commission: HashMap<String, ExecData>,
     awaiting_order: VecDeque<String>,
+    /// Commission reports that came before their execution (TWS sends them in that
+    /// order at times), by exec id, until the execution comes; the oldest go first.
+    early_commissions: HashMap<String, f64>,
+    early_order: VecDeque<String>,
     /// orderStatus that arrived before its openOrder.
     early_status: HashMap<i64, OrderStatus>,
     /// The orders holding half a fill: deadlines and releases look only at these, so an
@@ -133,6 +137,8 @@ impl OrderBook {
             exec_order: VecDeque::new(),
             awaiting_commission: HashMap::new(),
             awaiting_order: VecDeque::new(),
+            early_commissions: HashMap::new(),
+            early_order: VecDeque::new(),
             early_status: HashMap::new(),
             holding: BTreeSet::new(),
             ages: EvictionIndex::default(),
@@ -384,7 +390,8 @@ impl OrderBook {
             exec_id: e.exec_id.clone(),
             shares: Num(e.shares),
             price: Num(e.price),
-            commission: None,
+            // its commission report may have come first
+            commission: self.early_commissions.remove(&e.exec_id).map(Num),
             time: Some(e.time.clone()),
             reconciled: reconciled.then_some(true),
         };
@@ -423,6 +430,15 @@ impl OrderBook {
 
     fn complete_fill(&mut self, c: &CommissionReport) -> Vec<OrderChange> {
         let Some(perm) = self.execs.get(&c.exec_id).copied() else {
+            // before its execution: kept for it
+            if self.early_order.len() >= MAX_AWAITING {
+                if let Some(old) = self.early_order.pop_front() {
+                    self.early_commissions.remove(&old);
+                }
+            }
+            if self.early_commissions.insert(c.exec_id.clone(), c.commission).is_none() {
+                self.early_order.push_back(c.exec_id.clone());
+            }
             return vec![];
         };
         let Some(t) = self.orders.get_mut(&perm) else {
@@ -591,6 +607,41 @@ mod tests {
 
     fn updates(changes: &[OrderChange]) -> Vec<&OrderData> {
         changes.iter().filter_map(|c| if let OrderChange::Updated(d) = c { Some(d) } else { None }).collect()
+    }
+
+    #[test]
+    fn a_commission_report_before_its_execution_is_attached_to_the_fill() {
+        let mut b = OrderBook::with_capacity(8);
+        open(&mut b, 7, "Submitted");
+        let c =
+            CommissionReport { exec_id: "e1".into(), commission: 1.25, currency: "USD".into(), ..Default::default() };
+        assert!(b.on_commission(&c).is_empty());
+        let e = Execution {
+            req_id: -1,
+            order_id: 7,
+            perm_id: 7,
+            exec_id: "e1".into(),
+            shares: 100.0,
+            price: 10.0,
+            cum_qty: 100.0,
+            avg_price: 10.0,
+            ..Execution::default()
+        };
+        let mut changes = b.on_execution(&e, 1);
+        let st = OrderStatus {
+            order_id: 7,
+            perm_id: 7,
+            status: "Filled".into(),
+            filled: 100.0,
+            avg_fill_price: 10.0,
+            ..OrderStatus::default()
+        };
+        changes.extend(b.on_order_status(&st, 2));
+        let fills: Vec<_> = updates(&changes).into_iter().filter_map(|d| d.execution.clone()).collect();
+        assert_eq!(fills.len(), 1, "{changes:?}");
+        assert_eq!(fills[0].commission, Some(Num(1.25)), "{changes:?}");
+        // nothing is held any more: no second update for the same fill later
+        assert!(updates(&b.poll(10_000)).iter().all(|d| d.execution.is_none()));
     }
 
     #[test]
