@@ -198,3 +198,84 @@ pub fn fmt_f64(v: f64) -> String {
         format!("{v}")
     }
 }
+
+/// Text that TWS sends in its ASCII-7 form from server version
+/// [`ENCODE_MSG_ASCII7`](crate::versions::ENCODE_MSG_ASCII7) on: every character beyond
+/// ASCII as `\uXXXX` (UTF-16, so a character beyond the BMP is a surrogate pair). Decodes
+/// each complete escape as the official clients do; anything else, a lone backslash or
+/// an incomplete or unpaired escape, is kept as it came.
+pub fn decode_unicode_escapes(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains("\\u") {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let hex4 = |t: &str| -> Option<u16> {
+        let h = t.get(..4)?;
+        h.bytes().all(|b| b.is_ascii_hexdigit()).then(|| u16::from_str_radix(h, 16).ok()).flatten()
+    };
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("\\u") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let Some(unit) = hex4(after) else {
+            out.push_str("\\u");
+            rest = after;
+            continue;
+        };
+        // a high surrogate takes the low one that follows it
+        let pair = (0xD800..0xDC00).contains(&unit).then(|| after.get(4..)).flatten().and_then(|t| {
+            let low = t.strip_prefix("\\u").and_then(hex4).filter(|l| (0xDC00..0xE000).contains(l))?;
+            char::decode_utf16([unit, low]).next()?.ok()
+        });
+        match pair.or_else(|| char::from_u32(u32::from(unit))) {
+            Some(c) => {
+                out.push(c);
+                rest = &after[if pair.is_some() { 10 } else { 4 }..];
+            }
+            None => {
+                // an unpaired surrogate: not text, kept as sent
+                out.push_str(&rest[i..i + 6]);
+                rest = &after[4..];
+            }
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
+/// The ASCII-7 form TWS sends (the simulator's side of [`decode_unicode_escapes`]).
+pub fn encode_unicode_escapes(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.is_ascii() {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() * 2);
+    for c in s.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod unicode_escape_tests {
+    use super::*;
+
+    #[test]
+    fn escapes_decode_as_the_official_clients_do_and_anything_else_stays() {
+        assert_eq!(decode_unicode_escapes("\\u8ba2\\u5355\\u88ab\\u62d2"), "订单被拒");
+        assert_eq!(decode_unicode_escapes("Caf\\u00e9 \\u4e2d \\u12"), "Café 中 \\u12");
+        assert_eq!(decode_unicode_escapes("C:\\path\\users \\x \\"), "C:\\path\\users \\x \\");
+        assert_eq!(decode_unicode_escapes("\\ud83d\\ude00!"), "😀!");
+        assert_eq!(decode_unicode_escapes("lone \\ud83d end"), "lone \\ud83d end");
+        assert_eq!(decode_unicode_escapes("\\uZZZZ\\u00"), "\\uZZZZ\\u00");
+        for s in ["订单 rejected: 保证金不足 😀", "plain", "a\\b", "€\\u"] {
+            assert_eq!(decode_unicode_escapes(&encode_unicode_escapes(s)), s);
+        }
+    }
+}

@@ -17,6 +17,9 @@ pub const MANUAL_ORDER_TIME: i32 = 169;
 pub const PEGBEST_PEGMID_OFFSETS: i32 = 170;
 /// contractData loses its version field and carries minSize and sizeIncrement.
 pub const SIZE_RULES: i32 = 164;
+/// Text beyond ASCII is sent as `\uXXXX` escapes (error text, reject JSON, account
+/// values, contract names).
+pub const ENCODE_MSG_ASCII7: i32 = 175;
 pub const BOND_ISSUERID: i32 = 176;
 pub const FA_PROFILE_DESUPPORT: i32 = 177;
 pub const PENDING_PRICE_REVISION: i32 = 178;

@@ -115,3 +115,44 @@ fn open_order_walk_consumes_exactly_the_frame() {
         }
     }
 }
+
+/// From server version 175 TWS sends text beyond ASCII as `\uXXXX` escapes; a Chinese
+/// rejection reason and a non-ASCII account value reach ibws decoded, at 176 and 178,
+/// and as sent (no escapes to decode) at 157.
+#[test]
+fn text_beyond_ascii_arrives_escaped_and_is_decoded() {
+    use ibws_tws::text::incoming::decode_frame;
+    use ibws_tws::types::TwsError;
+    use ibws_tws::Incoming;
+    let reason = "订单被拒绝：保证金不足 (C:\\orders)";
+    let err = Incoming::Error(TwsError {
+        req_id: 6,
+        code: 201,
+        message: format!("Order rejected - reason:{reason}"),
+        advanced_order_reject_json: r#"{"reason":"保证金不足"}"#.into(),
+        ..TwsError::default()
+    });
+    let value = Incoming::AccountValue {
+        key: "AccountType".into(),
+        value: "Indivíduo".into(),
+        currency: String::new(),
+        account: "DU1".into(),
+    };
+    for version in [157, 176, 178] {
+        for m in [&err, &value] {
+            let frame = m.encode(version);
+            let payload = &frame[4..];
+            if version >= 175 {
+                assert!(payload.is_ascii(), "TWS's ASCII-7 form at {version}");
+            }
+            let mut expected = m.clone();
+            if let (Incoming::Error(e), true) = (&mut expected, version < 166) {
+                e.advanced_order_reject_json.clear(); // not in the message before 166
+            }
+            assert_eq!(decode_frame(version, payload).unwrap(), expected, "at {version}");
+        }
+    }
+    // what TWS sends at 176, byte for byte
+    let wire = err.encode(176);
+    assert!(String::from_utf8_lossy(&wire).contains("\\u8ba2\\u5355"));
+}

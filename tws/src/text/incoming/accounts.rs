@@ -2,9 +2,10 @@
 //! per-account ("multi") forms.
 
 use super::{id, Incoming};
-use crate::fields::{DResult, FieldReader};
+use crate::fields::{decode_unicode_escapes, DResult, FieldReader};
 use crate::order_walk::{contract_11, Io};
 use crate::types::*;
+use crate::versions as v;
 
 /// The message ids of this family.
 const FAMILY: [i64; 10] = [
@@ -26,11 +27,18 @@ pub(super) fn decode(msg_id: i64, version: i32, r: &mut FieldReader<'_>) -> Opti
     FAMILY.contains(&msg_id).then(|| read(msg_id, version, r))
 }
 
-fn read(msg_id: i64, _version: i32, r: &mut FieldReader<'_>) -> DResult<Incoming> {
+fn read(msg_id: i64, version: i32, r: &mut FieldReader<'_>) -> DResult<Incoming> {
     Ok(match msg_id {
         id::ACCOUNT_VALUE => {
             r.skip(1)?;
-            Incoming::AccountValue { key: r.string()?, value: r.string()?, currency: r.string()?, account: r.string()? }
+            let key = r.string()?;
+            let value = r.str()?;
+            let value = if version >= v::ENCODE_MSG_ASCII7 {
+                decode_unicode_escapes(value).into_owned()
+            } else {
+                value.to_owned()
+            };
+            Incoming::AccountValue { key, value, currency: r.string()?, account: r.string()? }
         }
         id::PORTFOLIO_VALUE => {
             r.skip(1)?;
@@ -91,7 +99,14 @@ fn read(msg_id: i64, _version: i32, r: &mut FieldReader<'_>) -> DResult<Incoming
                 account: r.string()?,
                 model_code: r.string()?,
                 key: r.string()?,
-                value: r.string()?,
+                value: {
+                    let value = r.str()?;
+                    if version >= v::ENCODE_MSG_ASCII7 {
+                        decode_unicode_escapes(value).into_owned()
+                    } else {
+                        value.to_owned()
+                    }
+                },
                 currency: r.string()?,
             }
         }

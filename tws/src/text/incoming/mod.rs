@@ -7,7 +7,7 @@ mod orders;
 mod reference;
 mod session;
 
-use crate::fields::{DResult, DecodeError, FieldReader, FieldWriter};
+use crate::fields::{encode_unicode_escapes, DResult, DecodeError, FieldReader, FieldWriter};
 use crate::frame::Field;
 use crate::order_walk::{self, contract_11, Io};
 use crate::types::*;
@@ -171,9 +171,17 @@ impl Incoming {
                 if version < v::ERROR_TIME {
                     w.int(2);
                 }
-                w.int(e.req_id).int(e.code).str(&e.message);
+                // TWS's ASCII-7 form from 175 on
+                let text = |s: &str| {
+                    if version >= v::ENCODE_MSG_ASCII7 {
+                        encode_unicode_escapes(s).into_owned()
+                    } else {
+                        s.to_owned()
+                    }
+                };
+                w.int(e.req_id).int(e.code).str(&text(&e.message));
                 if version >= v::ADVANCED_ORDER_REJECT {
-                    w.str(&e.advanced_order_reject_json);
+                    w.str(&text(&e.advanced_order_reject_json));
                 }
                 if version >= v::ERROR_TIME {
                     w.opt_int(e.error_time);
@@ -249,7 +257,8 @@ impl Incoming {
                     .int(c.yield_redemption_date);
             }
             Incoming::AccountValue { key, value, currency, account } => {
-                w.int(id::ACCOUNT_VALUE).int(2).str(key).str(value).str(currency).str(account);
+                let value = if version >= v::ENCODE_MSG_ASCII7 { encode_unicode_escapes(value) } else { value.into() };
+                w.int(id::ACCOUNT_VALUE).int(2).str(key).str(&value).str(currency).str(account);
             }
             Incoming::Portfolio(p) => {
                 let c = &p.contract;
@@ -299,6 +308,8 @@ impl Incoming {
                 w.int(id::POSITION_MULTI_END).int(1).int(*req_id);
             }
             Incoming::AccountValueMulti { req_id, account, model_code, key, value, currency } => {
+                let value = if version >= v::ENCODE_MSG_ASCII7 { encode_unicode_escapes(value) } else { value.into() };
+                let value = &*value;
                 w.int(id::ACCOUNT_UPDATE_MULTI)
                     .int(1)
                     .int(*req_id)

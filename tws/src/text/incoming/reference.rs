@@ -3,7 +3,7 @@
 //! the decoder reads them.
 
 use super::{id, Incoming};
-use crate::fields::{DResult, FieldReader, FieldWriter};
+use crate::fields::{decode_unicode_escapes, encode_unicode_escapes, DResult, FieldReader, FieldWriter};
 use crate::types::*;
 use crate::versions as v;
 
@@ -45,6 +45,9 @@ fn read(msg_id: i64, version: i32, r: &mut FieldReader<'_>) -> DResult<Incoming>
             d.valid_exchanges = r.string()?;
             r.skip(2)?; // priceMagnifier, underConId
             d.long_name = r.string()?;
+            if version >= v::ENCODE_MSG_ASCII7 {
+                d.long_name = decode_unicode_escapes(&d.long_name).into_owned();
+            }
             d.contract.primary_exchange = r.string()?;
             r.skip(1)?; // contractMonth
             d.industry = r.string()?;
@@ -103,7 +106,12 @@ pub(super) fn encode(m: &Incoming, version: i32, w: &mut FieldWriter) -> bool {
                 w.int(1);
             }
             w.str(&c.multiplier).str(&d.order_types).str(&d.valid_exchanges).int(1).int(0);
-            w.str(&d.long_name).str(&c.primary_exchange).str("").str(&d.industry).str(&d.category);
+            let long_name = if version >= v::ENCODE_MSG_ASCII7 {
+                encode_unicode_escapes(&d.long_name)
+            } else {
+                d.long_name.as_str().into()
+            };
+            w.str(&long_name).str(&c.primary_exchange).str("").str(&d.industry).str(&d.category);
             w.str(&d.subcategory).str(&d.time_zone_id).str(&d.trading_hours).str(&d.liquid_hours);
             w.str("").str("").int(0); // evRule, evMultiplier, no secIds
             w.int(1).str("").str("").str(&d.market_rule_ids).str("").str(&d.stock_type);

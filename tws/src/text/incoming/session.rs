@@ -2,7 +2,7 @@
 //! and notices (codes with their request id), and TWS's clock.
 
 use super::{id, Incoming};
-use crate::fields::{DResult, FieldReader};
+use crate::fields::{decode_unicode_escapes, DResult, FieldReader};
 use crate::types::*;
 use crate::versions as v;
 
@@ -31,9 +31,12 @@ fn read(msg_id: i64, version: i32, r: &mut FieldReader<'_>) -> DResult<Incoming>
             }
             let req_id = r.int()?;
             let code = r.int()?;
-            let message = r.string()?;
-            let advanced_order_reject_json =
-                if version >= v::ADVANCED_ORDER_REJECT { r.string()? } else { String::new() };
+            let text = |r: &mut FieldReader<'_>| -> DResult<String> {
+                let s = r.str()?;
+                Ok(if version >= v::ENCODE_MSG_ASCII7 { decode_unicode_escapes(s).into_owned() } else { s.to_owned() })
+            };
+            let message = text(r)?;
+            let advanced_order_reject_json = if version >= v::ADVANCED_ORDER_REJECT { text(r)? } else { String::new() };
             let error_time = if version >= v::ERROR_TIME { r.opt_int()? } else { None };
             Incoming::Error(TwsError { req_id, code, message, advanced_order_reject_json, error_time })
         }
