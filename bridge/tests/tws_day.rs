@@ -326,7 +326,8 @@ fn ten_megabytes_of_error_text_become_a_bounded_event() {
     let mut day = Day::new(&["DU111"], Quirks::default(), &[]);
     day.run(Duration::from_secs(2));
     day.take();
-    day.h.tws.notice(399, &"é".repeat(5 * 1024 * 1024));
+    // about 10 MB on the wire: TWS sends each é as \u00e9 (server version 176)
+    day.h.tws.notice(399, &"é".repeat(1_650_000));
     day.run(Duration::from_millis(100));
     let frames = day.take();
     let ServerFrame::Error(e) = &frames[0] else { panic!("{frames:?}") };
