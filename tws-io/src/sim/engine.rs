@@ -285,26 +285,14 @@ impl Engine {
             return out;
         }
         self.next_order_id = self.next_order_id.max(order_id + 1);
-        // TWS reports a market order's limit price as 0
-        let lmt_price = if t.order_type == "MKT" { Some(t.lmt_price.unwrap_or(0.0)) } else { t.lmt_price };
         let perm = self.next_perm_id;
         self.next_perm_id += 1;
-        let order = Order {
-            order_id,
-            contract,
-            action: t.action,
-            total_quantity: t.total_quantity,
-            order_type: t.order_type,
-            lmt_price,
-            aux_price: t.aux_price,
-            tif: if t.tif.is_empty() { "DAY".into() } else { t.tif },
-            account: if t.account.is_empty() { self.account.clone() } else { t.account },
-            order_ref: t.order_ref,
-            client_id: owner,
-            perm_id: perm,
-            open_close: String::new(),
-            ..Order::default()
-        };
+        let mut order = self.order_of(owner, order_id, contract, t);
+        // TWS reports a market order's limit price as 0
+        if order.order_type == "MKT" {
+            order.lmt_price = Some(order.lmt_price.unwrap_or(0.0));
+        }
+        order.perm_id = perm;
         let status = OrderStatus {
             order_id,
             status: "PreSubmitted".into(),
@@ -446,6 +434,25 @@ impl Engine {
         out
     }
 
+    /// The order TWS makes of a client's ticket, its defaults filled in (DAY, the
+    /// first account).
+    fn order_of(&self, owner: i64, order_id: i64, contract: Contract, t: OrderTicket) -> Order {
+        Order {
+            order_id,
+            contract,
+            action: t.action,
+            total_quantity: t.total_quantity,
+            order_type: t.order_type,
+            lmt_price: t.lmt_price,
+            aux_price: t.aux_price,
+            tif: if t.tif.is_empty() { "DAY".into() } else { t.tif },
+            account: if t.account.is_empty() { self.account.clone() } else { t.account },
+            order_ref: t.order_ref,
+            client_id: owner,
+            ..Order::default()
+        }
+    }
+
     /// Contract details of a simulated stock (by conId, else by symbol), as TWS
     /// answers reqContractDetails.
     pub fn contract_details(&self, c: &Contract) -> Option<ContractDetails> {
@@ -491,21 +498,7 @@ impl Engine {
             .find(|a| a.id == t.account || t.account.is_empty())
             .map_or(0.0, |a| a.cash.iter().map(|(cur, v)| v * usd_per(cur)).sum::<f64>() / usd_per(&a.base));
         let f = |x: f64| format!("{x:.2}");
-        let order = Order {
-            order_id,
-            contract,
-            action: t.action,
-            total_quantity: t.total_quantity,
-            order_type: t.order_type,
-            lmt_price: t.lmt_price,
-            aux_price: t.aux_price,
-            tif: if t.tif.is_empty() { "DAY".into() } else { t.tif },
-            account: if t.account.is_empty() { self.account.clone() } else { t.account },
-            order_ref: t.order_ref,
-            client_id: owner,
-            what_if: true,
-            ..Order::default()
-        };
+        let order = Order { what_if: true, ..self.order_of(owner, order_id, contract, t) };
         let st = OrderState {
             status: "PreSubmitted".into(),
             margin: [f(0.0), f(0.0), f(equity), f(init), f(maint), f(0.0), f(init), f(maint), f(equity)],
