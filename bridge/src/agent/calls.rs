@@ -199,6 +199,9 @@ impl DeskStation {
             }
             DeskCall::Preview { request, reply } => match self.desk.preview(request, &market, now_ms) {
                 Ok(s) => {
+                    // previews whose tool gave up waiting (it times out) are forgotten, so
+                    // this holds at most the previews still being waited for
+                    self.waiting.retain(|_, tx| !tx.is_closed());
                     self.waiting.insert(s.order_id, reply);
                     Some(s.request)
                 }

@@ -360,29 +360,30 @@ impl Desk {
                 return Ok(Placement::Existing { order_id });
             }
         }
-        match confirmation_id {
-            Some(c) => {
-                let found = self
-                    .previews
-                    .iter()
-                    .find(|(_, p)| p.confirmation.as_ref().is_some_and(|(id, until)| id == c && *until > now_ms));
-                match found {
-                    Some((&id, p)) if p.request == r => {
-                        self.previews.remove(&id);
+        // the preview this placement confirms; used up only when the order goes out
+        let confirmed =
+            match confirmation_id {
+                Some(c) => {
+                    let found = self
+                        .previews
+                        .iter()
+                        .find(|(_, p)| p.confirmation.as_ref().is_some_and(|(id, until)| id == c && *until > now_ms));
+                    match found {
+                        Some((&id, p)) if p.request == r => Some(id),
+                        Some(_) => return refuse("this confirmation id is for a different order: preview this one"),
+                        None => return refuse("unknown, used or expired confirmation id: preview the order again"),
                     }
-                    Some(_) => return refuse("this confirmation id is for a different order: preview this one"),
-                    None => return refuse("unknown, used or expired confirmation id: preview the order again"),
                 }
-            }
-            None if self.policy.require_confirmation => {
-                return refuse(
+                None if self.policy.require_confirmation => return refuse(
                     "the user requires a preview first: call preview_order, then place_order with its confirmation_id",
-                )
-            }
-            None => {}
-        }
+                ),
+                None => None,
+            };
         let (account, _) = self.check(&r, m, now_ms)?;
         let order_id = self.take_id()?;
+        if let Some(id) = confirmed {
+            self.previews.remove(&id);
+        }
         self.remember_sent(now_ms);
         let contract = Contract::stock(&r.symbol, 0);
         let ticket = self.ticket(&r, &account, false);
@@ -761,6 +762,22 @@ mod tests {
         let p = d.on_what_if(&order, &st, 100).unwrap();
         let late = 100 + CONFIRMATION_TTL_MS;
         assert!(refused(d.place(lmt(5.0, 10.0), None, Some(&p.confirmation_id), &market(), late)).contains("expired"));
+    }
+
+    #[test]
+    fn a_confirmation_refused_by_a_limit_stays_usable() {
+        let mut d = desk(|p| p.max_orders_per_minute = 1);
+        assert!(matches!(d.place(lmt(1.0, 1.0), None, None, &market(), 0), Ok(Placement::New(_))));
+        let s = d.preview(lmt(5.0, 10.0), &market(), 0);
+        // the preview itself is refused while the minute is full
+        assert!(s.unwrap_err().0.contains("orders in the last minute"));
+        let s = d.preview(lmt(5.0, 10.0), &market(), 60_000).unwrap();
+        let order = Order { order_id: s.order_id, what_if: true, ..Order::default() };
+        let p = d.on_what_if(&order, &OrderState::default(), 60_000).unwrap();
+        d.place(lmt(1.0, 1.0), None, None, &market(), 60_001).unwrap();
+        let id = Some(p.confirmation_id.as_str());
+        assert!(refused(d.place(lmt(5.0, 10.0), None, id, &market(), 60_002)).contains("orders in the last minute"));
+        assert!(matches!(d.place(lmt(5.0, 10.0), None, id, &market(), 120_001), Ok(Placement::New(_))));
     }
 
     #[test]
