@@ -356,6 +356,18 @@ async fn pipeline(
     }
 }
 
+/// What `ibws demo` runs with.
+#[derive(Clone, Debug, Default)]
+pub struct DemoOptions {
+    pub seed: u64,
+    /// Interval of the simulated order flow.
+    pub flow: Option<Duration>,
+    /// Browser origins allowed besides loopback pages.
+    pub allowed_origins: Vec<String>,
+    /// Working orders to start the day with.
+    pub orders: usize,
+}
+
 /// `ibws demo`: a simulator with a random order flow and a bridge on top of it.
 pub struct Demo {
     pub sim: ibws_tws_io::sim::Simulator,
@@ -364,12 +376,13 @@ pub struct Demo {
 
 impl Demo {
     /// Starts the simulator (on a free loopback port) and the bridge on `listen`.
-    pub async fn start(listen: SocketAddr, seed: u64, flow: Option<Duration>) -> Result<Demo, StartError> {
+    pub async fn start(listen: SocketAddr, o: DemoOptions) -> Result<Demo, StartError> {
         use ibws_tws_io::sim::{SimConfig, Simulator, AGENT_CLIENT_ID};
         let sim = Simulator::start(SimConfig {
             listen: "127.0.0.1:0".parse().expect("valid address"),
-            seed,
-            flow_interval: flow,
+            seed: o.seed,
+            flow_interval: o.flow,
+            orders: o.orders,
             ..SimConfig::default()
         })
         .await
@@ -379,6 +392,7 @@ impl Demo {
             watch: ["AAPL", "MSFT", "NVDA", "TSLA"].map(String::from).to_vec(),
             listen,
             agents: AgentRules { client_ids: vec![AGENT_CLIENT_ID], ..AgentRules::default() },
+            allowed_origins: o.allowed_origins,
             ..BridgeConfig::default()
         };
         let bridge = Bridge::start(cfg).await?;

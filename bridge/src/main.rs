@@ -121,6 +121,13 @@ struct DemoArgs {
     /// Stop after this many seconds (default: run until Ctrl-C)
     #[arg(long)]
     duration_secs: Option<u64>,
+    /// Browser origins allowed besides loopback pages, comma-separated (a web app
+    /// served from another host name, e.g. http://devbox.local:5173)
+    #[arg(long, env = "IBWS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
+    /// Start the simulated day with this many working orders (a busy account)
+    #[arg(long, env = "IBWS_SIM_ORDERS", default_value_t = 0)]
+    orders: usize,
 }
 
 #[derive(Args)]
@@ -474,7 +481,18 @@ async fn main() -> ExitCode {
         }
         Command::Demo(a) => {
             let listen = a.listen.unwrap_or_else(|| BridgeConfig::default().listen);
-            let demo = match Demo::start(listen, a.seed, Some(Duration::from_millis(a.flow_ms.max(10)))).await {
+            let options = ibws_bridge::app::DemoOptions {
+                seed: a.seed,
+                flow: Some(Duration::from_millis(a.flow_ms.max(10))),
+                allowed_origins: a
+                    .allowed_origins
+                    .iter()
+                    .map(|o| o.trim().to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect(),
+                orders: a.orders,
+            };
+            let demo = match Demo::start(listen, options).await {
                 Ok(d) => d,
                 Err(e) => return fail(&e),
             };

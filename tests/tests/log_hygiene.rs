@@ -78,3 +78,48 @@ async fn relay_logs_no_token_or_body_even_at_trace() {
     // the signature part alone must not leak either
     assert!(!text.contains(client_token.rsplit('.').next().unwrap()), "a token signature reached the log");
 }
+
+/// A page from an origin the bridge does not allow is refused, and the log says which
+/// origin and which flag allows it; `ibws demo --allowed-origins` allows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_origin_is_named_in_the_log_with_the_flag_that_allows_it() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let dir = ibws_tests::repo_root().join("target/log-origin");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let args: Vec<String> = [
+        "demo",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--allowed-origins",
+        "http://devbox.local:5173",
+        "--duration-secs",
+        "30",
+    ]
+    .map(String::from)
+    .to_vec();
+    let log = dir.join("demo.log");
+    let _demo = Proc::spawn(&built_ibws_bin(), &args, &log);
+    wait_port(port);
+    let url = format!("ws://127.0.0.1:{port}/websocket/ws");
+    let with_origin = |origin: &str| {
+        let mut req = url.as_str().into_client_request().unwrap();
+        req.headers_mut().insert("origin", origin.parse().unwrap());
+        req
+    };
+    let refused = tokio_tungstenite::connect_async(with_origin("http://evil.example")).await;
+    assert!(refused.is_err(), "a foreign origin was let in");
+    let allowed = tokio_tungstenite::connect_async(with_origin("http://devbox.local:5173")).await;
+    assert!(allowed.is_ok(), "--allowed-origins did not allow the page: {:?}", allowed.err());
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("evil.example") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let line = text.lines().find(|l| l.contains("evil.example")).unwrap_or_else(|| panic!("not logged:\n{text}"));
+    assert!(line.contains("--allowed-origins"), "{line}");
+}

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use ibws_bridge::app::Demo;
+use ibws_bridge::app::{Demo, DemoOptions};
 use ibws_tests::{browser_dir, repo_root};
 
 fn run(cmd: &mut Command, what: &str) -> String {
@@ -81,7 +81,12 @@ async fn a_bundled_typescript_app_installs_the_package_and_sees_orders_in_chromi
     copy(&app.join("node_modules/ibws-web/ibws_web_bg.wasm"), &app.join("dist/ibws_web_bg.wasm"));
 
     // served from a loopback origin, opened in Chromium against the demo
-    let demo = Demo::start("127.0.0.1:0".parse().unwrap(), 5, Some(Duration::from_millis(200))).await.unwrap();
+    let demo = Demo::start(
+        "127.0.0.1:0".parse().unwrap(),
+        DemoOptions { seed: 5, flow: Some(Duration::from_millis(200)), ..DemoOptions::default() },
+    )
+    .await
+    .unwrap();
     let artifacts = root.join("tests/artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     let shot = artifacts.join("npm-app.png");

@@ -8,7 +8,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use ibws_bridge::app::Demo;
+use ibws_bridge::app::{Demo, DemoOptions};
 use ibws_tests::{client_script, python};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -56,9 +56,12 @@ ws.onmessage = (e) => console.log(JSON.parse(e.data).type);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_clients_work_unchanged_against_the_demo() {
-    let demo = Demo::start("127.0.0.1:8000".parse().unwrap(), 1, Some(Duration::from_millis(150)))
-        .await
-        .expect("demo starts on :8000");
+    let demo = Demo::start(
+        "127.0.0.1:8000".parse().unwrap(),
+        DemoOptions { seed: 1, flow: Some(Duration::from_millis(150)), ..DemoOptions::default() },
+    )
+    .await
+    .expect("demo starts on :8000");
 
     let py = python();
     let py_want =

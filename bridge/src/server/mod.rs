@@ -357,7 +357,21 @@ impl Endpoint {
             Admission::Accept { claims, .. } => (None, claims),
             Admission::Refused(Refused::Close { code, reason }) => (Some((code, reason)), None),
             Admission::Refused(Refused::Http { status, body }) => {
-                info!(%ip, status, "WebSocket refused before the upgrade");
+                match head.header("origin").filter(|o| status == 403 && !p.origins.permits(Some(o))) {
+                    Some(origin) => {
+                        // the page's origin (a header, not a secret), cut and escaped
+                        let origin: String = origin.chars().take(200).collect();
+                        info!(
+                            %ip,
+                            status,
+                            ?origin,
+                            "WebSocket refused: this page's origin is not allowed; allow it with \
+                             --allowed-origins (the local endpoint, a relay) or --remote-allowed-origins \
+                             (a bridge's remote endpoint)"
+                        );
+                    }
+                    None => info!(%ip, status, "WebSocket refused before the upgrade"),
+                }
                 let mut stream = stream;
                 let _ = http::respond(&mut stream, http::status_line(status), "text/plain", body.as_bytes()).await;
                 return;
