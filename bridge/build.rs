@@ -94,7 +94,9 @@ fn build(out: &Path, web_out: &Path) -> Result<(), String> {
     }
     let wasm = target_dir.join(WASM_TARGET).join("web/ibws_web.wasm");
     let mut b = wasm_bindgen_cli_support::Bindgen::new();
-    b.input_path(&wasm).web(true).map_err(|e| e.to_string())?.typescript(true);
+    // `init()` with no argument loads ibws_web_bg.wasm from beside the script (the
+    // bridge serves both at its root)
+    b.input_path(&wasm).web(true).map_err(|e| e.to_string())?.typescript(true).omit_default_module_path(false);
     b.generate(web_out).map_err(|e| format!("wasm-bindgen: {e}"))?;
     Ok(())
 }

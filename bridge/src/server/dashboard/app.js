@@ -331,7 +331,8 @@ function age() {
 const seen = (fn) => (e) => { lastEventAt = Date.now(); fn(e); };
 
 async function main() {
-  await init({ module_or_path: "/ibws_web_bg.wasm" });
+  // the bridge serves the wasm beside /ibws_web.js, where init() looks for it
+  await init();
   const { url, token } = target();
   $("target").textContent = url;
   $("url").value = url;
