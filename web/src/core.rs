@@ -200,6 +200,9 @@ pub struct ClientCore {
     awaiting_snapshot: bool,
     socket_open: bool,
     greeted: bool,
+    /// The app called `close()`: nothing opens a connection again, whatever was
+    /// already on its way (the first connect on the next tick, a token, a retry).
+    stopped: bool,
 }
 
 impl ClientCore {
@@ -223,6 +226,7 @@ impl ClientCore {
             awaiting_snapshot: false,
             socket_open: false,
             greeted: false,
+            stopped: false,
         }
     }
 
@@ -251,9 +255,13 @@ impl ClientCore {
         out.push(Effect::Send(text));
     }
 
-    /// Starts connecting (also used by the app after a stop).
+    /// Starts connecting; nothing once the app closed the client (`close()` wins in
+    /// every state, including before the first connect).
     pub fn connect(&mut self, now: u64) -> Vec<Effect> {
         let mut out = Vec::new();
+        if self.stopped {
+            return out;
+        }
         self.retry_at = None;
         self.set_state(State::Connecting, None, "", &mut out);
         if self.wants_token && self.token.is_none() {
@@ -502,6 +510,7 @@ impl ClientCore {
     /// The app closes the client for good.
     pub fn close(&mut self) -> Vec<Effect> {
         let mut out = Vec::new();
+        self.stopped = true;
         self.retry_at = None;
         self.set_state(State::Closed, Some(1000), "closed by the app", &mut out);
         out.push(Effect::CloseSocket);

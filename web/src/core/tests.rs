@@ -156,3 +156,39 @@ fn pending_requests_are_bounded_and_rejected_on_close() {
 fn json_strings_are_escaped() {
     assert_eq!(json_str("a\"b\\c\n"), r#""a\"b\\c\n""#);
 }
+
+#[test]
+fn close_wins_in_every_state() {
+    // before the first connect (the driver starts on the next tick)
+    let mut c = ClientCore::new(Config::default(), vec!["order_update".into()], None, false);
+    c.close();
+    assert_eq!(c.connect(5), vec![], "a close before the start keeps it closed");
+    assert_eq!(c.state(), State::Closed);
+    // connecting, open, reconnecting, waiting for a token
+    let steps: [fn(&mut ClientCore); 4] = [
+        |c| {
+            c.connect(0);
+        },
+        open_client,
+        |c| {
+            open_client(c);
+            c.on_close(1006, "gone", 10);
+        },
+        |c| {
+            c.connect(0);
+        },
+    ];
+    for (i, step) in steps.iter().enumerate() {
+        let mut c = ClientCore::new(Config::default(), vec!["order_update".into()], None, i == 3);
+        step(&mut c);
+        let e = c.close();
+        assert!(e.contains(&Effect::CloseSocket), "state {i}");
+        assert_eq!(c.state(), State::Closed, "state {i}");
+        // nothing that was on its way reopens it
+        assert!(!c.connect(20).contains(&Effect::Connect), "state {i}");
+        assert!(!c.on_timer(1_000_000).contains(&Effect::Connect), "state {i}");
+        assert!(!c.set_token("t".into(), 30).contains(&Effect::Connect), "state {i}");
+        assert!(!c.on_close(1006, "late", 40).iter().any(|e| matches!(e, Effect::Connect | Effect::State { .. })));
+        assert_eq!(c.state(), State::Closed, "state {i}");
+    }
+}
