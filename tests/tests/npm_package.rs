@@ -109,5 +109,45 @@ async fn a_bundled_typescript_app_installs_the_package_and_sees_orders_in_chromi
     assert!(r["updates"].as_u64().unwrap() >= 3, "live order updates: {r}");
     assert_eq!(r["orderIdsAreNumbers"], true, "{r}");
     assert!(!r["symbols"].as_array().unwrap().is_empty(), "{r}");
+
+    // a React app in StrictMode (the default of Vite's React template) with README's
+    // hook: one connection, every update handled once
+    let react = work.join("react");
+    std::fs::create_dir_all(react.join("dist")).unwrap();
+    for f in ["main.tsx", "index.html"] {
+        copy(&browser.join("react-app").join(f), &react.join(f));
+    }
+    std::fs::write(react.join("package.json"), r#"{ "private": true, "type": "module" }"#).unwrap();
+    run(
+        Command::new("npm").current_dir(&react).args(["install", "--offline", "--no-audit", "--no-fund"]).arg(&tarball),
+        "npm install of the package tarball (React app)",
+    );
+    run(
+        Command::new(browser.join("node_modules/.bin/esbuild"))
+            .current_dir(&react)
+            // React itself comes from the test tools' node_modules
+            .env("NODE_PATH", browser.join("node_modules"))
+            .args(["main.tsx", "--bundle", "--format=esm", "--target=es2022", "--jsx=automatic"])
+            .args(["--define:process.env.NODE_ENV=\"development\"", "--outfile=dist/main.js"]),
+        "esbuild (React app)",
+    );
+    copy(&react.join("index.html"), &react.join("dist/index.html"));
+    copy(&react.join("node_modules/ibws-web/ibws_web_bg.wasm"), &react.join("dist/ibws_web_bg.wasm"));
+    let out = tokio::process::Command::new("node")
+        .arg(browser.join("react-app.mjs"))
+        .arg(react.join("dist"))
+        .arg(format!("ws://{}/websocket/ws", demo.bridge.addr))
+        .arg(artifacts.join("react-strictmode.png"))
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), out).await.expect("the app finished").expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "React app failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let line = stdout.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no result in {stdout}"));
+    let r: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["sockets"], 1, "StrictMode must end with one connection: {r}");
+    assert_eq!(r["duplicates"], 0, "every update handled once: {r}");
+    assert!(r["handled"].as_u64().unwrap() >= 5, "{r}");
     let _ = std::fs::remove_dir_all(&work);
 }
