@@ -20,6 +20,15 @@ import type { MessageType, ServerEvent, OrderData, OrdersResponse } from "./prot
 export * from "./protocol.js";
 export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
 
+/** The event a handler for `T` receives: that type's frame ("*": any event). */
+export type EventOf<T extends MessageType | "*"> = T extends "*" ? ServerEvent : Extract<ServerEvent, { type: T }>;
+
+export interface IbwsClient {
+  /** Calls `callback(event)` for every event of `type` ("*" for all), typed by it:
+   *  `client.on("market_data", (e) => e.data.bid)`. */
+  on<T extends MessageType | "*">(type: T, callback: (event: EventOf<T>) => void): void;
+}
+
 export interface ConnectOptions {
   /** A JWT for endpoints that require auth. */
   token?: string;
@@ -289,8 +298,9 @@ impl IbwsClient {
     #[wasm_bindgen(unchecked_return_type = "IbwsClient")]
     pub fn connect(
         url: &str,
-        #[wasm_bindgen(unchecked_param_type = "ConnectOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "ConnectOptions")] options: Option<JsValue>,
     ) -> IbwsClient {
+        let options = options.unwrap_or(JsValue::UNDEFINED);
         let opt = |k: &str| if options.is_object() { get(&options, k) } else { JsValue::UNDEFINED };
         let token = opt("token").as_string();
         let get_token = opt("getToken").dyn_into::<Function>().ok();
@@ -340,12 +350,10 @@ impl IbwsClient {
         IbwsClient { inner }
     }
 
-    /// Calls `callback(frame)` for every event of `type` (`"*"` for all events).
-    pub fn on(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "MessageType | \"*\"")] ty: &str,
-        #[wasm_bindgen(unchecked_param_type = "(event: ServerEvent) => void")] callback: Function,
-    ) {
+    /// Calls `callback(frame)` for every event of `type` (`"*"` for all events). Its
+    /// TypeScript signature (generic over the event type) is in the custom section.
+    #[wasm_bindgen(skip_typescript)]
+    pub fn on(&self, ty: &str, callback: Function) {
         self.inner.borrow_mut().handlers.push((ty.to_owned(), callback));
     }
 

@@ -15,9 +15,16 @@ use super::Num;
 pub struct OrderData {
     pub order_id: i64,
     pub symbol: String,
+    /// TWS's order actions (a closed set; `SSHORT` for some institutional accounts).
+    #[cfg_attr(feature = "typescript", ts(type = "\"BUY\" | \"SELL\" | \"SSHORT\""))]
     pub action: String,
     pub quantity: Num,
     pub order_type: String,
+    /// TWS's order statuses.
+    #[cfg_attr(
+        feature = "typescript",
+        ts(type = "\"ApiPending\" | \"PendingSubmit\" | \"PendingCancel\" | \"PreSubmitted\" | \"Submitted\" | \"ApiCancelled\" | \"Cancelled\" | \"Filled\" | \"Inactive\"")
+    )]
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filled: Option<Num>,
@@ -54,6 +61,7 @@ pub struct OrderData {
     /// program on API client `client_id`), `"MCP"` (an AI agent, as the bridge
     /// recognises agents). Absent on rows from relays and bridges older than this field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(type = "\"TWS\" | \"API\" | \"MCP\""))]
     pub source: Option<String>,
 }
 

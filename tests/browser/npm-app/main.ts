@@ -51,9 +51,29 @@ client.onSnapshot((snap: OrdersResponse) => {
   result.snapshot = snap.data.length;
   snap.data.forEach(show);
 });
-client.on("order_update", (e: ServerEvent) => {
-  if (e.type !== "order_update") return;
+// the handler's event is narrowed by its type: no check of e.type needed
+client.on("order_update", (e) => {
   result.updates += 1;
   result.statuses.push(e.data.status);
   show(e.data);
 });
+client.on("*", (e: ServerEvent) => void e.type);
+
+// What the types catch (checked by tsc, never run):
+function typeChecks(o: OrderData): void {
+  // @ts-expect-error a misspelt event type
+  client.on("order_updat", () => {});
+  client.on("market_data", (e) => {
+    const bid: number | null | undefined = e.data.bid;
+    void bid;
+    // @ts-expect-error market data has no order fields
+    void e.data.order_id;
+  });
+  // @ts-expect-error a wrong action literal
+  if (o.action === "BYU") return;
+  // @ts-expect-error a wrong status literal
+  if (o.status === "Filed") return;
+  // options are optional
+  IbwsClient.connect(url).close();
+}
+void typeChecks;

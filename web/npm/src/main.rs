@@ -60,6 +60,9 @@ fn build(root: &Path, out: &Path) -> Result<(), String> {
     // which Vite and webpack follow and esbuild users copy
     b.input_path(&wasm).web(true).map_err(|e| e.to_string())?.typescript(true).omit_default_module_path(false);
     b.generate(out).map_err(|e| format!("wasm-bindgen: {e}"))?;
+    let dts = out.join("ibws_web.d.ts");
+    let text = std::fs::read_to_string(&dts).map_err(|e| format!("cannot read {}: {e}", dts.display()))?;
+    write(out, "ibws_web.d.ts", &fit_declarations(&text)?)?;
 
     eprintln!("protocol.d.ts from the Rust protocol types ...");
     write(out, "protocol.d.ts", &ibws_shared::protocol::typescript::declarations())?;
@@ -68,6 +71,27 @@ fn build(root: &Path, out: &Path) -> Result<(), String> {
     write(out, "package.json", &package_json())?;
     write(out, "README.md", README)?;
     Ok(())
+}
+
+/// Makes wasm-bindgen's declarations type-check under a default strict `tsconfig`:
+/// `connect`'s options become optional (wasm-bindgen writes an `Option` parameter
+/// with an explicit type as required), and the `[Symbol.dispose]` member goes (it needs
+/// `lib: esnext.disposable`; `free()` and `close()` stay, and the method is still there
+/// at run time where the platform has `Symbol.dispose`). Each change must find its
+/// text, so a wasm-bindgen upgrade that changes the output fails the build here.
+fn fit_declarations(text: &str) -> Result<String, String> {
+    let edits = [
+        ("static connect(url: string, options: ConnectOptions): IbwsClient;", "static connect(url: string, options?: ConnectOptions): IbwsClient;"),
+        ("    [Symbol.dispose](): void;\n", ""),
+    ];
+    let mut out = text.to_owned();
+    for (from, to) in edits {
+        if !out.contains(from) {
+            return Err(format!("ibws_web.d.ts no longer contains {from:?}: update fit_declarations"));
+        }
+        out = out.replace(from, to);
+    }
+    Ok(out)
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> Result<(), String> {
