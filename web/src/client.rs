@@ -298,9 +298,9 @@ impl IbwsClient {
     #[wasm_bindgen(unchecked_return_type = "IbwsClient")]
     pub fn connect(
         url: &str,
-        #[wasm_bindgen(unchecked_param_type = "ConnectOptions")] options: Option<JsValue>,
+        // optional in the package's declarations (web/npm); a missing argument is undefined
+        #[wasm_bindgen(unchecked_param_type = "ConnectOptions")] options: JsValue,
     ) -> IbwsClient {
-        let options = options.unwrap_or(JsValue::UNDEFINED);
         let opt = |k: &str| if options.is_object() { get(&options, k) } else { JsValue::UNDEFINED };
         let token = opt("token").as_string();
         let get_token = opt("getToken").dyn_into::<Function>().ok();
