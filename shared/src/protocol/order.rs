@@ -23,7 +23,9 @@ pub struct OrderData {
     /// TWS's order statuses.
     #[cfg_attr(
         feature = "typescript",
-        ts(type = "\"ApiPending\" | \"PendingSubmit\" | \"PendingCancel\" | \"PreSubmitted\" | \"Submitted\" | \"ApiCancelled\" | \"Cancelled\" | \"Filled\" | \"Inactive\"")
+        ts(
+            type = "\"ApiPending\" | \"PendingSubmit\" | \"PendingCancel\" | \"PreSubmitted\" | \"Submitted\" | \"ApiCancelled\" | \"Cancelled\" | \"Filled\" | \"Inactive\""
+        )
     )]
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

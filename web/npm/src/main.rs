@@ -81,7 +81,10 @@ fn build(root: &Path, out: &Path) -> Result<(), String> {
 /// text, so a wasm-bindgen upgrade that changes the output fails the build here.
 fn fit_declarations(text: &str) -> Result<String, String> {
     let edits = [
-        ("static connect(url: string, options: ConnectOptions): IbwsClient;", "static connect(url: string, options?: ConnectOptions): IbwsClient;"),
+        (
+            "static connect(url: string, options: ConnectOptions): IbwsClient;",
+            "static connect(url: string, options?: ConnectOptions): IbwsClient;",
+        ),
         ("    [Symbol.dispose](): void;\n", ""),
     ];
     let mut out = text.to_owned();
