@@ -242,7 +242,7 @@ impl Bridge {
             utc_offset_secs: hub_cfg.utc_offset_secs,
             client_id: cfg.client_id,
         });
-        let out = Outputs { hub: hub.clone(), uplink: uplink.clone() };
+        let out = Outputs { hub: hub.clone(), uplink: uplink.clone(), status: status.clone() };
         tasks.push(tokio::spawn(pipeline(rx, driver, notifier, out, agent)));
         Ok(Bridge { addr, remote_addr, hub, status, uplink, desk, tasks, stop })
     }
@@ -269,11 +269,13 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 struct Outputs {
     hub: SharedHub,
     uplink: Option<Uplink>,
+    status: Arc<Status>,
 }
 
 impl Outputs {
-    fn source(&self, up: bool) {
+    fn source(&self, up: bool, reason: Option<&str>) {
         self.hub.with(|h| h.set_source_connected(up));
+        *self.status.tws_down_reason.lock().unwrap_or_else(|e| e.into_inner()) = reason.map(str::to_owned);
         if let Some(u) = &self.uplink {
             u.set_source(up);
         }
@@ -325,8 +327,8 @@ async fn pipeline(
                 let Some(ev) = ev else { return };
                 let now = clock::now();
                 match &ev {
-                    LinkEvent::Connected { .. } => out.source(true),
-                    LinkEvent::Disconnected { .. } => out.source(false),
+                    LinkEvent::Connected { .. } => out.source(true, None),
+                    LinkEvent::Disconnected { reason } => out.source(false, Some(reason)),
                     _ => {}
                 }
                 if let Some(st) = station.as_mut() {

@@ -79,9 +79,19 @@ pub struct UplinkStats {
     /// Times a relay welcomed the bridge below a seq it had acknowledged in the same
     /// epoch: it lost events it promised to hold.
     pub ack_regressions: AtomicU64,
+    /// Why the uplink last went down, while it is down.
+    down_reason: std::sync::Mutex<Option<String>>,
 }
 
 impl UplinkStats {
+    /// Why the uplink is down, while it is down.
+    pub fn last_error(&self) -> Option<String> {
+        if self.connected.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.down_reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     fn mirror(&self, c: UplinkCounters) {
         self.connected.store(c.connected, Ordering::Relaxed);
         self.acked_seq.store(c.acked_seq, Ordering::Relaxed);
@@ -164,7 +174,10 @@ impl Uplink {
                 UplinkEvent::StreamRefused => error!(
                     "the relay refused this bridge's stream (4005: a gap or a seq out of range); reconnecting with a snapshot"
                 ),
-                UplinkEvent::Down { why, delay_ms } => warn!(error = %why, delay_ms, "relay uplink down; reconnecting"),
+                UplinkEvent::Down { why, delay_ms } => {
+                    warn!(error = %why, delay_ms, "relay uplink down; reconnecting");
+                    *self.stats.down_reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.to_string());
+                }
             }
         }
         self.stats.mirror(s.counters());

@@ -1,6 +1,7 @@
-// Serves the built React app on a loopback origin and opens it in Debian's Chromium
-// against an ibws endpoint; prints the page's counts once updates have arrived.
-// Usage: node react-app.mjs <dist dir> <ws url> <screenshot.png>
+// Serves the built React app on a loopback origin (or opens one a dev server serves)
+// in Debian's Chromium against an ibws endpoint; prints the page's counts once updates
+// have arrived.
+// Usage: node react-app.mjs <dist dir | http://origin> <ws url> <screenshot.png>
 import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
 import { extname, join, normalize } from "node:path";
@@ -18,8 +19,9 @@ const server = createServer(async (req, res) => {
     res.writeHead(404).end();
   }
 });
-await new Promise((r) => server.listen(0, "127.0.0.1", r));
-const origin = `http://127.0.0.1:${server.address().port}`;
+const served = !dist.startsWith("http");
+if (served) await new Promise((r) => server.listen(0, "127.0.0.1", r));
+const origin = served ? `http://127.0.0.1:${server.address().port}` : dist.replace(/\/$/, "");
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -30,17 +32,23 @@ try {
   const page = await browser.newPage({ viewport: { width: 800, height: 400 } });
   page.on("pageerror", (e) => { console.log("pageerror:", e.message); failed = true; });
   const sockets = [];
-  page.on("websocket", (w) => sockets.push(w.url()));
+  // the app's own connections (a dev server's hot-reload socket is not one)
+  page.on("websocket", (w) => { if (w.url().startsWith(ws)) sockets.push(w.url()); });
+  page.on("console", (m) => { if (m.type() === "error") console.log("console error:", m.text()); });
   await page.goto(`${origin}/index.html?ws=${encodeURIComponent(ws)}`);
   await page.waitForFunction(() => window.ibwsResult && window.ibwsResult.state === "open"
     && window.ibwsResult.handled >= 5, null, { timeout: 30000 });
+  const wasm = await page.evaluate(() => performance.getEntriesByType("resource").map((e) => e.name).filter((n) => /\.wasm/.test(n)));
   // a while longer: a second connection would deliver every update again
   await page.waitForTimeout(1500);
   const result = await page.evaluate(() => window.ibwsResult);
   await page.screenshot({ path: shot });
-  console.log(JSON.stringify({ ok: !failed, sockets: sockets.length, ...result }));
+  console.log(JSON.stringify({ ok: !failed, sockets: sockets.length, wasm, ...result }));
+} catch (e) {
+  console.log("failed:", e.message);
+  failed = true;
 } finally {
   await browser.close();
-  server.close();
+  if (served) server.close();
 }
 process.exit(failed ? 1 : 0);

@@ -1,9 +1,11 @@
 //! Playwright (npm `playwright-core`) drives Debian's Chromium through the dashboard a
-//! bridge serves: a simulated TWS with two accounts and a random order flow, the bridge
-//! forwarding to a relay. Each piece is checked (orders, agent marks, notifications,
-//! accounts, sparklines with fills, an order's timeline, TWS and relay link states and
-//! the newest event's age, the account and agent filters); then TWS and the relay are
-//! taken away and both links must show it. Screenshots go to `tests/artifacts/`.
+//! bridge serves: a simulated TWS with two accounts, a few hundred working orders and a
+//! random order flow, the bridge forwarding to a relay. Each piece is checked (see
+//! `tests/browser/dashboard.mjs`: the scroll area, sorting, search, agent marks from the
+//! server's flag, English notifications, the alerts strip, the fills blotter, P&L,
+//! number formats, sparklines, an order's timeline, link states with their reasons,
+//! filters). Screenshots go to `tests/artifacts/`. How fast the page stays on a busy
+//! day is a benchmark (`tests/browser/dashboard-bench.mjs`), not a test.
 
 use std::time::Duration;
 
@@ -13,13 +15,23 @@ use ibws_tests::{browser_dir, repo_root, test_relay, test_uplink, TestKeys};
 use ibws_tws_io::sim::{AccountSpec, SimConfig, Simulator, AGENT_CLIENT_ID};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+const SCREENSHOTS: [&str; 5] = [
+    "dashboard.png",
+    "dashboard-timeline.png",
+    "dashboard-alerts.png",
+    "dashboard-filtered.png",
+    "dashboard-links-down.png",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_shows_each_piece_live_in_chromium() {
+    use ibws_tws::outgoing::OrderTicket;
     let sim = Simulator::start(SimConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         seed: 3,
         accounts: vec!["DU111".parse::<AccountSpec>().unwrap(), "DU222:GBP".parse().unwrap()],
         flow_interval: Some(Duration::from_millis(150)),
+        orders: 300,
         ..SimConfig::default()
     })
     .await
@@ -40,7 +52,7 @@ async fn dashboard_shows_each_piece_live_in_chromium() {
 
     let artifacts = repo_root().join("tests/artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
-    for f in ["dashboard.png", "dashboard-timeline.png", "dashboard-filtered.png", "dashboard-links-down.png"] {
+    for f in SCREENSHOTS {
         let _ = std::fs::remove_file(artifacts.join(f));
     }
     let mut child = tokio::process::Command::new("node")
@@ -58,11 +70,26 @@ async fn dashboard_shows_each_piece_live_in_chromium() {
     let mut relay = Some(relay);
     let run = async {
         while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains("\"phase\":\"up\"") {
+            let answer: &[u8] = if line.contains("\"phase\":\"pause\"") {
+                sim.set_flow(false);
+                b"paused\n"
+            } else if line.contains("\"phase\":\"resume\"") {
+                sim.set_flow(true);
+                b"resumed\n"
+            } else if line.contains("\"phase\":\"reject\"") {
+                let perm = sim.place(0, "MSFT", OrderTicket::limit("BUY", 10.0, 400.0));
+                sim.reject(perm, "Order size exceeds the test's limit (simulated).");
+                b"rejected\n"
+            } else if line.contains("\"phase\":\"up\"") {
                 // take TWS (down until the test ends) and the relay away
                 sim.go_down();
                 drop(relay.take());
-                stdin.write_all(b"links-down\n").await.unwrap();
+                b"links-down\n"
+            } else {
+                b""
+            };
+            if !answer.is_empty() {
+                stdin.write_all(answer).await.unwrap();
                 stdin.flush().await.unwrap();
             }
             out.push(line);
@@ -75,19 +102,35 @@ async fn dashboard_shows_each_piece_live_in_chromium() {
     let result = out.iter().rev().find(|l| l.contains("\"ok\"")).unwrap_or_else(|| panic!("no result in {stdout}"));
     let r: serde_json::Value = serde_json::from_str(result).unwrap();
     assert_eq!(r["ok"], true, "{r}");
-    for key in ["orders", "sparkline_fills", "links_up", "timeline", "filters", "links_down"] {
+    for key in [
+        "orders",
+        "english_labels",
+        "scroll_area",
+        "sorting",
+        "search",
+        "formats",
+        "sparkline_fills",
+        "fills",
+        "accounts",
+        "links_up",
+        "timeline",
+        "alerts",
+        "filters",
+        "links_down",
+    ] {
         assert!(!r["checks"][key].is_null(), "check {key} ran: {r}");
     }
-    for f in ["dashboard.png", "dashboard-timeline.png", "dashboard-filtered.png", "dashboard-links-down.png"] {
+    for f in SCREENSHOTS {
         let png = std::fs::read(artifacts.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{f} is a real screenshot");
     }
     drop(bridge);
 }
 
-/// A busy account's book: 10,000 working orders. The dashboard takes them all, draws
-/// the newest 500 (drawing every row on every frame would freeze the page), says how
-/// many there are, and a change to the newest order still shows.
+/// A busy account's book: 10,000 working orders. The dashboard takes them all into a
+/// scroll area that draws only the rows in view, puts the order changed last first,
+/// follows its changes in place, reaches the oldest by scrolling, and every real click
+/// opens the clicked order's timeline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_with_ten_thousand_orders_draws_the_newest_and_stays_live() {
     use ibws_tws::outgoing::OrderTicket;

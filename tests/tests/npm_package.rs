@@ -2,7 +2,9 @@
 //! built by its one command (`cargo run -p ibws-web-npm`), packed, installed into a
 //! small TypeScript app, type-checked by `tsc` against the package's generated
 //! declarations, bundled by esbuild, served from a loopback origin and opened in
-//! headless Chromium against `ibws demo`, where orders arrive, typed.
+//! headless Chromium against `ibws demo`, where orders arrive, typed. Then a React app in
+//! StrictMode, bundled by esbuild, and the same app as Vite's React template makes it:
+//! served by Vite's dev server and built by `vite build`.
 
 use std::path::Path;
 use std::process::Command;
@@ -133,21 +135,67 @@ async fn a_bundled_typescript_app_installs_the_package_and_sees_orders_in_chromi
     );
     copy(&react.join("index.html"), &react.join("dist/index.html"));
     copy(&react.join("node_modules/ibws-web/ibws_web_bg.wasm"), &react.join("dist/ibws_web_bg.wasm"));
+    let ws = format!("ws://{}/websocket/ws", demo.bridge.addr);
+    strict_mode_app(&react.join("dist").to_string_lossy(), &ws, &artifacts.join("react-strictmode.png")).await;
+
+    // the same app as Vite's React template makes it, with the tarball installed as
+    // README says: Vite's dev server (wasm served from node_modules), then its build
+    let vite = work.join("vite");
+    std::fs::create_dir_all(&vite).unwrap();
+    for f in ["index.html", "vite.config.js", "package.json"] {
+        copy(&browser.join("vite-app").join(f), &vite.join(f));
+    }
+    copy(&browser.join("react-app/main.tsx"), &vite.join("main.tsx"));
+    run(
+        Command::new("npm")
+            .current_dir(&vite)
+            .args(["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"])
+            .arg(&tarball),
+        "npm install (Vite app: its template's packages and the ibws-web tarball)",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut dev = tokio::process::Command::new(vite.join("node_modules/.bin/vite"))
+        .current_dir(&vite)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--strictPort"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("vite runs");
+    let origin = format!("http://127.0.0.1:{port}");
+    let up = async {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), up).await.expect("vite's dev server listens");
+    let r = strict_mode_app(&origin, &ws, &artifacts.join("vite-dev.png")).await;
+    assert!(r["wasm"].to_string().contains("node_modules"), "the dev server served the package's wasm: {r}");
+    dev.kill().await.unwrap();
+    run(Command::new(vite.join("node_modules/.bin/vite")).current_dir(&vite).arg("build"), "vite build");
+    let r = strict_mode_app(&vite.join("dist").to_string_lossy(), &ws, &artifacts.join("vite-build.png")).await;
+    assert!(r["wasm"].to_string().contains("/assets/"), "the build emitted the wasm as an asset: {r}");
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// Opens a React StrictMode app (a folder to serve, or a dev server's origin) in
+/// Chromium: it must end with one connection and handle every update once.
+async fn strict_mode_app(app: &str, ws: &str, shot: &Path) -> serde_json::Value {
     let out = tokio::process::Command::new("node")
-        .arg(browser.join("react-app.mjs"))
-        .arg(react.join("dist"))
-        .arg(format!("ws://{}/websocket/ws", demo.bridge.addr))
-        .arg(artifacts.join("react-strictmode.png"))
+        .arg(browser_dir().join("react-app.mjs"))
+        .arg(app)
+        .arg(ws)
+        .arg(shot)
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(Duration::from_secs(120), out).await.expect("the app finished").expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "React app failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "React app {app} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let line = stdout.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no result in {stdout}"));
     let r: serde_json::Value = serde_json::from_str(line).unwrap();
-    assert_eq!(r["ok"], true, "{r}");
-    assert_eq!(r["sockets"], 1, "StrictMode must end with one connection: {r}");
-    assert_eq!(r["duplicates"], 0, "every update handled once: {r}");
-    assert!(r["handled"].as_u64().unwrap() >= 5, "{r}");
-    let _ = std::fs::remove_dir_all(&work);
+    assert_eq!(r["ok"], true, "{app}: {r}");
+    assert_eq!(r["sockets"], 1, "StrictMode must end with one connection ({app}): {r}");
+    assert_eq!(r["duplicates"], 0, "every update handled once ({app}): {r}");
+    assert!(r["handled"].as_u64().unwrap() >= 5, "{app}: {r}");
+    r
 }

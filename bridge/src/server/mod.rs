@@ -53,6 +53,8 @@ pub struct Status {
     pub bridge_takeovers: std::sync::atomic::AtomicU64,
     /// Relay: second bridges refused because the tenant's bridge was alive.
     pub bridges_refused: std::sync::atomic::AtomicU64,
+    /// Why the link to TWS went down, while it is down (the dashboard shows it).
+    pub tws_down_reason: std::sync::Mutex<Option<String>>,
 }
 
 /// Which HTTP routes a listener answers.
@@ -285,12 +287,18 @@ impl Endpoint {
             "tws_connected": self.hubs.tws_connected(),
             "clients": clients,
         });
+        if let Some(why) = self.status.tws_down_reason.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            v["tws_down_reason"] = why.into();
+        }
         if let Some(u) = &self.status.uplink {
             // the bridge's link to its relay (the dashboard shows it beside TWS's)
             v["relay"] = serde_json::json!({
                 "connected": u.connected.load(Ordering::Relaxed),
                 "acked_seq": u.acked_seq.load(Ordering::Relaxed),
             });
+            if let Some(why) = u.last_error() {
+                v["relay"]["last_error"] = why.into();
+            }
         }
         if let Hubs::Single(h) = &self.hubs {
             let (epoch, seq) = h.with(|h| (h.position().0.to_owned(), h.position().1));
