@@ -41,6 +41,10 @@ pub struct RemoteConfig {
 pub struct BridgeConfig {
     pub tws: String,
     pub client_id: i64,
+    /// The highest TWS server version to offer (`--tws-max-version`).
+    pub tws_max_version: i32,
+    /// Days of executions to reconcile after connecting (server version 200 on).
+    pub reconcile_days: i64,
     pub accounts: Vec<String>,
     pub watch: Vec<String>,
     pub listen: SocketAddr,
@@ -74,6 +78,8 @@ impl Default for BridgeConfig {
         BridgeConfig {
             tws: "127.0.0.1:7497".into(),
             client_id: 0,
+            tws_max_version: ibws_tws::versions::MAX_CLIENT_VERSION,
+            reconcile_days: LinkConfig::default().reconcile_days,
             accounts: vec![],
             watch: vec![],
             listen: "127.0.0.1:8000".parse().expect("valid address"),
@@ -230,6 +236,8 @@ impl Bridge {
                 client_id: cfg.client_id,
                 accounts: cfg.accounts.clone(),
                 watch: cfg.watch.clone(),
+                max_version: cfg.tws_max_version,
+                reconcile_days: cfg.reconcile_days,
                 ..LinkConfig::default()
             },
         };

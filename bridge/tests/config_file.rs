@@ -80,6 +80,8 @@ fn every_bridge_option_comes_through_the_file() {
     let lines = [
         ("tws", "\"127.0.0.1:4002\"".into()),
         ("client_id", "17".into()),
+        ("tws_max_version", "178".into()),
+        ("reconcile_days", "5".into()),
         ("accounts", "[\"DU111\", \"DU222\"]".into()),
         ("watch", "[\"aapl\", \"msft\"]".into()),
         ("listen", "\"127.0.0.1:18123\"".into()),
@@ -126,6 +128,7 @@ fn every_bridge_option_comes_through_the_file() {
     let c = o.resolve().unwrap();
     assert_eq!(c.tws, "127.0.0.1:4002");
     assert_eq!(c.client_id, 17);
+    assert_eq!((c.tws_max_version, c.reconcile_days), (178, 5));
     assert_eq!(c.accounts, ["DU111", "DU222"]);
     assert_eq!(c.watch, ["AAPL", "MSFT"]);
     assert_eq!(c.listen.to_string(), "127.0.0.1:18123");

@@ -53,17 +53,28 @@ try {
   checks.scrolled_to_end = (await drawn()).length;
   await page.$eval("#orders-scroll", (s) => { s.scrollTop = 0; });
 
-  // every real click opens that order's timeline
+  // every real click opens that order's timeline. The pointer rests on the list first:
+  // the list's order is held from then on, so the row under the mouse stays put
+  await page.waitForFunction(() => Math.min(...[...document.querySelectorAll("#orders .row.order:not([hidden])")]
+    .map((r) => parseFloat(r.style.top))) === 0, null, T);
+  await page.hover("#orders-scroll");
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
   const clicks = [];
   for (let i = 0; i < 6; i++) {
-    const rows = await drawn();
-    const area = await page.$eval("#orders-scroll", (s) => { const b = s.getBoundingClientRect(); return { top: b.top, bottom: b.bottom }; });
-    const target = rows.filter((r) => r.perm !== (clicks.at(-1) ?? ""))[(i * 5) % 12 + 1];
-    const box = await page.$eval(`#orders .row.order[data-perm="${target.perm}"]`, (r) => { const b = r.getBoundingClientRect(); return { x: b.x + b.width / 2, y: b.y + b.height / 2 }; });
-    if (box.y < area.top + 24 || box.y > area.bottom) continue;
-    await page.mouse.click(box.x, box.y);
-    await page.waitForFunction((perm) => document.querySelector("#detail").dataset.perm === perm && document.querySelector("#detail li"), target.perm, { timeout: 3000 });
-    clicks.push(target.perm);
+    // the row and where it is, read in one task of the page
+    const t = await page.evaluate(([i, last]) => {
+      const area = document.getElementById("orders-scroll").getBoundingClientRect();
+      const rows = [...document.querySelectorAll("#orders .row.order:not([hidden])")]
+        .filter((r) => r.dataset.perm !== last)
+        .map((r) => ({ perm: r.dataset.perm, b: r.getBoundingClientRect() }))
+        .filter(({ b }) => b.top >= area.top + b.height && b.bottom <= area.bottom)
+        .sort((x, y) => x.b.top - y.b.top);
+      const pick = rows[(i * 5) % Math.min(rows.length, 12)];
+      return { perm: pick.perm, x: pick.b.x + pick.b.width / 2, y: pick.b.y + pick.b.height / 2 };
+    }, [i, clicks.at(-1) ?? ""]);
+    await page.mouse.click(t.x, t.y);
+    await page.waitForFunction((perm) => document.querySelector("#detail").dataset.perm === perm && document.querySelector("#detail li"), t.perm, { timeout: 3000 });
+    clicks.push(t.perm);
     await page.waitForTimeout(150);
   }
   checks.clicks = clicks.length;

@@ -177,13 +177,20 @@ try {
   // already Filled when the page opened starts at "seen" with that state, and has no
   // fill of its own: try the next)
   await page.hover("#orders-scroll");
+  await frames(2);
   const tried = new Set();
   let perm = null;
   let kinds = [];
   const until = Date.now() + 60000;
   while (Date.now() < until) {
     const next = (await rows()).find((r) => r.cells.status === "Filled" && !tried.has(r.perm));
-    if (!next) { await page.mouse.move(5, 5); await new Promise((r) => setTimeout(r, 400)); await page.hover("#orders-scroll"); continue; }
+    if (!next) {
+      await page.mouse.move(5, 5);
+      await new Promise((r) => setTimeout(r, 400));
+      await page.hover("#orders-scroll");
+      await frames(2);
+      continue;
+    }
     tried.add(next.perm);
     await page.click(`#orders .row.order[data-perm="${next.perm}"]`);
     await page.waitForSelector(`#detail[data-perm="${next.perm}"] li`, T);

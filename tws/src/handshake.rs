@@ -7,10 +7,12 @@
 use super::frame::encode_frame;
 use super::versions::{MAX_CLIENT_VERSION, MIN_CLIENT_VERSION};
 
-/// The bytes a client sends first.
-pub fn client_hello() -> Vec<u8> {
+/// The bytes a client sends first: the range `v157..max` (`max` at most
+/// [`MAX_CLIENT_VERSION`], at least [`MIN_CLIENT_VERSION`]).
+pub fn client_hello(max: i32) -> Vec<u8> {
+    let max = max.clamp(MIN_CLIENT_VERSION, MAX_CLIENT_VERSION);
     let mut out = b"API\0".to_vec();
-    let range = format!("v{MIN_CLIENT_VERSION}..{MAX_CLIENT_VERSION}");
+    let range = format!("v{MIN_CLIENT_VERSION}..{max}");
     out.extend_from_slice(&(range.len() as u32).to_be_bytes());
     out.extend_from_slice(range.as_bytes());
     out

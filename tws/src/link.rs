@@ -71,6 +71,13 @@ pub struct LinkConfig {
     pub max_queued_requests: usize,
     /// Seed of the reconnect jitter (the driver passes a random one).
     pub jitter_seed: u64,
+    /// The highest server version to offer (a TWS that misbehaves at the top of the
+    /// range is pinned lower).
+    pub max_version: i32,
+    /// Days of executions to reconcile after a connect, from server version 200 (TWS
+    /// allows 1..=7; below 200 TWS sends today's only). 3 covers a weekend: fills of
+    /// Friday evening reach clients when the bridge and TWS come back on Monday.
+    pub reconcile_days: i64,
 }
 
 impl Default for LinkConfig {
@@ -88,6 +95,8 @@ impl Default for LinkConfig {
             max_msgs_per_sec: 50,
             max_queued_requests: 4096,
             jitter_seed: 0x5eed,
+            max_version: crate::versions::MAX_CLIENT_VERSION,
+            reconcile_days: 3,
         }
     }
 }
@@ -317,7 +326,7 @@ impl TwsLink {
         self.outbox.clear();
         self.last_rx = now;
         self.probe_sent = false;
-        self.raw.push_back(client_hello());
+        self.raw.push_back(client_hello(self.cfg.max_version));
         self.state = State::Handshake { deadline: after(now, self.cfg.ready_timeout) };
     }
 
@@ -530,9 +539,16 @@ pub fn startup_requests(cfg: &LinkConfig, follow: &[String]) -> Vec<Request> {
     }
     v.push(Request::ReqAllOpenOrders);
     v.push(Request::ReqCompletedOrders { api_only: false });
-    v.push(Request::ReqExecutions { req_id: EXECUTIONS_REQ_ID, filter: ExecutionFilter::default() });
+    v.push(Request::ReqExecutions { req_id: EXECUTIONS_REQ_ID, filter: reconcile_filter(cfg) });
     v.extend(subscriptions(cfg, follow));
     v
+}
+
+/// The executions to reconcile: today's, or from server version 200 (where the filter
+/// carries it; below, the field is not sent) the last `reconcile_days` days.
+fn reconcile_filter(cfg: &LinkConfig) -> ExecutionFilter {
+    let days = cfg.reconcile_days.clamp(1, 7);
+    ExecutionFilter { last_n_days: (days > 1).then_some(days), ..ExecutionFilter::default() }
 }
 
 /// After 1101: the subscriptions again (each cancelled first, so TWS never sees a
@@ -546,7 +562,7 @@ fn resubscriptions(cfg: &LinkConfig, follow: &[String]) -> Vec<Request> {
         v.push(Request::CancelMktData { req_id: MARKET_DATA_REQ_ID + i as i64 });
     }
     v.extend(subscriptions(cfg, follow));
-    v.push(Request::ReqExecutions { req_id: EXECUTIONS_REQ_ID, filter: ExecutionFilter::default() });
+    v.push(Request::ReqExecutions { req_id: EXECUTIONS_REQ_ID, filter: reconcile_filter(cfg) });
     v
 }
 

@@ -74,6 +74,12 @@ pub struct Order {
     /// completedOrder only.
     pub filled_quantity: Option<f64>,
     pub parent_perm_id: Option<i64>,
+    /// From server version 193 (openOrder): CME's manual order indicator, 1 when a
+    /// person entered the order, 0 when a program did; `None` when TWS did not say.
+    pub manual_order_indicator: Option<i64>,
+    /// From server version 198: who submitted the order (a user name for orders
+    /// typed in TWS; empty when TWS did not say).
+    pub submitter: String,
 }
 
 /// The order state at the end of openOrder (and completedOrder).
@@ -131,6 +137,8 @@ pub struct Execution {
     pub model_code: String,
     pub last_liquidity: i64,
     pub pending_price_revision: bool,
+    /// From server version 198: who submitted the order of this fill.
+    pub submitter: String,
 }
 
 /// commissionReport.

@@ -1,13 +1,16 @@
 //! Server versions that change message layouts, and the range we negotiate.
 //!
-//! We offer `v157..178`, the same range as ib_async, a widely used client: every TWS
-//! and IB Gateway build of the last several years answers inside it, all of it is
-//! plain NUL-delimited text (protobuf starts at 201), and our decoder walks every
-//! layout change inside it. Layout changes above 178 (e.g. the error time at 194)
-//! are decoded too where noted, so a later widening of the range is a small step.
+//! We offer `v157..200`: every TWS and IB Gateway build of the last several years
+//! answers inside it, all of it is plain NUL-delimited text (protobuf starts at 201),
+//! and the codec walks every layout change inside it, in both directions (the
+//! simulator answers at any version of the range). A user whose TWS misbehaves at the
+//! top of the range pins a lower one (`--tws-max-version`, down to
+//! [`MIN_CLIENT_VERSION`]).
 
 pub const MIN_CLIENT_VERSION: i32 = 157;
-pub const MAX_CLIENT_VERSION: i32 = 178;
+pub const MAX_CLIENT_VERSION: i32 = 200;
+/// The highest version before this codec walked the 179..200 layouts (ib_async 2's).
+pub const TEXT_V178: i32 = 178;
 
 pub const DURATION: i32 = 158;
 pub const POST_TO_ATS: i32 = 160;
@@ -23,4 +26,42 @@ pub const ENCODE_MSG_ASCII7: i32 = 175;
 pub const BOND_ISSUERID: i32 = 176;
 pub const FA_PROFILE_DESUPPORT: i32 = 177;
 pub const PENDING_PRICE_REVISION: i32 = 178;
+/// contractData: fund fields for secType FUND.
+pub const FUND_DATA_FIELDS: i32 = 179;
+/// contractData: `lastTradeDate` after the contract month.
+pub const LAST_TRADE_DATE: i32 = 182;
+/// placeOrder, openOrder, completedOrder: `customerAccount`.
+pub const CUSTOMER_ACCOUNT: i32 = 183;
+/// placeOrder, openOrder, completedOrder: `professionalCustomer`.
+pub const PROFESSIONAL_CUSTOMER: i32 = 184;
+/// openOrder: `bondAccruedInterest`.
+pub const BOND_ACCRUED_INTEREST: i32 = 185;
+/// contractData: the list of ineligibility reasons.
+pub const INELIGIBILITY_REASONS: i32 = 186;
+/// placeOrder and cancelOrder carried RFQ fields from 187 until 190 took them out.
+pub const RFQ_FIELDS: i32 = 187;
+/// placeOrder, openOrder: `includeOvernight`.
+pub const INCLUDE_OVERNIGHT: i32 = 189;
+pub const UNDO_RFQ_FIELDS: i32 = 190;
+/// permIds may exceed 32 bits (ibws keeps them as i64 at every version).
+pub const PERM_ID_AS_LONG: i32 = 191;
+/// placeOrder: `manualOrderIndicator`; cancelOrder and reqGlobalCancel lose their
+/// version field and carry `extOperator` and `manualOrderIndicator`.
+pub const CME_TAGGING_FIELDS: i32 = 192;
+/// openOrder: `extOperator`, `manualOrderIndicator`.
+pub const CME_TAGGING_FIELDS_IN_OPEN_ORDER: i32 = 193;
+/// error: no version field; `errorTime` (when TWS raised it, ms since the epoch).
 pub const ERROR_TIME: i32 = 194;
+/// openOrder's what-if section: margins outside regular hours, suggested size,
+/// reject reason, allocations.
+pub const FULL_ORDER_PREVIEW_FIELDS: i32 = 195;
+/// reqCurrentTimeInMillis exists.
+pub const CURRENT_TIME_IN_MILLIS: i32 = 197;
+/// openOrder, completedOrder, execDetails: `submitter` (who submitted the order).
+pub const SUBMITTER: i32 = 198;
+/// placeOrder, openOrder: `imbalanceOnly`.
+pub const IMBALANCE_ONLY: i32 = 199;
+/// reqExecutions: `lastNDays` and `specificDates` (executions of up to 7 days back).
+pub const PARAMETRIZED_DAYS_OF_EXECUTIONS: i32 = 200;
+/// Every message id above 200 starts the protobuf encoding.
+pub const PROTOBUF: i32 = 201;

@@ -138,7 +138,7 @@ fn text_beyond_ascii_arrives_escaped_and_is_decoded() {
         currency: String::new(),
         account: "DU1".into(),
     };
-    for version in [157, 176, 178] {
+    for version in [157, 176, 178, 194, 200] {
         for m in [&err, &value] {
             let frame = m.encode(version);
             let payload = &frame[4..];

@@ -32,7 +32,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
 
     #[test]
-    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2_000), version in 150i32..200) {
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2_000), version in 150i32..=ibws_tws::versions::MAX_CLIENT_VERSION) {
         let mut d = FrameDecoder::new();
         d.extend(&bytes);
         while let Ok(Some(frame)) = d.next_frame() {
@@ -45,7 +45,7 @@ proptest! {
     fn typed_frames_with_random_fields_never_panic(
         id in prop::sample::select(IDS.to_vec()),
         rest in prop::collection::vec(field(), 0..200),
-        version in 157i32..=178,
+        version in 157i32..=ibws_tws::versions::MAX_CLIENT_VERSION,
     ) {
         let mut fields = vec![id.to_owned()];
         fields.extend(rest);

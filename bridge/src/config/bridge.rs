@@ -27,6 +27,15 @@ pub struct BridgeOptions {
     /// "Master API client ID" to this value to see other API clients' orders live
     #[arg(long, env = "IBWS_CLIENT_ID", default_value_t = 0)]
     pub client_id: i64,
+    /// Highest TWS server version to offer (157..200): pin a lower one if a TWS or IB
+    /// Gateway build misbehaves at the top of the range (178 is what ib_async 2 offers)
+    #[arg(long, env = "IBWS_TWS_MAX_VERSION", default_value_t = ibws_tws::versions::MAX_CLIENT_VERSION,
+          value_parser = clap::value_parser!(i32).range(i64::from(ibws_tws::versions::MIN_CLIENT_VERSION)..=i64::from(ibws_tws::versions::MAX_CLIENT_VERSION)))]
+    pub tws_max_version: i32,
+    /// Days of executions to reconcile after connecting to TWS (1..7; TWS server
+    /// version 200 on, older ones send today's only): 3 covers a weekend
+    #[arg(long, env = "IBWS_RECONCILE_DAYS", default_value_t = 3, value_parser = clap::value_parser!(i64).range(1..=7))]
+    pub reconcile_days: i64,
     /// Accounts to follow, comma-separated [default: all managed accounts]
     #[arg(long, env = "IBWS_ACCOUNTS", value_delimiter = ',')]
     pub accounts: Vec<String>,
@@ -96,6 +105,8 @@ impl BridgeOptions {
         Ok(BridgeConfig {
             tws: self.tws.trim().to_owned(),
             client_id: self.client_id,
+            tws_max_version: self.tws_max_version,
+            reconcile_days: self.reconcile_days,
             accounts: trimmed(&self.accounts),
             watch: upper(&self.watch),
             listen: self.listen,

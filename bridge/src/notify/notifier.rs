@@ -50,12 +50,13 @@ impl AgentRules {
 
 /// Where an order came from, for the row's `source`: an agent's (`MCP`), one typed in
 /// TWS's own window (`TWS`: client 0 with an order id of 0, or the negative id TWS
-/// gives a manual order it binds to client 0), or a program's (`API`, on its
+/// gives a manual order it binds to client 0, or, from server version 193, TWS's
+/// manual order indicator saying a person entered it), or a program's (`API`, on its
 /// `client_id`).
 pub fn source_of(o: &OrderData, agent: bool) -> &'static str {
     if agent {
         "MCP"
-    } else if o.client_id.unwrap_or(0) == 0 && o.order_id <= 0 {
+    } else if o.manual_order_indicator == Some(1) || (o.client_id.unwrap_or(0) == 0 && o.order_id <= 0) {
         "TWS"
     } else {
         "API"
@@ -159,6 +160,7 @@ impl Notifier {
         code: &str,
         tws_code: Option<i64>,
         req_id: Option<i64>,
+        error_time_ms: Option<i64>,
     ) -> ServerFrame {
         // an error about an order belongs to that order's account (and agent): the
         // book's row when TWS reported the order, else what this bridge placed
@@ -185,6 +187,9 @@ impl Notifier {
             req_id,
             account,
             agent,
+            error_time: error_time_ms
+                .filter(|ms| *ms > 0)
+                .map(|ms| format_timestamp(ms.saturating_mul(1000), self.cfg.utc_offset_secs)),
             seq: None,
             epoch: None,
         })
@@ -200,7 +205,7 @@ impl Notifier {
                 self.ever_connected = true;
                 self.outage_reported = false;
                 if reconnect {
-                    vec![self.error_event(now, "TWS connection restored".into(), "TWS_RECONNECTED", None, None)]
+                    vec![self.error_event(now, "TWS connection restored".into(), "TWS_RECONNECTED", None, None, None)]
                 } else {
                     vec![]
                 }
@@ -215,6 +220,7 @@ impl Notifier {
                         "TWS_DISCONNECTED",
                         Some(504),
                         None,
+                        None,
                     )]
                 } else if !self.outage_reported {
                     self.outage_reported = true;
@@ -223,6 +229,7 @@ impl Notifier {
                         format!("TWS unreachable: {reason}"),
                         "TWS_UNREACHABLE",
                         Some(502),
+                        None,
                         None,
                     )]
                 } else {
@@ -291,7 +298,7 @@ impl Notifier {
                 }
                 let req_id = (e.req_id >= 0).then_some(e.req_id);
                 let message = truncate_text(&e.message, MAX_FIELD_BYTES);
-                return vec![self.error_event(now, message, code, Some(e.code), req_id)];
+                return vec![self.error_event(now, message, code, Some(e.code), req_id, e.error_time)];
             }
             _ => vec![],
         };

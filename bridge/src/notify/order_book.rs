@@ -203,6 +203,8 @@ impl OrderBook {
                 client_id: Some(o.client_id),
                 order_ref: (!o.order_ref.is_empty()).then(|| o.order_ref.clone()),
                 aux_price: o.aux_price.map(Num),
+                submitter: (!o.submitter.is_empty()).then(|| o.submitter.clone()),
+                manual_order_indicator: o.manual_order_indicator,
                 ..OrderData::default()
             };
             if let Some(s) = self.early_status.remove(&perm) {
@@ -221,6 +223,14 @@ impl OrderBook {
             self.give_up_over_cap(perm);
             return out;
         };
+        // who submitted it does not change; a first sight after a (re)connect at a newer
+        // server version may tell it, and the row keeps it from then on
+        if t.data.submitter.is_none() && !o.submitter.is_empty() {
+            t.data.submitter = Some(o.submitter.clone());
+        }
+        if t.data.manual_order_indicator.is_none() {
+            t.data.manual_order_indicator = o.manual_order_indicator;
+        }
         // the row as clients last saw it: a modify below is a change like any other
         let before = t.data.clone();
         let d = &mut t.data;

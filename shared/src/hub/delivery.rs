@@ -42,6 +42,7 @@ impl Hub {
             req_id: None,
             account: None,
             agent: None,
+            error_time: None,
             seq: None,
             epoch: None,
         });

@@ -65,6 +65,14 @@ pub struct OrderData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "typescript", ts(type = "\"TWS\" | \"API\" | \"MCP\""))]
     pub source: Option<String>,
+    /// Who submitted the order, as TWS says from server version 198 (the TWS user's
+    /// name); absent before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitter: Option<String>,
+    /// CME's manual order indicator as TWS says from server version 193: `1` when a
+    /// person entered the order, `0` when a program did; absent when TWS did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual_order_indicator: Option<i64>,
 }
 
 impl OrderData {
@@ -79,6 +87,8 @@ impl OrderData {
             + opt(&self.why_held)
             + opt(&self.account)
             + opt(&self.order_ref)
+            + opt(&self.source)
+            + opt(&self.submitter)
             + self.execution.as_ref().map_or(0, |e| std::mem::size_of::<Execution>() + e.exec_id.len() + opt(&e.time))
     }
 

@@ -106,6 +106,10 @@ pub struct ErrorFrame {
     /// The AI agent whose order the error refers to (an agent's rejected order, say).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+    /// When TWS raised the error (server version 194 on; the format of `timestamp`).
+    /// `timestamp` is when the bridge passed it on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

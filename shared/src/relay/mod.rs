@@ -49,6 +49,7 @@ pub fn refusal_frame(code: CloseCode, message: &str, unix_us: i64, utc_offset_se
         req_id: None,
         account: None,
         agent: None,
+        error_time: None,
         seq: None,
         epoch: None,
     })

@@ -37,6 +37,9 @@ pub struct SimEvent {
 /// connected to TWS with its own client id.
 pub const AGENT_CLIENT_ID: i64 = 7;
 
+/// The TWS user the simulator's orders are submitted by (server version 198 on).
+pub const SIM_USER: &str = "simtrader";
+
 /// One order and everything TWS knows about it.
 #[derive(Clone, Debug)]
 pub struct SimOrder {
@@ -125,6 +128,9 @@ pub struct Engine {
     /// By perm id.
     orders: BTreeMap<i64, SimOrder>,
     executions: Vec<(Execution, CommissionReport)>,
+    /// Executions of earlier days (days ago, execution, report): what
+    /// [`Engine::age_executions`] moved out of today's.
+    past_executions: Vec<(i64, Execution, CommissionReport)>,
     /// Commissions held back by [`Quirks::late_commissions`].
     late: Vec<SimEvent>,
     instruments: Vec<Instrument>,
@@ -180,6 +186,7 @@ impl Engine {
             next_exec: 1,
             orders: BTreeMap::new(),
             executions: Vec::new(),
+            past_executions: Vec::new(),
             late: Vec::new(),
             instruments: SYMBOLS
                 .iter()
@@ -279,6 +286,7 @@ impl Engine {
                     req_id: order_id,
                     code: 201,
                     message: "Order rejected - reason:The order quantity or side is invalid.".into(),
+                    error_time: Some(self.now_unix * 1000),
                     ..TwsError::default()
                 }),
             });
@@ -293,6 +301,10 @@ impl Engine {
             order.lmt_price = Some(order.lmt_price.unwrap_or(0.0));
         }
         order.perm_id = perm;
+        // from server version 193 / 198 TWS says whether a person entered the order
+        // (typed in its window: bound to client 0 with a negative id) and who submitted it
+        order.manual_order_indicator = Some(i64::from(owner == 0 && order_id <= 0));
+        order.submitter = SIM_USER.into();
         let status = OrderStatus {
             order_id,
             status: "PreSubmitted".into(),
@@ -358,7 +370,9 @@ impl Engine {
         o.status.last_fill_price = price;
         o.status.status = if o.status.remaining <= 0.0 { "Filled".into() } else { "Submitted".into() };
         // TWS numbers the executions of one order .01.01, .01.02, ...
-        let nth = self.executions.iter().filter(|(e, _)| e.perm_id == perm).count() + 1;
+        let nth = self.executions.iter().filter(|(e, _)| e.perm_id == perm).count()
+            + self.past_executions.iter().filter(|(_, e, _)| e.perm_id == perm).count()
+            + 1;
         let exec_id = format!("0000e0d5.{perm:08x}.01.{nth:02}");
         self.next_exec += 1;
         let commission = commission_for(qty);
@@ -380,6 +394,7 @@ impl Engine {
             avg_price: o.status.avg_fill_price,
             order_ref: o.order.order_ref.clone(),
             last_liquidity: 2,
+            submitter: o.order.submitter.clone(),
             ..Execution::default()
         };
         let report = CommissionReport {
@@ -533,6 +548,7 @@ impl Engine {
                 req_id: order_id,
                 code: 202,
                 message: "Order Canceled - reason:".into(),
+                error_time: Some(self.now_unix * 1000),
                 ..TwsError::default()
             }),
         });
@@ -577,6 +593,7 @@ impl Engine {
                 req_id: order_id,
                 code: 201,
                 message: format!("Order rejected - reason:{reason}"),
+                error_time: Some(self.now_unix * 1000),
                 ..TwsError::default()
             }),
         });
@@ -731,10 +748,24 @@ impl Engine {
         v
     }
 
-    /// The answer to reqExecutions.
-    pub fn executions(&self, req_id: i64) -> Vec<Incoming> {
+    /// Makes today's executions `days` days old (a weekend passing): TWS then reports
+    /// them only to a reqExecutions that asks for that many days (server version 200).
+    pub fn age_executions(&mut self, days: i64) {
+        for p in &mut self.past_executions {
+            p.0 += days;
+        }
+        for (e, c) in self.executions.drain(..) {
+            self.past_executions.push((days, e, c));
+        }
+    }
+
+    /// The answer to reqExecutions: today's executions, and those of the last
+    /// `last_n_days` days when the request says (1 when it does not).
+    pub fn executions(&self, req_id: i64, last_n_days: Option<i64>) -> Vec<Incoming> {
         let mut v = Vec::new();
-        for (e, c) in &self.executions {
+        let days = last_n_days.unwrap_or(1).clamp(1, 7);
+        let earlier = self.past_executions.iter().filter(|(ago, _, _)| *ago < days).map(|(_, e, c)| (e, c));
+        for (e, c) in earlier.chain(self.executions.iter().map(|(e, c)| (e, c))) {
             v.push(Incoming::ExecDetails(Box::new(Execution { req_id, ..e.clone() })));
             v.push(Incoming::CommissionReport(c.clone()));
         }

@@ -45,7 +45,7 @@ impl MemoryTws {
             conns: BTreeMap::new(),
             next_conn: 1,
             accepting: true,
-            max_version: 176,
+            max_version: ibws_tws::versions::MAX_CLIENT_VERSION,
             master_client_id: 0,
             connection_time: "20261201 09:30:00 UTC".into(),
             now_unix: 1_796_117_400,

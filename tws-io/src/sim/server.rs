@@ -57,7 +57,7 @@ impl Default for SimConfig {
             orders: 0,
             quirks: Quirks::default(),
             flow_interval: None,
-            server_version: 176,
+            server_version: ibws_tws::versions::MAX_CLIENT_VERSION,
             master_client_id: 0,
         }
     }
@@ -244,6 +244,13 @@ impl Simulator {
     }
     pub fn random_step(&self) {
         self.apply(|e| e.random_step());
+    }
+    /// Today's executions become `days` days old (a weekend passes).
+    pub fn age_executions(&self, days: i64) {
+        self.apply(|e| {
+            e.age_executions(days);
+            Vec::new()
+        });
     }
     /// Sends the commissions [`Quirks::late_commissions`] held back.
     pub fn release_commissions(&self) {

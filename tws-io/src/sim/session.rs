@@ -198,7 +198,7 @@ impl SimSession {
                 out.extend(e.open_orders(|owner| owner == me || me == master));
             }
             Request::ReqCompletedOrders { .. } => out.extend(e.completed_orders()),
-            Request::ReqExecutions { req_id, .. } => out.extend(e.executions(req_id)),
+            Request::ReqExecutions { req_id, filter } => out.extend(e.executions(req_id, filter.last_n_days)),
             Request::ReqAccountUpdates { subscribe, account } => {
                 let account = if account.is_empty() { e.account.clone() } else { account };
                 if subscribe {

@@ -6,10 +6,13 @@
 //! drift apart; instead [`Io`] is either a reader or a writer, and each layout is
 //! written once. Fields ibws does not use are read and dropped, or written empty.
 //!
-//! Layouts follow the official client's decoder for server versions 157..=178; the
+//! Layouts follow the official client's decoder for server versions 157..=200; the
 //! version gates inside that range are [`v::DURATION`], [`v::POST_TO_ATS`],
-//! [`v::AUTO_CANCEL_PARENT`], [`v::PEGBEST_PEGMID_OFFSETS`] and
-//! [`v::FA_PROFILE_DESUPPORT`].
+//! [`v::AUTO_CANCEL_PARENT`], [`v::PEGBEST_PEGMID_OFFSETS`],
+//! [`v::FA_PROFILE_DESUPPORT`], then [`v::CUSTOMER_ACCOUNT`],
+//! [`v::PROFESSIONAL_CUSTOMER`], [`v::BOND_ACCRUED_INTEREST`], [`v::INCLUDE_OVERNIGHT`],
+//! [`v::CME_TAGGING_FIELDS_IN_OPEN_ORDER`], [`v::FULL_ORDER_PREVIEW_FIELDS`],
+//! [`v::SUBMITTER`] and [`v::IMBALANCE_ONLY`].
 
 use crate::fields::{DResult, DecodeError, FieldReader, FieldWriter};
 use crate::types::{Contract, Order, OrderState};
@@ -342,6 +345,9 @@ pub fn open_order(io: &mut Io, version: i32, o: &mut Order, st: &mut OrderState)
     io.of(&mut st.commission)?;
     io.skip(2)?; // minCommission, maxCommission
     io.s(&mut st.commission_currency)?;
+    if version >= v::FULL_ORDER_PREVIEW_FIELDS {
+        full_preview(io)?;
+    }
     io.s(&mut st.warning_text)?;
     io.skip_flags(2)?; // randomizeSize, randomizePrice
     peg_bench_and_conditions(io, o)?;
@@ -361,7 +367,46 @@ pub fn open_order(io: &mut Io, version: i32, o: &mut Order, st: &mut OrderState)
     if version >= v::AUTO_CANCEL_PARENT {
         io.skip_flags(1)?;
     }
-    peg_offsets(io, version)
+    peg_offsets(io, version)?;
+    customer(io, version)?;
+    if version >= v::BOND_ACCRUED_INTEREST {
+        io.skip(1)?;
+    }
+    if version >= v::INCLUDE_OVERNIGHT {
+        io.skip_flags(1)?;
+    }
+    if version >= v::CME_TAGGING_FIELDS_IN_OPEN_ORDER {
+        io.skip(1)?; // extOperator
+        io.oi(&mut o.manual_order_indicator)?;
+    }
+    if version >= v::SUBMITTER {
+        io.s(&mut o.submitter)?;
+    }
+    if version >= v::IMBALANCE_ONLY {
+        io.skip_flags(1)?;
+    }
+    Ok(())
+}
+
+/// customerAccount (183) and professionalCustomer (184), in openOrder and completedOrder.
+fn customer(io: &mut Io, version: i32) -> DResult<()> {
+    if version >= v::CUSTOMER_ACCOUNT {
+        io.skip(1)?;
+    }
+    if version >= v::PROFESSIONAL_CUSTOMER {
+        io.skip_flags(1)?;
+    }
+    Ok(())
+}
+
+/// The what-if answer's fields from 195: the margin currency, the nine margin figures
+/// outside regular trading hours, the suggested size, the reject reason, and the
+/// allocations (account, position, desired position, position after, desired and
+/// allowed allocation, isMonetary: seven fields each).
+fn full_preview(io: &mut Io) -> DResult<()> {
+    io.skip(12)?;
+    let n = io.count(0)?;
+    io.skip(n.saturating_mul(7))
 }
 
 /// The completedOrder body after the message id.
@@ -421,5 +466,10 @@ pub fn completed_order(io: &mut Io, version: i32, o: &mut Order, st: &mut OrderS
     io.oi(&mut o.parent_perm_id)?;
     io.s(&mut st.completed_time)?;
     io.s(&mut st.completed_status)?;
-    peg_offsets(io, version)
+    peg_offsets(io, version)?;
+    customer(io, version)?;
+    if version >= v::SUBMITTER {
+        io.s(&mut o.submitter)?;
+    }
+    Ok(())
 }

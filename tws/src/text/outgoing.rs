@@ -83,6 +83,11 @@ pub struct ExecutionFilter {
     pub sec_type: String,
     pub exchange: String,
     pub side: String,
+    /// From server version 200: executions of the last N days (TWS allows up to 7),
+    /// not just today's.
+    pub last_n_days: Option<i64>,
+    /// From server version 200: executions of these days (`yyyymmdd`).
+    pub specific_dates: Vec<i64>,
 }
 
 /// A client request.
@@ -234,6 +239,12 @@ impl Request {
                     .str(&f.sec_type)
                     .str(&f.exchange)
                     .str(&f.side);
+                if version >= v::PARAMETRIZED_DAYS_OF_EXECUTIONS {
+                    w.opt_int(f.last_n_days).int(f.specific_dates.len() as i64);
+                    for d in &f.specific_dates {
+                        w.int(*d);
+                    }
+                }
             }
             Request::ReqAccountUpdates { subscribe, account } => {
                 w.int(id::REQ_ACCOUNT_UPDATES).int(2).bool(*subscribe).str(account);
@@ -272,15 +283,31 @@ impl Request {
                 encode_place_order(&mut w, version, *order_id, contract, t);
             }
             Request::CancelOrder { order_id } => {
-                w.int(id::CANCEL_ORDER).int(1).int(*order_id);
+                w.int(id::CANCEL_ORDER);
+                if version < v::CME_TAGGING_FIELDS {
+                    w.int(1);
+                }
+                w.int(*order_id);
                 if version >= v::MANUAL_ORDER_TIME {
-                    w.str("");
+                    w.str(""); // manualOrderCancelTime
+                }
+                if (v::RFQ_FIELDS..v::UNDO_RFQ_FIELDS).contains(&version) {
+                    w.str("").str("").str("");
+                }
+                if version >= v::CME_TAGGING_FIELDS {
+                    w.str("").str(""); // extOperator, manualOrderIndicator (unset)
                 }
             }
             Request::ReqGlobalCancel => {
-                w.int(id::REQ_GLOBAL_CANCEL).int(1);
-                if version >= v::MANUAL_ORDER_TIME {
-                    w.str("");
+                w.int(id::REQ_GLOBAL_CANCEL);
+                if version < v::CME_TAGGING_FIELDS {
+                    w.int(1);
+                }
+                if (v::MANUAL_ORDER_TIME..v::CME_TAGGING_FIELDS).contains(&version) {
+                    w.str(""); // manualOrderCancelTime
+                }
+                if version >= v::CME_TAGGING_FIELDS {
+                    w.str("").str(""); // extOperator, manualOrderIndicator (unset)
                 }
             }
             Request::ReqContractDetails { req_id, contract: c } => {
@@ -331,7 +358,7 @@ impl Request {
             id::REQ_EXECUTIONS => {
                 r.skip(1)?;
                 let req_id = r.int()?;
-                let filter = ExecutionFilter {
+                let mut filter = ExecutionFilter {
                     client_id: r.int()?,
                     account: r.string()?,
                     time: r.string()?,
@@ -339,7 +366,15 @@ impl Request {
                     sec_type: r.string()?,
                     exchange: r.string()?,
                     side: r.string()?,
+                    ..ExecutionFilter::default()
                 };
+                if version >= v::PARAMETRIZED_DAYS_OF_EXECUTIONS {
+                    filter.last_n_days = r.opt_int()?;
+                    let n = r.count()?;
+                    for _ in 0..n {
+                        filter.specific_dates.push(r.int()?);
+                    }
+                }
                 Request::ReqExecutions { req_id, filter }
             }
             id::REQ_ACCOUNT_UPDATES => {
@@ -419,7 +454,9 @@ impl Request {
             }
             id::REQ_MARKET_RULE => Request::ReqMarketRule { market_rule_id: r.int()? },
             id::CANCEL_ORDER => {
-                r.skip(1)?;
+                if version < v::CME_TAGGING_FIELDS {
+                    r.skip(1)?;
+                }
                 Request::CancelOrder { order_id: r.int()? }
             }
             other => Request::Other(other),
@@ -530,5 +567,24 @@ fn encode_place_order(w: &mut FieldWriter, version: i32, order_id: i64, c: &Cont
     }
     if version >= v::MANUAL_ORDER_TIME {
         w.str("");
+    }
+    // minTradeQty and the PEG BEST / PEG MID offsets go only with those order types
+    if version >= v::CUSTOMER_ACCOUNT {
+        w.str("");
+    }
+    if version >= v::PROFESSIONAL_CUSTOMER {
+        w.bool(false);
+    }
+    if (v::RFQ_FIELDS..v::UNDO_RFQ_FIELDS).contains(&version) {
+        w.str("").str("");
+    }
+    if version >= v::INCLUDE_OVERNIGHT {
+        w.bool(false);
+    }
+    if version >= v::CME_TAGGING_FIELDS {
+        w.str(""); // manualOrderIndicator: unset
+    }
+    if version >= v::IMBALANCE_ONLY {
+        w.bool(false);
     }
 }

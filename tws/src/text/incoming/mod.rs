@@ -242,6 +242,9 @@ impl Incoming {
                 if version >= v::PENDING_PRICE_REVISION {
                     w.bool(e.pending_price_revision);
                 }
+                if version >= v::SUBMITTER {
+                    w.str(&e.submitter);
+                }
             }
             Incoming::ExecDetailsEnd { req_id } => {
                 w.int(id::EXECUTION_DATA_END).int(1).int(*req_id);

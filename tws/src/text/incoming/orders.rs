@@ -75,6 +75,9 @@ fn read(msg_id: i64, version: i32, r: &mut FieldReader<'_>) -> DResult<Incoming>
             if version >= v::PENDING_PRICE_REVISION {
                 e.pending_price_revision = r.bool()?;
             }
+            if version >= v::SUBMITTER {
+                e.submitter = r.string()?;
+            }
             Incoming::ExecDetails(Box::new(e))
         }
         id::EXECUTION_DATA_END => {

@@ -7,6 +7,11 @@ use crate::fields::{decode_unicode_escapes, encode_unicode_escapes, DResult, Fie
 use crate::types::*;
 use crate::versions as v;
 
+/// A fund's fields in contractData from 179 (name, family, type, loads, fees, closed
+/// flags, purchase minimums, blue-sky states and territories, distribution policy,
+/// asset type).
+const FUND_FIELDS: usize = 17;
+
 /// The message ids of this family.
 const FAMILY: [i64; 3] = [id::CONTRACT_DATA, id::CONTRACT_DATA_END, id::MARKET_RULE];
 
@@ -28,6 +33,9 @@ fn read(msg_id: i64, version: i32, r: &mut FieldReader<'_>) -> DResult<Incoming>
             c.symbol = r.string()?;
             c.sec_type = r.string()?;
             c.last_trade_date = r.string()?;
+            if version >= v::LAST_TRADE_DATE {
+                r.skip(1)?; // lastTradeDate
+            }
             c.strike = r.opt_f64()?;
             c.right = r.string()?;
             c.exchange = r.string()?;
@@ -71,6 +79,13 @@ fn read(msg_id: i64, version: i32, r: &mut FieldReader<'_>) -> DResult<Incoming>
                 d.size_increment = r.f64()?;
                 d.suggested_size_increment = r.f64()?;
             }
+            if version >= v::FUND_DATA_FIELDS && d.contract.sec_type == "FUND" {
+                r.skip(FUND_FIELDS)?;
+            }
+            if version >= v::INELIGIBILITY_REASONS {
+                let reasons = r.count()?;
+                r.skip(reasons.saturating_mul(2))?; // id, description
+            }
             Incoming::ContractDetails { req_id, details: Box::new(d) }
         }
         id::CONTRACT_DATA_END => {
@@ -99,7 +114,11 @@ pub(super) fn encode(m: &Incoming, version: i32, w: &mut FieldWriter) -> bool {
             if version < v::SIZE_RULES {
                 w.int(8);
             }
-            w.int(*req_id).str(&c.symbol).str(&c.sec_type).str(&c.last_trade_date).opt_f64(c.strike);
+            w.int(*req_id).str(&c.symbol).str(&c.sec_type).str(&c.last_trade_date);
+            if version >= v::LAST_TRADE_DATE {
+                w.str(&c.last_trade_date);
+            }
+            w.opt_f64(c.strike);
             w.str(&c.right).str(&c.exchange).str(&c.currency).str(&c.local_symbol).str(&d.market_name);
             w.str(&c.trading_class).int(c.con_id).f64(d.min_tick);
             if version < v::SIZE_RULES {
@@ -120,6 +139,12 @@ pub(super) fn encode(m: &Incoming, version: i32, w: &mut FieldWriter) -> bool {
             }
             if version >= v::SIZE_RULES {
                 w.f64(d.min_size).f64(d.size_increment).f64(d.suggested_size_increment);
+            }
+            if version >= v::FUND_DATA_FIELDS && c.sec_type == "FUND" {
+                w.empty(FUND_FIELDS);
+            }
+            if version >= v::INELIGIBILITY_REASONS {
+                w.int(0);
             }
         }
         Incoming::ContractDetailsEnd { req_id } => {
