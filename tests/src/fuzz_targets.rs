@@ -37,7 +37,7 @@ fn now(step: u64) -> Now {
 /// account state, notifications). The first byte picks the server version.
 pub fn tws_frames(data: &[u8]) {
     let Some((&v, stream)) = data.split_first() else { return };
-    let version = 100 + i32::from(v % 80);
+    let version = 100 + i32::from(v) % (ibws_tws::versions::MAX_CLIENT_VERSION - 99);
     let mut notifier = Notifier::new(NotifierConfig::default());
     let connected = LinkEvent::Connected {
         server_version: version,

@@ -1,6 +1,7 @@
-//! Frames decoded per second for orderStatus and openOrder (a full v176 openOrder as
-//! the simulator encodes it: every field of the layout, lists empty), through the
-//! framer and the typed decoder. Run: `cargo bench -p ibws-bridge --bench tws_decode`.
+//! Frames decoded per second for orderStatus and openOrder (a full openOrder as the
+//! simulator encodes it: every field of the layout, lists empty), through the framer and
+//! the typed decoder, at server versions 176 and 200 (the text encoding's last).
+//! Run: `cargo bench -p ibws-tws --bench tws_decode`.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -10,7 +11,7 @@ use ibws_tws::incoming::decode;
 use ibws_tws::types::*;
 use ibws_tws::{FrameDecoder, Incoming};
 
-fn bench(name: &str, frame: &[u8], n: usize) {
+fn bench(name: &str, version: i32, frame: &[u8], n: usize) {
     let stream: Vec<u8> = frame.iter().copied().cycle().take(frame.len() * 1000).collect();
     let start = Instant::now();
     let mut count = 0;
@@ -18,14 +19,14 @@ fn bench(name: &str, frame: &[u8], n: usize) {
         let mut d = FrameDecoder::new();
         d.extend(&stream);
         while let Some(f) = d.next_frame().unwrap() {
-            let m = decode(176, &split_fields(&f)).unwrap();
+            let m = decode(version, &split_fields(&f)).unwrap();
             black_box(&m);
             count += 1;
         }
     }
     let el = start.elapsed();
     println!(
-        "tws_decode: message={name} frames={count} bytes_per_frame={} frames_per_sec={:.0} ns_per_frame={:.0}",
+        "tws_decode: message={name} version={version} frames={count} bytes_per_frame={} frames_per_sec={:.0} ns_per_frame={:.0}",
         frame.len(),
         count as f64 / el.as_secs_f64(),
         el.as_nanos() as f64 / count as f64
@@ -33,6 +34,12 @@ fn bench(name: &str, frame: &[u8], n: usize) {
 }
 
 fn main() {
+    for version in [176, ibws_tws::versions::MAX_CLIENT_VERSION] {
+        run(version);
+    }
+}
+
+fn run(version: i32) {
     let status = Incoming::OrderStatus(OrderStatus {
         order_id: 219,
         status: "Submitted".into(),
@@ -44,8 +51,8 @@ fn main() {
         client_id: 0,
         ..OrderStatus::default()
     })
-    .encode(176);
-    bench("orderStatus", &status, 500_000);
+    .encode(version);
+    bench("orderStatus", version, &status, 500_000);
 
     let order = Incoming::OpenOrder(Box::new((
         Order {
@@ -62,6 +69,6 @@ fn main() {
         },
         OrderState { status: "Submitted".into(), ..OrderState::default() },
     )))
-    .encode(176);
-    bench("openOrder", &order, 200_000);
+    .encode(version);
+    bench("openOrder", version, &order, 200_000);
 }

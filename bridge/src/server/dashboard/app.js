@@ -440,7 +440,9 @@ function renderDetail() {
   const dl = document.createElement("dl");
   const filled = Number(o.filled ?? 0);
   for (const [t, v] of [["status", o.status], ["filled", `${qty(filled)} of ${qty(o.quantity)}${filled > 0 ? ` at ${price(o.avg_fill_price)}` : ""}`],
-    ["account", o.account ?? DASH], ["placed by", origin(o, openKey) || DASH], ["perm id", o.perm_id ?? DASH]]) {
+    ["account", o.account ?? DASH], ["placed by", origin(o, openKey) || DASH],
+    ...(o.submitter ? [["submitted by", o.submitter + (o.manual_order_indicator === 1 ? " (entered by hand)" : "")]] : []),
+    ["perm id", o.perm_id ?? DASH]]) {
     const dt = document.createElement("dt"); dt.textContent = t;
     const dd = document.createElement("dd"); dd.textContent = String(v);
     dl.append(dt, dd);
