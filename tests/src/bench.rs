@@ -52,13 +52,16 @@ pub enum Server {
     /// The edge relay (wasm) under `workerd`, Durable Object storage on disk.
     Edge,
     Bun,
+    /// Bun with its `tls` option and the same kind of certificate as `ibws-wss`: the peer
+    /// for the TLS rows.
+    BunTls,
     Node,
     Python,
 }
 
 impl Server {
-    pub const ALL: [Server; 6] =
-        [Server::Ibws, Server::IbwsTls, Server::Edge, Server::Bun, Server::Node, Server::Python];
+    pub const ALL: [Server; 7] =
+        [Server::Ibws, Server::IbwsTls, Server::Edge, Server::Bun, Server::BunTls, Server::Node, Server::Python];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -66,6 +69,7 @@ impl Server {
             Server::IbwsTls => "ibws-wss",
             Server::Edge => "ibws-edge-workerd",
             Server::Bun => "bun-1.4",
+            Server::BunTls => "bun-wss-1.4",
             Server::Node => "node-ws-8.23",
             Server::Python => "python-websockets-17",
         }
@@ -164,6 +168,23 @@ impl Running {
                 &[dir.join("servers/bun-pubsub.js").display().to_string(), port.to_string()],
                 &log,
             ),
+            Server::BunTls => {
+                let (ca, cert, key) = ibws_bridge::tls::self_signed(&["localhost"]).expect("certificate");
+                let (c, k) = (work.join("cert.pem"), work.join("key.pem"));
+                std::fs::write(&c, &cert).expect("cert");
+                std::fs::write(&k, &key).expect("key");
+                tls = Some(ibws_bridge::tls::client_config(Some(ca.as_bytes())).expect("client TLS"));
+                Proc::spawn(
+                    &dir.join("node_modules/.bin/bun"),
+                    &[
+                        dir.join("servers/bun-pubsub.js").display().to_string(),
+                        port.to_string(),
+                        c.display().to_string(),
+                        k.display().to_string(),
+                    ],
+                    &log,
+                )
+            }
             Server::Node => Proc::spawn(
                 Path::new("node"),
                 &[dir.join("servers/node-ws.mjs").display().to_string(), port.to_string()],
@@ -708,7 +729,7 @@ fn round_metrics(
 /// frame is written to a client having read the event. Plain `ws://` servers only (the
 /// clients speak no TLS).
 pub async fn forward_rounds(server: Server, ibws: &Path, work: &Path, clients: usize, rounds: usize) -> Option<Sample> {
-    if matches!(server, Server::IbwsTls | Server::Edge) {
+    if matches!(server, Server::IbwsTls | Server::Edge | Server::BunTls) {
         return None;
     }
     raise_fd_limit();
@@ -770,13 +791,24 @@ pub fn summarize(samples: &[Sample]) -> Vec<String> {
     let mut out = Vec::new();
     for ((scenario, metric), servers) in by {
         let ibws = servers.get(&Server::Ibws).map(|v| median(v));
+        let ibws_tls = servers.get(&Server::IbwsTls).map(|v| median(v));
         for (server, v) in &servers {
             let (lo, hi) = (v.iter().cloned().fold(f64::MAX, f64::min), v.iter().cloned().fold(f64::MIN, f64::max));
             let m = median(v);
-            let ratio = match (ibws, server.is_ibws()) {
+            let mut ratio = match (ibws, server.is_ibws()) {
                 (Some(i), false) if m != 0.0 => format!(" ratio_ibws_over_peer={:.2}", i / m),
                 _ => String::new(),
             };
+            // the TLS rows: ibws over TLS against Bun over TLS, and against plain ibws
+            match (server, ibws_tls, ibws) {
+                (Server::BunTls, Some(t), _) if m != 0.0 => {
+                    ratio += &format!(" ratio_ibws_wss_over_bun_wss={:.2}", t / m)
+                }
+                (Server::IbwsTls, _, Some(i)) if i != 0.0 => {
+                    ratio += &format!(" ratio_ibws_wss_over_ibws={:.2}", m / i)
+                }
+                _ => {}
+            }
             out.push(format!(
                 "bench-summary: scenario={scenario} metric={metric} server={} runs={} median={m:.3} min={lo:.3} max={hi:.3}{ratio}",
                 server.name(),

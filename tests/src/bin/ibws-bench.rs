@@ -18,8 +18,8 @@ use ibws_tests::bench::{self, Sample, Server};
 #[derive(Parser)]
 #[command(about = "ibws against Bun, Node ws and Python websockets: fan-out, latency, memory per connection")]
 struct Args {
-    /// Servers to measure, comma-separated (ibws, ibws-wss, ibws-edge-workerd, bun, node, python)
-    #[arg(long, value_delimiter = ',', default_value = "ibws,ibws-wss,ibws-edge-workerd,bun,node,python")]
+    /// Servers to measure, comma-separated (ibws, ibws-wss, ibws-edge-workerd, bun, bun-wss, node, python)
+    #[arg(long, value_delimiter = ',', default_value = "ibws,ibws-wss,ibws-edge-workerd,bun,bun-wss,node,python")]
     servers: Vec<String>,
     /// Scenarios: A (fan-out), B (latency), C (idle memory), D (bridge end to end; and,
     /// for every plain ws server, the same clients fed a ready-made event), E (relay
