@@ -13,26 +13,8 @@ use ibws_shared::hub::Now;
 use ibws_shared::protocol::{AccountState, Execution, OrderData, ServerFrame};
 use ibws_tws::link::{LinkConfig, LinkEvent};
 use ibws_tws::outgoing::OrderTicket;
-use ibws_tws_io::sim::memory::{LinkHarness, MemoryTws};
+use ibws_tws_io::sim::memory::{answering_version, each_version, LinkHarness, MemoryTws};
 use ibws_tws_io::sim::{AccountSpec, Engine, Quirks, AGENT_CLIENT_ID};
-
-/// The server versions every test runs at: the lowest offered, the one ib_async 2
-/// and older TWS builds settle on, and the highest of the text encoding. Events are
-/// the same at each, except the fields a version adds.
-const VERSIONS: [i32; 3] = [157, 176, ibws_tws::versions::MAX_CLIENT_VERSION];
-
-thread_local! {
-    static VERSION: std::cell::Cell<i32> = const { std::cell::Cell::new(ibws_tws::versions::MAX_CLIENT_VERSION) };
-}
-
-/// Runs `test` with the simulated TWS answering at each of [`VERSIONS`].
-fn each_version(test: impl Fn()) {
-    for v in VERSIONS {
-        VERSION.set(v);
-        eprintln!("server version {v}");
-        test();
-    }
-}
 
 struct Day {
     h: LinkHarness,
@@ -54,9 +36,7 @@ impl Day {
             utc_offset_secs: 0,
             client_id: 0,
         });
-        let mut tws = MemoryTws::new(engine);
-        tws.max_version = VERSION.get();
-        Day { h: LinkHarness::new(tws, cfg), notifier, frames: vec![] }
+        Day { h: LinkHarness::new(MemoryTws::new(engine), cfg), notifier, frames: vec![] }
     }
 
     fn now(&self) -> Now {
@@ -392,7 +372,7 @@ fn a_link_event_count_sanity_check() {
 #[test]
 fn orders_fills_and_errors_carry_what_the_version_adds() {
     each_version(|| {
-        let v = VERSION.get();
+        let v = answering_version();
         let mut day = Day::new(&["DU111"], Quirks::default(), &[]);
         day.run(Duration::from_secs(2));
         let api = day.place(0, "AAPL", OrderTicket::limit("BUY", 10.0, 150.5));
@@ -444,7 +424,7 @@ fn orders_fills_and_errors_carry_what_the_version_adds() {
 #[test]
 fn fills_of_a_weekend_away_are_reconciled_from_version_200() {
     each_version(|| {
-        let v = VERSION.get();
+        let v = answering_version();
         let mut day = Day::new(&["DU111"], Quirks::default(), &[]);
         let perm = day.place(0, "AAPL", OrderTicket { tif: "GTC".into(), ..OrderTicket::limit("BUY", 100.0, 150.5) });
         day.h.tws.apply(|e| e.submit(perm));

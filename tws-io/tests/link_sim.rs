@@ -8,25 +8,8 @@ use std::time::Duration;
 use ibws_tws::link::{Action, LinkConfig, LinkEvent, ACCOUNT_REQ_ID, EXECUTIONS_REQ_ID};
 use ibws_tws::text::outgoing::OrderTicket;
 use ibws_tws::{Incoming, Request};
-use ibws_tws_io::sim::memory::{LinkHarness, MemoryTws};
+use ibws_tws_io::sim::memory::{answering_version, each_version, LinkHarness, MemoryTws};
 use ibws_tws_io::sim::{AccountSpec, Engine, Quirks};
-
-/// The server versions every test runs at: the lowest offered, the one ib_async 2
-/// and older TWS builds settle on, and the highest of the text encoding.
-const VERSIONS: [i32; 3] = [157, 176, ibws_tws::versions::MAX_CLIENT_VERSION];
-
-thread_local! {
-    static VERSION: std::cell::Cell<i32> = const { std::cell::Cell::new(ibws_tws::versions::MAX_CLIENT_VERSION) };
-}
-
-/// Runs `test` with the simulated TWS answering at each of [`VERSIONS`].
-fn each_version(test: impl Fn()) {
-    for v in VERSIONS {
-        VERSION.set(v);
-        eprintln!("server version {v}");
-        test();
-    }
-}
 
 fn accounts() -> Vec<AccountSpec> {
     vec!["DU111".parse().unwrap(), "DU222:EUR".parse().unwrap()]
@@ -34,9 +17,7 @@ fn accounts() -> Vec<AccountSpec> {
 
 fn harness(cfg: LinkConfig) -> LinkHarness {
     let engine = Engine::with_accounts(7, &accounts(), Quirks::default());
-    let mut tws = MemoryTws::new(engine);
-    tws.max_version = VERSION.get();
-    LinkHarness::new(tws, cfg)
+    LinkHarness::new(MemoryTws::new(engine), cfg)
 }
 
 fn messages(evs: &[(Duration, LinkEvent)]) -> Vec<&Incoming> {
@@ -70,7 +51,7 @@ fn start_up_follows_every_managed_account() {
             LinkEvent::Connected { accounts, server_version, .. } => Some((accounts.clone(), *server_version)),
             _ => None,
         });
-        assert_eq!(connected, Some((vec!["DU111".to_owned(), "DU222".to_owned()], VERSION.get())));
+        assert_eq!(connected, Some((vec!["DU111".to_owned(), "DU222".to_owned()], answering_version())));
         let msgs = messages(&evs);
         for (i, acct) in ["DU111", "DU222"].iter().enumerate() {
             let values = msgs

@@ -17,6 +17,31 @@ use ibws_tws::link::{Action, LinkConfig, LinkEvent, TwsLink};
 use ibws_tws::types::TwsError;
 use ibws_tws::Incoming;
 
+/// The server versions the link and trading-day tests run at: the lowest ibws offers,
+/// the one older TWS builds (and ib_async 2) settle on, and the highest of the text
+/// encoding. Events must be the same at each, except the fields a version adds.
+pub const TEST_VERSIONS: [i32; 3] = [157, 176, ibws_tws::versions::MAX_CLIENT_VERSION];
+
+thread_local! {
+    static ANSWER_AT: std::cell::Cell<i32> = const { std::cell::Cell::new(ibws_tws::versions::MAX_CLIENT_VERSION) };
+}
+
+/// Runs `test` once per version of [`TEST_VERSIONS`]: every [`MemoryTws`] made on this
+/// thread meanwhile answers at most that version (see [`answering_version`]).
+pub fn each_version(test: impl Fn()) {
+    for v in TEST_VERSIONS {
+        ANSWER_AT.set(v);
+        eprintln!("server version {v}");
+        test();
+    }
+    ANSWER_AT.set(ibws_tws::versions::MAX_CLIENT_VERSION);
+}
+
+/// The highest version a [`MemoryTws`] made now on this thread answers with.
+pub fn answering_version() -> i32 {
+    ANSWER_AT.get()
+}
+
 struct Conn {
     session: SimSession,
     to_client: Vec<u8>,
@@ -45,7 +70,7 @@ impl MemoryTws {
             conns: BTreeMap::new(),
             next_conn: 1,
             accepting: true,
-            max_version: ibws_tws::versions::MAX_CLIENT_VERSION,
+            max_version: answering_version(),
             master_client_id: 0,
             connection_time: "20261201 09:30:00 UTC".into(),
             now_unix: 1_796_117_400,
