@@ -184,3 +184,36 @@ async fn dashboard_with_ten_thousand_orders_draws_the_newest_and_stays_live() {
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real screenshot");
     drop(bridge);
 }
+
+/// The busy-day benchmark (`tests/browser/dashboard-bench.mjs`, run in full by hand; its
+/// numbers are in docs/benchmarks.md) in a few seconds, so the harness cannot rot: it
+/// starts `ibws sim` and `ibws bridge` as processes, measures both phases and clicks.
+/// Its numbers are printed, not asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_busy_day_benchmark_runs() {
+    let ibws = ibws_tests::process::built_ibws_bin();
+    let out = tokio::time::timeout(
+        Duration::from_secs(180),
+        tokio::process::Command::new("node")
+            .arg(browser_dir().join("dashboard-bench.mjs"))
+            .arg("--ibws")
+            .arg(&ibws)
+            .args(["--orders", "300", "--flow-ms", "100", "--secs", "2", "--clicks", "3"])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the benchmark finished")
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(out.status.success(), "the benchmark failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout.lines().rev().find(|l| l.starts_with('{')).expect("a summary")).unwrap();
+    let phases = summary["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 2, "{summary}");
+    for p in phases {
+        assert!(p["fps"].as_f64().unwrap() > 0.0 && p["busy_pct"].as_f64().is_some(), "{summary}");
+    }
+    assert!(summary["clicks"].as_u64().unwrap() >= 1, "the clicks were made: {summary}");
+}
