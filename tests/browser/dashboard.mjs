@@ -62,11 +62,11 @@ try {
   await page.waitForFunction(() => document.querySelectorAll("#feed li").length > 0 && document.querySelectorAll(".ticker").length > 0
     && document.querySelectorAll("#orders .row.agent:not([hidden])").length > 0 && document.querySelector("#accounts .account") !== null, null, T);
   const agentRows = (await rows()).filter((r) => r.agent);
-  if (!agentRows.every((r) => / · agent/.test(r.cells.origin))) fail("agent rows name the agent", agentRows);
+  if (!agentRows.every((r) => / · AI \S/.test(r.cells.origin))) fail("agent rows name the agent", agentRows);
   checks.orders = { total: Number(await page.$eval("#count", (c) => c.dataset.total)), agent_rows: agentRows.length };
 
   // notifications in the page's words: the seed protocol's Chinese action words stay on the wire
-  await page.waitForFunction(() => [...document.querySelectorAll("#feed li")].some((l) => /New order|agent .* placed/.test(l.textContent)), null, T);
+  await page.waitForFunction(() => [...document.querySelectorAll("#feed li")].some((l) => /New order|AI .* placed/.test(l.textContent)), null, T);
   const feedText = await page.$$eval("#feed li", (l) => l.map((x) => x.textContent));
   if (feedText.some((t) => /[\u4e00-\u9fff]/.test(t))) fail("English notification labels", feedText.slice(0, 5));
   if (!feedText.every((t) => /^\d{2}:\d{2}:\d{2}/.test(t))) fail("feed times", feedText.slice(0, 5));

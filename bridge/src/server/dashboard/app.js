@@ -74,7 +74,7 @@ const finished = (o) => /^(Filled|Cancelled|ApiCancelled|Inactive)$/.test(o.stat
 const working = (o) => !finished(o);
 // who placed it: typed in TWS, a program (its API client id), an agent
 function origin(o, k) {
-  if (o.agent) return `agent ${agentNames.get(k) ?? ""}`.trim();
+  if (o.agent) return `AI ${agentNames.get(k) ?? "agent"}`;
   if (o.source === "API") return `API ${o.client_id ?? ""}`.trim();
   return o.source ?? "";
 }
@@ -229,7 +229,7 @@ const fillsList = new VirtualList($("fills-scroll"), $("fills"), FILL_COLS, (row
   text(row, 3, qty(f.shares));
   text(row, 4, price(f.price));
   text(row, 5, money(f.commission));
-  text(row, 6, [f.account, f.agent ? `agent ${f.agent}` : "", f.reconciled ? "while away" : ""].filter(Boolean).join(" · "));
+  text(row, 6, [f.account, f.agent ? `AI ${f.agent}` : "", f.reconciled ? "while away" : ""].filter(Boolean).join(" · "));
   classes(row.children[2], `c-side ${f.side}`);
 });
 
@@ -395,7 +395,7 @@ function fill(o, k) {
   const now = Date.now();
   const entry = {
     exec_id: x.exec_id, symbol: o.symbol, side: o.action, shares: x.shares, price: x.price, commission: x.commission,
-    account: o.account, agent: o.agent ? agentNames.get(k) ?? "AI" : "", reconciled: x.reconciled === true,
+    account: o.account, agent: o.agent ? agentNames.get(k) ?? "agent" : "", reconciled: x.reconciled === true,
     time: (x.reconciled && execClock(x.time)) || clock(now),
   };
   fillLog.unshift(entry);
@@ -728,7 +728,7 @@ async function main() {
   }));
   client.on("mcp_order", seen((e) => {
     const k = key(e.data);
-    const who = e.agent ? `agent ${e.agent}` : "agent";
+    const who = `AI ${e.agent ?? "agent"}`;
     if (e.agent && agentNames.get(k) !== e.agent) { agentNames.set(k, e.agent); namesEpoch++; }
     mark(k, e.event || "agent", `${who}: ${describe(e.data)}`);
     feed(`${who} ${AGENT_WORDS[e.event] ?? e.event ?? "sent"}: ${describe(e.data)} #${e.data.order_id}`, "mcp");
@@ -738,7 +738,7 @@ async function main() {
   client.on("error", seen((e) => {
     if (e.error_code === "TWS_DISCONNECTED" || e.error_code === "TWS_UNREACHABLE") setTws(false, e.message);
     if (e.error_code === "TWS_RECONNECTED") setTws(true);
-    const about = [e.account, e.agent && `agent ${e.agent}`, e.req_id != null && `id ${e.req_id}`].filter(Boolean).join(", ");
+    const about = [e.account, e.agent && `AI ${e.agent}`, e.req_id != null && `id ${e.req_id}`].filter(Boolean).join(", ");
     const text = `${e.error_code ?? "ERROR"}${e.tws_code != null ? ` (${e.tws_code})` : ""}: ${e.message}${about ? ` [${about}]` : ""}`;
     feed(text, "error");
     if (!/RECONNECTED|RESTORED$/.test(e.error_code ?? "")) alert(text);
