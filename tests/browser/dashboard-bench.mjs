@@ -31,28 +31,39 @@ const ORDERS = Number(args.orders ?? 5000);
 const FLOW_MS = Number(args["flow-ms"] ?? 45);
 const SECS = Number(args.secs ?? 15);
 const CLICKS = Number(args.clicks ?? 20);
-const port = 20000 + (process.pid % 20000);
-const twsPort = port + 1;
-
 const procs = [];
-function start(cmd, argv) {
-  const p = spawn(cmd, argv, { stdio: ["ignore", "ignore", "pipe"] });
-  let err = "";
-  p.stderr.on("data", (d) => { err = (err + d).slice(-4000); });
-  p.on("exit", (code) => { if (code && !stopping) { console.error(`${argv[0]} exited ${code}: ${err}`); process.exit(1); } });
-  procs.push(p);
-  return p;
-}
 let stopping = false;
 function stopAll() { stopping = true; for (const p of procs) p.kill("SIGTERM"); }
 process.on("exit", stopAll);
 
-start(args.ibws, ["sim", "--listen", `127.0.0.1:${twsPort}`, "--orders", String(ORDERS), "--flow-ms", String(FLOW_MS),
-  "--accounts", "DU111,DU222:GBP"]);
-await sleep(500);
-start(args.ibws, ["bridge", "--tws", `127.0.0.1:${twsPort}`, "--listen", `127.0.0.1:${port}`,
-  "--watch", process.env.BENCH_WATCH ?? "AAPL,MSFT,NVDA,TSLA,AMZN,SPY"]);
-const base = `http://127.0.0.1:${port}`;
+// Starts `ibws <argv>` and resolves with what `ready` captures from its stdout (each
+// listens on a port the system picks, and prints where).
+function start(argv, ready) {
+  const p = spawn(args.ibws, argv, { stdio: ["ignore", "pipe", "pipe"] });
+  procs.push(p);
+  let err = "";
+  let out = "";
+  p.stderr.on("data", (d) => { err = (err + d).slice(-4000); });
+  return new Promise((resolve, reject) => {
+    p.stdout.on("data", (d) => {
+      out = (out + d).slice(-4000);
+      const m = ready.exec(out);
+      if (m) resolve(m[1]);
+    });
+    p.on("exit", (code) => {
+      if (stopping) return;
+      console.error(`${argv[0]} exited ${code}: ${err}`);
+      reject(new Error(`${argv[0]} exited ${code}`));
+      process.exit(1);
+    });
+    setTimeout(() => reject(new Error(`${argv[0]} did not start: ${err}`)), 60000).unref();
+  });
+}
+
+const tws = await start(["sim", "--listen", "127.0.0.1:0", "--orders", String(ORDERS), "--flow-ms", String(FLOW_MS),
+  "--accounts", "DU111,DU222:GBP"], /TWS simulator listening on (\S+)/);
+const base = "http://" + await start(["bridge", "--tws", tws, "--listen", "127.0.0.1:0",
+  "--watch", process.env.BENCH_WATCH ?? "AAPL,MSFT,NVDA,TSLA,AMZN,SPY"], /dashboard\s+http:\/\/([^/\s]+)\//);
 for (let i = 0; ; i++) {
   try {
     const h = await (await fetch(`${base}/healthz`)).json();
