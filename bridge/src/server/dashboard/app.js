@@ -88,6 +88,14 @@ function schedule() {
   if (!frame) frame = requestAnimationFrame(draw);
 }
 
+// One pending timer per purpose: a throttled redraw waits once, however many frames
+// draw meanwhile.
+const timers = new Map();
+function later(key, wait, fn) {
+  if (timers.has(key)) return;
+  timers.set(key, setTimeout(() => { timers.delete(key); fn(); }, wait));
+}
+
 // A table drawn as a virtual list: `keys` in display order, `paint(row, key)` fills
 // one pooled row's cells. Only the rows in view (and a few either side) exist.
 class VirtualList {
@@ -303,7 +311,7 @@ function draw() {
   fillsList.measure();
   if (dirty.filters || (dirty.view && !held)) {
     const wait = deriveView(Date.now());
-    if (wait > 0) setTimeout(schedule, wait);
+    if (wait > 0) later("reorder", wait, schedule);
     else { dirty.view = false; dirty.filters = false; }
   }
   const held_ = $("held");
@@ -479,7 +487,7 @@ $("f-search").addEventListener("input", (ev) => { filter.search = ev.target.valu
 let accountsAt = 0;
 function renderAccountsSoon() {
   const wait = accountsAt + ACCOUNTS_MS - Date.now();
-  if (wait > 0) { setTimeout(schedule, wait); return; }
+  if (wait > 0) { later("accounts", wait, schedule); return; }
   dirty.accounts = false;
   accountsAt = Date.now();
   renderAccounts();
@@ -623,7 +631,7 @@ function renderTicker(symbol) {
   }
   const now = Date.now();
   const wait = (sparkAt.get(symbol) ?? 0) + SPARK_MS - now;
-  if (wait > 0) { setTimeout(() => { dirtyQuotes.add(symbol); schedule(); }, wait); return; }
+  if (wait > 0) { later(`spark:${symbol}`, wait, () => { dirtyQuotes.add(symbol); schedule(); }); return; }
   sparkAt.set(symbol, now);
   spark(symbol, el.querySelector("svg"), now);
 }
