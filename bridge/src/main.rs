@@ -163,8 +163,9 @@ struct SimArgs {
     /// API client ID" setting)
     #[arg(long, env = "IBWS_SIM_MASTER_CLIENT_ID", default_value_t = 0)]
     master_client_id: i64,
-    /// Highest TWS server version to answer with (157..200; each message is encoded as
-    /// TWS encodes it at the version the client and the simulator agree on)
+    /// Highest TWS server version to answer with (157..213; each message is encoded as
+    /// TWS encodes it at the version the client and the simulator agree on: text up to
+    /// 200, then more families in protobuf with each version)
     #[arg(long, default_value_t = ibws_tws::versions::MAX_CLIENT_VERSION,
           value_parser = clap::value_parser!(i32).range(157..=i64::from(ibws_tws::versions::MAX_CLIENT_VERSION)))]
     server_version: i32,

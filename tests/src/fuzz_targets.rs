@@ -15,7 +15,7 @@ use ibws_shared::hub::{ConnectInfo, Hub, HubConfig, Now, Output, StampedEvent, M
 use ibws_shared::protocol::{RelayFrame, ServerFrame};
 use ibws_shared::relay::BridgeSession;
 use ibws_tws::frame::split_fields;
-use ibws_tws::incoming::decode;
+use ibws_tws::message::{decode_message, decode_request};
 use ibws_tws::{FrameDecoder, Request};
 use ibws_tws_io::driver::LinkEvent;
 
@@ -33,11 +33,13 @@ fn now(step: u64) -> Now {
     Now { mono_ms: 1_000_000 + step * 37, unix_us: 1_760_000_000_000_000 + step as i64 * 37_000 }
 }
 
-/// TWS bytes -> framing -> every incoming message decoder -> the notifier (order and
-/// account state, notifications). The first byte picks the server version.
+/// TWS bytes -> framing -> the envelope (text, or from server version 201 a binary id
+/// and a text or protobuf body) -> every incoming message decoder -> the notifier
+/// (order and account state, notifications). The first byte picks the server version.
 pub fn tws_frames(data: &[u8]) {
     let Some((&v, stream)) = data.split_first() else { return };
     let version = 100 + i32::from(v) % (ibws_tws::versions::MAX_CLIENT_VERSION - 99);
+    let max = ibws_tws::versions::MAX_CLIENT_VERSION;
     let mut notifier = Notifier::new(NotifierConfig::default());
     let connected = LinkEvent::Connected {
         server_version: version,
@@ -55,9 +57,9 @@ pub fn tws_frames(data: &[u8]) {
         loop {
             match d.next_frame() {
                 Ok(Some(frame)) => {
-                    let fields = split_fields(&frame);
-                    let _ = Request::decode(&fields, ibws_tws::versions::MAX_CLIENT_VERSION);
-                    if let Ok(msg) = decode(version, &fields) {
+                    let _ = decode_request(version, &frame);
+                    let _ = Request::decode(&split_fields(&frame), max);
+                    if let Ok(msg) = decode_message(version, &frame) {
                         let _ = notifier.on_link(&LinkEvent::Message(msg), now(step));
                     }
                     let _ = notifier.poll(now(step));

@@ -64,7 +64,7 @@ async fn ib_async_connects_and_sees_the_simulators_orders() {
     assert!(out.status.success(), "ib_async failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("JSON result");
     // ib_async 2 offers v157..178; the simulator answers at the lower end of both
-    // ranges (up to 200), as TWS does
+    // ranges (up to 213), as TWS does
     assert_eq!(v["server_version"], ibws_tws::versions::TEXT_V178);
     assert_eq!(v["accounts"][0], "DU1234567");
 

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use ibws_tws::link::{Action, LinkConfig, LinkEvent, ACCOUNT_REQ_ID, EXECUTIONS_REQ_ID};
+use ibws_tws::message::encode_request;
 use ibws_tws::text::outgoing::OrderTicket;
 use ibws_tws::{Incoming, Request};
 use ibws_tws_io::sim::memory::{answering_version, each_version, LinkHarness, MemoryTws};
@@ -181,7 +182,8 @@ fn a_short_length_prefix_is_detected_at_once() {
             h.tws.desync_next_frame();
             h.tws.apply(|e| e.submit(perm));
         });
-        assert!(reason.contains("does not end with a field terminator"), "{reason}");
+        // the cut frame is text (no closing NUL) or protobuf (ends inside a field)
+        assert!(reason.contains("does not end with a field terminator") || reason.contains("cut short"), "{reason}");
         // detected on the cut frame itself: back after the first backoff step (<= 250 ms)
         assert!(took < Duration::from_secs(1), "reconnected after {took:?}");
     });
@@ -210,7 +212,7 @@ fn a_silent_tws_is_probed_then_dropped() {
         h.run_for(Duration::from_secs(2));
         h.take_events();
         // from here on TWS hangs: the socket stays open, nothing is answered
-        let probe = Request::ReqCurrentTime.encode(h.link.server_version());
+        let probe = encode_request(h.link.server_version(), &Request::ReqCurrentTime);
         let start = h.now;
         let (mut probes, mut dropped) = (0, None);
         while dropped.is_none() && h.now.mono_ms - start.mono_ms < 120_000 {

@@ -19,6 +19,8 @@ pub enum DecodeError {
     Count { at: usize },
     /// Field `at` named a condition type we do not know, so the rest cannot be walked.
     Unknown { at: usize, what: &'static str },
+    /// A protobuf body that does not decode as the message its id names.
+    Protobuf { message: &'static str },
 }
 
 impl std::fmt::Display for DecodeError {
@@ -28,6 +30,7 @@ impl std::fmt::Display for DecodeError {
             DecodeError::Bad { at, expected } => write!(f, "field {at} is not a valid {expected}"),
             DecodeError::Count { at } => write!(f, "field {at} holds an implausible count"),
             DecodeError::Unknown { at, what } => write!(f, "field {at} holds an unknown {what}"),
+            DecodeError::Protobuf { message } => write!(f, "protobuf body is not a valid {message}"),
         }
     }
 }

@@ -94,6 +94,49 @@ pub fn check_text_frame(payload: &[u8]) -> Result<(), FrameError> {
     Ok(())
 }
 
+/// Checks that a protobuf body is whole: its top-level fields, walked by their wire
+/// types, end exactly where the frame does. TWS never sends a cut message, so one
+/// that ends inside a field means the length prefix was wrong and the stream has
+/// lost sync (the protobuf counterpart of [`check_text_frame`]'s closing NUL). The
+/// walk reads each key and skips each value: its cost is bounded by the body's length.
+pub fn check_protobuf_frame(body: &[u8]) -> Result<(), FrameError> {
+    const CUT: FrameError = FrameError::Desync("protobuf message cut short");
+    fn varint(b: &[u8], at: &mut usize) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *b.get(*at)?;
+            *at += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    let mut at = 0;
+    while at < body.len() {
+        let key = varint(body, &mut at).ok_or(CUT)?;
+        if key >> 3 == 0 {
+            return Err(FrameError::Desync("protobuf field number 0"));
+        }
+        let skip = match key & 7 {
+            0 => {
+                varint(body, &mut at).ok_or(CUT)?;
+                0
+            }
+            1 => 8,
+            2 => usize::try_from(varint(body, &mut at).ok_or(CUT)?).map_err(|_| CUT)?,
+            5 => 4,
+            _ => return Err(FrameError::Desync("protobuf wire type not used by TWS")),
+        };
+        if skip > body.len() - at {
+            return Err(CUT);
+        }
+        at += skip;
+    }
+    Ok(())
+}
+
 /// The most of one field's text kept; TWS's own messages are far shorter, and an
 /// error text of megabytes must not become an event of megabytes.
 pub const MAX_FIELD_BYTES: usize = 4096;
@@ -183,6 +226,24 @@ mod tests {
         assert!(matches!(check_text_frame(&f), Err(FrameError::Desync(_))));
         assert_eq!(check_text_frame(b"4\x002\x00-1\x00"), Ok(()));
         assert!(check_text_frame(b"abc\x00").is_err());
+    }
+
+    #[test]
+    fn a_protobuf_body_cut_inside_a_field_is_a_desync() {
+        // field 1 varint 12, field 2 string "Filled", field 5 double
+        let mut body = vec![0x08, 12, 0x12, 6];
+        body.extend_from_slice(b"Filled");
+        body.push(0x29);
+        body.extend_from_slice(&150.25f64.to_le_bytes());
+        assert_eq!(check_protobuf_frame(&body), Ok(()));
+        assert_eq!(check_protobuf_frame(&[]), Ok(()));
+        for cut in 1..body.len() {
+            if [2, 10].contains(&cut) {
+                continue; // ends between two fields: whole as far as the wire can tell
+            }
+            assert!(matches!(check_protobuf_frame(&body[..cut]), Err(FrameError::Desync(_))), "cut at {cut}");
+        }
+        assert!(check_protobuf_frame(&[0x0b, 0]).is_err(), "group wire types are not TWS's");
     }
 
     #[test]

@@ -6,21 +6,24 @@
 //! - [`frame`] and [`fields`]: length-prefixed frames of NUL-terminated text fields;
 //! - [`handshake`] and [`versions`]: the `API\0` greeting and what each server version
 //!   adds;
-//! - [`text`]: the text encoding of messages ([`Incoming`] from TWS, decoded per message
-//!   family: session, orders, accounts, market data; [`Request`] to it).
-//!   [`message`] picks the decoder per message family, so the protobuf encoding that
-//!   TWS 10.4x uses from server version 201 on can slot in beside it (see
+//! - [`text`] and [`proto`]: the two encodings of messages, text (every version) and
+//!   protobuf (from server version 201), both to and from the same domain types
+//!   ([`Incoming`] from TWS, decoded per message family: session, orders, accounts,
+//!   market data; [`Request`] to it); [`encoding`] says which a message travels in at
+//!   a version, and [`message`] is the envelope that carries either (see
 //!   `docs/tws-protocol.md`);
 //! - [`link`]: the connection as a sans-IO state machine (handshake, nextValidId,
 //!   startup requests, resubscription after 1101, reconciliation after a reconnect,
 //!   desync detection, heartbeat, throttle, reconnect backoff): bytes and the time in,
 //!   bytes to send, events and the next deadline out.
 
+pub mod encoding;
 pub mod fields;
 pub mod frame;
 pub mod handshake;
 pub mod link;
 pub mod message;
+pub mod proto;
 pub mod text;
 pub mod throttle;
 pub mod types;

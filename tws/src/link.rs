@@ -40,7 +40,7 @@ use ibws_shared::backoff::Backoff;
 
 use crate::frame::FrameDecoder;
 use crate::handshake::{client_hello, parse_server_hello};
-use crate::message::{decode_message, MessageError};
+use crate::message::{decode_message, encode_request, MessageError};
 use crate::text::incoming::Incoming;
 use crate::text::outgoing::{ExecutionFilter, Request};
 use crate::throttle::Throttle;
@@ -388,7 +388,7 @@ impl TwsLink {
     }
 
     fn queue(&mut self, r: Request) {
-        self.outbox.push_back(r.encode(self.version));
+        self.outbox.push_back(encode_request(self.version, &r));
     }
 
     fn see(&mut self, now: u64) {

@@ -1,14 +1,18 @@
 //! Server versions that change message layouts, and the range we negotiate.
 //!
-//! We offer `v157..200`: every TWS and IB Gateway build of the last several years
-//! answers inside it, all of it is plain NUL-delimited text (protobuf starts at 201),
-//! and the codec walks every layout change inside it, in both directions (the
-//! simulator answers at any version of the range). A user whose TWS misbehaves at the
-//! top of the range pins a lower one (`--tws-max-version`, down to
+//! We offer `v157..213`: every TWS and IB Gateway build of the last several years
+//! answers inside it. Up to 200 every message is NUL-delimited text; from 201 each
+//! frame starts with a binary message id and message families move to protobuf one
+//! group at a time until 213, where every request ibws sends is protobuf (the table
+//! is [`crate::encoding`]). The codec walks every layout change of the range in both
+//! directions, and the simulator answers at any version of it. A user whose TWS
+//! misbehaves at the top of the range pins a lower one (`--tws-max-version`, down to
 //! [`MIN_CLIENT_VERSION`]).
 
 pub const MIN_CLIENT_VERSION: i32 = 157;
-pub const MAX_CLIENT_VERSION: i32 = 200;
+pub const MAX_CLIENT_VERSION: i32 = PROTOBUF_REST_MESSAGES_3;
+/// The last version of the text encoding alone.
+pub const TEXT_ONLY_MAX: i32 = 200;
 /// The highest version before this codec walked the 179..200 layouts (ib_async 2's).
 pub const TEXT_V178: i32 = 178;
 
@@ -63,5 +67,23 @@ pub const SUBMITTER: i32 = 198;
 pub const IMBALANCE_ONLY: i32 = 199;
 /// reqExecutions: `lastNDays` and `specificDates` (executions of up to 7 days back).
 pub const PARAMETRIZED_DAYS_OF_EXECUTIONS: i32 = 200;
-/// Every message id above 200 starts the protobuf encoding.
+/// Frames carry a 4-byte binary message id; an id above 200 marks a protobuf body.
+/// reqExecutions is protobuf from here (and TWS may send any reply in protobuf).
 pub const PROTOBUF: i32 = 201;
+/// placeOrder, cancelOrder, reqGlobalCancel in protobuf.
+pub const PROTOBUF_PLACE_ORDER: i32 = 203;
+/// reqOpenOrders, reqAllOpenOrders, reqAutoOpenOrders, reqCompletedOrders.
+pub const PROTOBUF_COMPLETED_ORDER: i32 = 204;
+/// reqContractData.
+pub const PROTOBUF_CONTRACT_DATA: i32 = 205;
+/// reqMktData, cancelMktData (and market depth, market data type).
+pub const PROTOBUF_MARKET_DATA: i32 = 206;
+/// reqAccountUpdates, reqPositions, the *Multi requests, managed accounts.
+pub const PROTOBUF_ACCOUNTS_POSITIONS: i32 = 207;
+/// Historical data (208), news (209), scanner, PnL (210), FA and option
+/// calculations (211): no request ibws sends.
+pub const PROTOBUF_REST_MESSAGES_1: i32 = 211;
+/// reqMarketRule (with sec-def parameters, family codes, matching symbols...).
+pub const PROTOBUF_REST_MESSAGES_2: i32 = 212;
+/// startApi, reqIds, reqCurrentTime: from here every request is protobuf.
+pub const PROTOBUF_REST_MESSAGES_3: i32 = 213;

@@ -27,8 +27,9 @@ pub struct BridgeOptions {
     /// "Master API client ID" to this value to see other API clients' orders live
     #[arg(long, env = "IBWS_CLIENT_ID", default_value_t = 0)]
     pub client_id: i64,
-    /// Highest TWS server version to offer (157..200): pin a lower one if a TWS or IB
-    /// Gateway build misbehaves at the top of the range (178 is what ib_async 2 offers)
+    /// Highest TWS server version to offer (157..213; from 201 TWS speaks protobuf):
+    /// pin a lower one if a TWS or IB Gateway build misbehaves at the top of the range
+    /// (200 is the last text-only version, 178 what ib_async 2 offers)
     #[arg(long, env = "IBWS_TWS_MAX_VERSION", default_value_t = ibws_tws::versions::MAX_CLIENT_VERSION,
           value_parser = clap::value_parser!(i32).range(i64::from(ibws_tws::versions::MIN_CLIENT_VERSION)..=i64::from(ibws_tws::versions::MAX_CLIENT_VERSION)))]
     pub tws_max_version: i32,

@@ -18,9 +18,18 @@ use ibws_tws::types::TwsError;
 use ibws_tws::Incoming;
 
 /// The server versions the link and trading-day tests run at: the lowest ibws offers,
-/// the one older TWS builds (and ib_async 2) settle on, and the highest of the text
-/// encoding. Events must be the same at each, except the fields a version adds.
-pub const TEST_VERSIONS: [i32; 3] = [157, 176, ibws_tws::versions::MAX_CLIENT_VERSION];
+/// the one older TWS builds (and ib_async 2) settle on, the highest of the text
+/// encoding alone, one where encodings mix (orders and executions in protobuf,
+/// commission reports, account values and the session's messages in text), and the
+/// highest, where every request and reply is protobuf. Events must be the same at
+/// each, except the fields a version adds.
+pub const TEST_VERSIONS: [i32; 5] = [
+    157,
+    176,
+    ibws_tws::versions::TEXT_ONLY_MAX,
+    ibws_tws::versions::PROTOBUF_MARKET_DATA,
+    ibws_tws::versions::MAX_CLIENT_VERSION,
+];
 
 thread_local! {
     static ANSWER_AT: std::cell::Cell<i32> = const { std::cell::Cell::new(ibws_tws::versions::MAX_CLIENT_VERSION) };

@@ -7,8 +7,9 @@
 use std::collections::{HashMap, HashSet};
 
 use super::engine::{Audience, Engine, SimEvent};
-use ibws_tws::frame::{split_fields, FrameDecoder};
+use ibws_tws::frame::FrameDecoder;
 use ibws_tws::handshake::{parse_client_range, server_hello};
+use ibws_tws::message::{decode_request, encode_incoming};
 use ibws_tws::text::incoming::Incoming;
 use ibws_tws::text::outgoing::Request;
 use ibws_tws::types::TwsError;
@@ -136,12 +137,12 @@ impl SimSession {
                 reply.bytes.extend(server_hello(version, desk.connection_time));
                 continue;
             }
-            let Ok(req) = Request::decode(&split_fields(&frame), self.version) else {
+            let Ok(req) = decode_request(self.version, &frame) else {
                 continue;
             };
             let (msgs, close) = self.handle(req, desk, &mut reply.broadcast);
             for m in msgs {
-                reply.bytes.extend(m.encode(self.version));
+                reply.bytes.extend(encode_incoming(self.version, &m));
             }
             if close {
                 reply.close = true;
@@ -299,7 +300,7 @@ impl SimSession {
                 self.market.get(con_id).map(|r| vec![with_req_id(ev.msg.clone(), *r)]).unwrap_or_default()
             }
         };
-        msgs.iter().flat_map(|m| m.encode(self.version)).collect()
+        msgs.iter().flat_map(|m| encode_incoming(self.version, m)).collect()
     }
 }
 
