@@ -12,7 +12,7 @@ use crate::encoding::{reply_encoding, request_encoding, Encoding};
 use crate::fields::{DResult, DecodeError};
 use crate::frame::{check_protobuf_frame, check_text_frame, split_fields, Field, FrameError};
 use crate::proto;
-use crate::text::incoming::{decode as decode_text, Incoming};
+use crate::text::incoming::{decode as decode_text, decode_body, Incoming};
 use crate::text::outgoing::Request;
 use crate::versions::PROTOBUF;
 
@@ -34,7 +34,10 @@ pub enum MessageError {
 
 /// A frame's message: its id, and its body in one encoding or the other.
 enum Body<'a> {
+    /// Up to 200: every field, the id first.
     Text(Vec<Field<'a>>),
+    /// From 201: the binary id, then the other fields.
+    IdText(i64, Vec<Field<'a>>),
     Protobuf(i64, &'a [u8]),
 }
 
@@ -58,9 +61,7 @@ fn open(version: i32, payload: &[u8]) -> Result<Body<'_>, FrameError> {
     if !rest.is_empty() && rest.last() != Some(&0) {
         return Err(FrameError::Desync("frame does not end with a field terminator"));
     }
-    let mut fields = vec![Field::Owned(id.to_string())];
-    fields.extend(split_fields(rest));
-    Ok(Body::Text(fields))
+    Ok(Body::IdText(i64::from(id), split_fields(rest)))
 }
 
 /// Decodes one frame payload received at server `version`.
@@ -70,6 +71,8 @@ pub fn decode_message(version: i32, payload: &[u8]) -> Result<Incoming, MessageE
             msg_id: fields.first().map(|m| m.to_string()).unwrap_or_default(),
             error,
         }),
+        Body::IdText(msg_id, fields) => decode_body(msg_id, version, &fields)
+            .map_err(|error| MessageError::Decode { msg_id: msg_id.to_string(), error }),
         Body::Protobuf(msg_id, body) => proto::incoming::decode(msg_id, body)
             .map_err(|error| MessageError::Decode { msg_id: format!("{msg_id} (protobuf)"), error }),
     }
@@ -80,6 +83,11 @@ pub fn decode_message(version: i32, payload: &[u8]) -> Result<Incoming, MessageE
 pub fn decode_request(version: i32, payload: &[u8]) -> DResult<Request> {
     match open(version, payload) {
         Ok(Body::Text(fields)) => Request::decode(&fields, version),
+        Ok(Body::IdText(msg_id, fields)) => {
+            let mut all = vec![Field::Owned(msg_id.to_string())];
+            all.extend(fields);
+            Request::decode(&all, version)
+        }
         Ok(Body::Protobuf(msg_id, body)) => proto::outgoing::decode(msg_id, body),
         Err(_) => Err(DecodeError::Truncated { at: 0 }),
     }

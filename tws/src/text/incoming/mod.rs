@@ -144,11 +144,21 @@ pub enum Incoming {
 pub fn decode(version: i32, fields: &[Field<'_>]) -> DResult<Incoming> {
     let mut r = FieldReader::new(fields);
     let msg_id = r.int()?;
-    session::decode(msg_id, version, &mut r)
-        .or_else(|| orders::decode(msg_id, version, &mut r))
-        .or_else(|| accounts::decode(msg_id, version, &mut r))
-        .or_else(|| market_data::decode(msg_id, version, &mut r))
-        .or_else(|| reference::decode(msg_id, version, &mut r))
+    decode_fields(msg_id, version, &mut r)
+}
+
+/// Decodes the fields after the message id (from server version 201 the id is binary,
+/// ahead of the text fields: see [`crate::message`]).
+pub fn decode_body(msg_id: i64, version: i32, fields: &[Field<'_>]) -> DResult<Incoming> {
+    decode_fields(msg_id, version, &mut FieldReader::new(fields))
+}
+
+fn decode_fields(msg_id: i64, version: i32, r: &mut FieldReader<'_>) -> DResult<Incoming> {
+    session::decode(msg_id, version, r)
+        .or_else(|| orders::decode(msg_id, version, r))
+        .or_else(|| accounts::decode(msg_id, version, r))
+        .or_else(|| market_data::decode(msg_id, version, r))
+        .or_else(|| reference::decode(msg_id, version, r))
         .unwrap_or(Ok(Incoming::Other(msg_id)))
 }
 
