@@ -212,7 +212,7 @@ impl Bridge {
                     send_timeout: cfg.send_timeout,
                 }),
                 status: status.clone(),
-                tls: r.tls.clone().map(tokio_rustls::TlsAcceptor::from),
+                tls: r.tls.clone(),
                 bridges: None,
                 mcp: None,
                 stop: stop_rx.clone(),

@@ -26,7 +26,8 @@
 //! and WebSocket endpoint (local, remote, relay), its TLS and metrics; [`relay`] is the
 //! native relay; [`config`] is every option as flag, environment and file; [`clock`]
 //! is the one source of the current time for every driver; [`keys`], [`tls`] and
-//! [`logs`] are what their names say.
+//! [`logs`] are what their names say; [`tls_stream`] is the server side of TLS on a
+//! socket, holding no buffer while idle.
 
 pub mod agent;
 pub mod app;
@@ -39,4 +40,5 @@ pub mod relay;
 pub mod server;
 pub mod start_error;
 pub mod tls;
+pub mod tls_stream;
 pub mod uplink;

@@ -97,7 +97,7 @@ impl Relay {
                 send_timeout: cfg.send_timeout,
             }),
             status,
-            tls: cfg.tls.clone().map(tokio_rustls::TlsAcceptor::from),
+            tls: cfg.tls.clone(),
             mcp: None,
             bridges: Some(Arc::new(move |ws, ip| {
                 Box::pin(ingest::run(

@@ -35,6 +35,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info, warn};
 
+use crate::tls_stream::accept as accept_tls;
 use client_socket::ClientSocket;
 use ibws_shared::relay::first_auth::{self, verdict, First};
 pub use ibws_shared::relay::limits::{ConnGuard, ConnLimiter, LimitConfig, PendingGuard};
@@ -146,7 +147,7 @@ pub struct Endpoint {
     pub hubs: Hubs,
     pub policy: Arc<Policy>,
     pub status: Arc<Status>,
-    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     pub bridges: Option<BridgeHandler>,
     /// MCP over streamable HTTP at `/mcp` (`ibws mcp --transport http`; local only).
     pub mcp: Option<Arc<crate::agent::McpHttp>>,
@@ -207,14 +208,16 @@ impl Endpoint {
 
     async fn connection(&self, tcp: tokio::net::TcpStream, peer: SocketAddr, pending: PendingGuard) {
         let stream: BoxedIo = match &self.tls {
-            Some(acceptor) => match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => Box::new(s),
-                Ok(Err(e)) => {
-                    debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
+            Some(config) => {
+                match tokio::time::timeout(Duration::from_secs(10), accept_tls(tcp, config.clone())).await {
+                    Ok(Ok(s)) => Box::new(s),
+                    Ok(Err(e)) => {
+                        debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
                 }
-                Err(_) => return,
-            },
+            }
             None => Box::new(tcp),
         };
         self.handle(stream, peer, pending).await

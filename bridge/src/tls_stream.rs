@@ -1,0 +1,467 @@
+//! A TLS server stream that holds no buffer while its connection is idle.
+//!
+//! tokio-rustls over rustls's buffered connection keeps a 4 KiB record buffer per
+//! connection for as long as the connection lives (rustls re-sizes its deframer to a
+//! full read whenever it is empty), plus the connection's queues: at 10,000 idle
+//! `wss://` clients that was most of their memory. This stream drives rustls's
+//! *unbuffered* API instead and owns the buffers: a read lands on the stack of the
+//! poll that reads it and is decrypted there; only the bytes of a record that has not
+//! fully arrived, plaintext the caller has not taken yet, and encrypted bytes the
+//! socket has not taken yet are kept on the heap, each freed as soon as it empties.
+//! An idle connection is the rustls state (keys, the handshake's outcome) and the
+//! socket.
+//!
+//! Bounds: a partial record is at most one TLS record (16 KiB + overhead); plaintext
+//! kept is at most what one read decrypted; encrypted output waiting for the socket is
+//! at most [`MAX_PENDING_OUT`] before `poll_write` pushes back.
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use rustls::server::UnbufferedServerConnection;
+use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, InsufficientSizeError};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Bytes read from the socket per poll, on the stack: a full TLS record and its header.
+const READ_CHUNK: usize = 16 * 1024 + 512;
+
+/// Encrypted bytes that may wait for the socket before `poll_write` accepts no more.
+pub const MAX_PENDING_OUT: usize = 64 * 1024;
+
+/// The largest plaintext written as one record (TLS's limit).
+const MAX_RECORD_PLAINTEXT: usize = 16 * 1024;
+
+/// Where processing the received records left the connection.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// More bytes from the peer are needed (handshake in progress, or a record cut).
+    NeedRead,
+    /// Application data may be written.
+    Open,
+    /// Both sides have said close_notify.
+    Closed,
+}
+
+pub struct TlsStream<IO> {
+    io: IO,
+    conn: UnbufferedServerConnection,
+    /// Received bytes of a record not yet complete (empty, unallocated, when none).
+    partial: Vec<u8>,
+    /// Decrypted bytes the caller has not read yet, from `plain_at`.
+    plain: Vec<u8>,
+    plain_at: usize,
+    /// Encrypted bytes the socket has not taken yet, from `out_at`.
+    out: Vec<u8>,
+    out_at: usize,
+    peer_closed: bool,
+    eof: bool,
+    close_queued: bool,
+}
+
+fn tls_error(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// Runs the server side of the handshake on `io`.
+pub async fn accept<IO>(io: IO, config: Arc<rustls::ServerConfig>) -> io::Result<TlsStream<IO>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let conn = UnbufferedServerConnection::new(config).map_err(tls_error)?;
+    let mut s = TlsStream {
+        io,
+        conn,
+        partial: Vec::new(),
+        plain: Vec::new(),
+        plain_at: 0,
+        out: Vec::new(),
+        out_at: 0,
+        peer_closed: false,
+        eof: false,
+        close_queued: false,
+    };
+    poll_fn(|cx| s.poll_handshake(cx)).await?;
+    Ok(s)
+}
+
+/// Appends what `encode` writes to `out`, growing it to the size rustls asks for.
+fn append(
+    out: &mut Vec<u8>,
+    hint: usize,
+    mut encode: impl FnMut(&mut [u8]) -> Result<usize, Option<usize>>,
+) -> io::Result<()> {
+    let start = out.len();
+    let mut room = hint;
+    loop {
+        out.resize(start + room, 0);
+        match encode(&mut out[start..]) {
+            Ok(n) => {
+                out.truncate(start + n);
+                return Ok(());
+            }
+            Err(Some(required)) if required > room => room = required,
+            Err(_) => {
+                out.truncate(start);
+                return Err(io::Error::other("TLS record encoding failed"));
+            }
+        }
+    }
+}
+
+fn encode_size(e: EncodeError) -> Option<usize> {
+    match e {
+        EncodeError::InsufficientSize(InsufficientSizeError { required_size }) => Some(required_size),
+        _ => None,
+    }
+}
+
+fn encrypt_size(e: EncryptError) -> Option<usize> {
+    match e {
+        EncryptError::InsufficientSize(InsufficientSizeError { required_size }) => Some(required_size),
+        _ => None,
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
+    /// Processes the records in `data` (decrypting in place): application data goes to
+    /// `plain`, handshake and alert bytes owed to the peer to `out`. Returns where the
+    /// connection stands and how many bytes of `data` were used; the rest is a record
+    /// that has not fully arrived.
+    fn process(&mut self, data: &mut [u8]) -> io::Result<(Step, usize)> {
+        let mut used = 0;
+        loop {
+            let status = self.conn.process_tls_records(&mut data[used..]);
+            let discard = status.discard;
+            let state = status.state.map_err(tls_error)?;
+            let step = match state {
+                ConnectionState::ReadTraffic(mut r) => {
+                    while let Some(record) = r.next_record() {
+                        let record = record.map_err(tls_error)?;
+                        self.plain.extend_from_slice(record.payload);
+                    }
+                    None
+                }
+                ConnectionState::ReadEarlyData(mut r) => {
+                    while let Some(record) = r.next_record() {
+                        let record = record.map_err(tls_error)?;
+                        self.plain.extend_from_slice(record.payload);
+                    }
+                    None
+                }
+                ConnectionState::EncodeTlsData(mut e) => {
+                    append(&mut self.out, 1024, |buf| e.encode(buf).map_err(encode_size))?;
+                    None
+                }
+                // the bytes are in `out`, in order, ahead of anything written later
+                ConnectionState::TransmitTlsData(t) => {
+                    t.done();
+                    None
+                }
+                ConnectionState::BlockedHandshake => Some(Step::NeedRead),
+                ConnectionState::WriteTraffic(_) => Some(Step::Open),
+                ConnectionState::PeerClosed => {
+                    self.peer_closed = true;
+                    None
+                }
+                ConnectionState::Closed => Some(Step::Closed),
+                _ => return Err(io::Error::other("TLS connection in a state this stream does not drive")),
+            };
+            used += discard;
+            if let Some(step) = step {
+                return Ok((step, used));
+            }
+        }
+    }
+
+    /// Processes what is buffered (a partial record completed by a read, or nothing).
+    fn process_partial(&mut self) -> io::Result<Step> {
+        let mut partial = std::mem::take(&mut self.partial);
+        let result = self.process(&mut partial);
+        if let Ok((_, used)) = &result {
+            partial.drain(..*used);
+            if !partial.is_empty() {
+                self.partial = partial;
+            }
+        }
+        result.map(|(step, _)| step)
+    }
+
+    /// Reads once from the socket and processes the records that completes.
+    /// `Ready(Ok(false))` at the end of the stream.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        let mut chunk = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut buf = ReadBuf::uninit(&mut chunk);
+        ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
+        if buf.filled().is_empty() {
+            self.eof = true;
+            return Poll::Ready(Ok(false));
+        }
+        if self.partial.is_empty() {
+            // the common case: whole records, decrypted where they were read
+            let read = buf.filled_mut();
+            let (_, used) = self.process(read)?;
+            if used < read.len() {
+                self.partial = read[used..].to_vec();
+            }
+        } else {
+            self.partial.extend_from_slice(buf.filled());
+            self.process_partial()?;
+        }
+        Poll::Ready(Ok(true))
+    }
+
+    /// Writes the encrypted bytes waiting, until done or the socket pushes back.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.out_at < self.out.len() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.out[self.out_at..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.out_at += n;
+        }
+        self.out = Vec::new();
+        self.out_at = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let step = self.process_partial()?;
+            ready!(self.poll_drain(cx))?;
+            match step {
+                Step::Open => return Poll::Ready(Ok(())),
+                Step::Closed => return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into())),
+                Step::NeedRead => {
+                    if !ready!(self.poll_fill(cx))? {
+                        return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The connection ready for application data: whatever rustls owes first (a
+    /// session ticket, a key update, plaintext that arrived) is handled by `process`,
+    /// whose every state is drained, never dropped half done.
+    fn open_for_writing(&mut self) -> io::Result<()> {
+        match self.process(&mut [])?.0 {
+            Step::Open => Ok(()),
+            _ => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    /// Encrypts `data` into `out`.
+    fn encrypt(&mut self, data: &[u8]) -> io::Result<()> {
+        self.open_for_writing()?;
+        // a record's header, content type and tag on top of its plaintext
+        let hint = data.len() + 64 * data.len().div_ceil(MAX_RECORD_PLAINTEXT).max(1);
+        match self.conn.process_tls_records(&mut []).state.map_err(tls_error)? {
+            ConnectionState::WriteTraffic(mut w) => {
+                append(&mut self.out, hint, |buf| w.encrypt(data, buf).map_err(encrypt_size))
+            }
+            _ => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    /// Queues close_notify (once).
+    fn queue_close(&mut self) -> io::Result<()> {
+        if self.close_queued {
+            return Ok(());
+        }
+        self.close_queued = true;
+        self.open_for_writing()?;
+        match self.conn.process_tls_records(&mut []).state.map_err(tls_error)? {
+            ConnectionState::WriteTraffic(mut w) => {
+                append(&mut self.out, 64, |buf| w.queue_close_notify(buf).map_err(encrypt_size))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<IO> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if this.plain_at < this.plain.len() {
+                let n = buf.remaining().min(this.plain.len() - this.plain_at);
+                buf.put_slice(&this.plain[this.plain_at..this.plain_at + n]);
+                this.plain_at += n;
+                if this.plain_at == this.plain.len() {
+                    this.plain = Vec::new();
+                    this.plain_at = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if this.peer_closed || this.eof {
+                return Poll::Ready(Ok(()));
+            }
+            // bytes owed to the peer (a ticket, a key update answer) go out as we read;
+            // a socket that does not take them now gets them with the next write
+            if this.out_at < this.out.len() {
+                let _ = this.poll_drain(cx)?;
+            }
+            if !ready!(this.poll_fill(cx))? {
+                return Poll::Ready(Ok(()));
+            }
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<IO> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.out.len() - this.out_at >= MAX_PENDING_OUT {
+            ready!(this.poll_drain(cx))?;
+        }
+        if this.close_queued {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        let n = data.len().min(MAX_PENDING_OUT);
+        this.encrypt(&data[..n])?;
+        // start the write now; what the socket does not take waits for the flush
+        let _ = this.poll_drain(cx)?;
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.close_queued && !this.eof {
+            // a peer already gone gets no close_notify; the socket is shut all the same
+            let _ = this.queue_close();
+        }
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn configs() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap().self_signed(&key).unwrap();
+        let server = crate::tls::server_config(cert.pem().as_bytes(), key.serialize_pem().as_bytes()).unwrap();
+        let client = crate::tls::client_config(Some(cert.pem().as_bytes())).unwrap();
+        (server, client)
+    }
+
+    async fn pair() -> (TlsStream<tokio::net::TcpStream>, tokio_rustls::client::TlsStream<tokio::net::TcpStream>) {
+        let (server, client) = configs();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connect = async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            tokio_rustls::TlsConnector::from(client).connect(name, tcp).await.unwrap()
+        };
+        let accept = async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            accept(tcp, server).await.unwrap()
+        };
+        tokio::join!(accept, connect)
+    }
+
+    #[tokio::test]
+    async fn data_crosses_both_ways_in_any_size_and_nothing_is_held_after() {
+        let (mut server, mut client) = pair().await;
+        // larger than a record and than a read, and one byte
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for data in [big.clone(), vec![42u8]] {
+            let write = {
+                let data = data.clone();
+                async move {
+                    client.write_all(&data).await.unwrap();
+                    client.flush().await.unwrap();
+                    client
+                }
+            };
+            let read = async {
+                let mut got = vec![0u8; data.len()];
+                server.read_exact(&mut got).await.unwrap();
+                got
+            };
+            let (c, got) = tokio::join!(write, read);
+            client = c;
+            assert_eq!(got, data);
+        }
+        for data in [big, vec![7u8]] {
+            let write = async {
+                server.write_all(&data).await.unwrap();
+                server.flush().await.unwrap();
+            };
+            let read = async {
+                let mut got = vec![0u8; data.len()];
+                client.read_exact(&mut got).await.unwrap();
+                got
+            };
+            let ((), got) = tokio::join!(write, read);
+            assert_eq!(got, data);
+        }
+        // idle: no buffer kept
+        assert_eq!((server.partial.capacity(), server.plain.capacity(), server.out.capacity()), (0, 0, 0));
+    }
+
+    #[tokio::test]
+    async fn reads_in_small_pieces_get_every_byte() {
+        let (mut server, mut client) = pair().await;
+        let data: Vec<u8> = (0..50_000u32).map(|i| (i % 253) as u8).collect();
+        let send = data.clone();
+        let writer = tokio::spawn(async move {
+            for piece in send.chunks(777) {
+                client.write_all(piece).await.unwrap();
+            }
+            client.flush().await.unwrap();
+            client
+        });
+        let mut got = Vec::new();
+        let mut small = [0u8; 13];
+        while got.len() < data.len() {
+            let n = server.read(&mut small).await.unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&small[..n]);
+        }
+        assert_eq!(got, data);
+        drop(writer.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn close_notify_both_ways() {
+        let (mut server, mut client) = pair().await;
+        client.shutdown().await.unwrap();
+        let mut buf = [0u8; 10];
+        assert_eq!(server.read(&mut buf).await.unwrap(), 0, "the peer's close_notify is the end");
+        server.write_all(b"last").await.unwrap();
+        server.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"last");
+    }
+
+    #[tokio::test]
+    async fn a_client_that_is_not_tls_is_refused() {
+        let (server, _) = configs();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move {
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let _ = tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+            let mut rest = Vec::new();
+            let _ = tcp.read_to_end(&mut rest).await;
+        });
+        let (tcp, _) = listener.accept().await.unwrap();
+        assert!(accept(tcp, server).await.is_err());
+        client.await.unwrap();
+    }
+}
