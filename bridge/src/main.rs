@@ -24,6 +24,11 @@ struct Cli {
     /// Log format
     #[arg(long, global = true, env = "IBWS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Threads that run connections (default: one per CPU core). On a host whose other
+    /// cores are busy (a load generator, TWS itself), 1 costs about a fifth less CPU
+    /// per delivered event at high fan-out: see docs/benchmarks.md
+    #[arg(long, global = true, env = "IBWS_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    worker_threads: Option<u16>,
     #[command(subcommand)]
     command: Command,
 }
@@ -414,13 +419,27 @@ async fn serve_until_stopped(bridge: &Bridge, until: Option<Duration>) {
     bridge.shutdown().await;
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(n) = cli.worker_threads {
+        runtime.worker_threads(usize::from(n));
+    }
+    match runtime.build() {
+        Ok(rt) => rt.block_on(run(cli, matches)),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli, matches: clap::ArgMatches) -> ExitCode {
     init_logs(cli.log_format);
     let sub = |name: &str| matches.subcommand_matches(name).expect("the parsed subcommand");
     match cli.command {

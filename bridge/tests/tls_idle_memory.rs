@@ -113,7 +113,10 @@ async fn per_connection(tls: bool) -> f64 {
 async fn an_idle_tls_connection_holds_little_beyond_its_socket() {
     let plain = per_connection(false).await;
     let tls = per_connection(true).await;
-    eprintln!("live heap per idle server connection: plain {plain:.0} B, tls {tls:.0} B, tls adds {:.0} B", tls - plain);
+    eprintln!(
+        "live heap per idle server connection: plain {plain:.0} B, tls {tls:.0} B, tls adds {:.0} B",
+        tls - plain
+    );
     assert!(tls - plain < 4096.0, "TLS adds {:.0} B per idle connection", tls - plain);
 }
 

@@ -11,14 +11,23 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use futures_util::task::AtomicWaker;
 use ibws_shared::hub::{ConnId, Frame, Hub, Output};
 use ibws_shared::protocol::CloseCode;
 use tokio::sync::Notify;
 
 /// What the hub asked of one connection since its task last looked.
+///
+/// The wake is a flag and the task's waker, both lock-free: every event wakes every
+/// subscribed connection, so at 1,000 connections x 1,000 events/s this is a million
+/// wakes a second. (A `tokio::sync::Notify` here took its mutex to add the waiting task
+/// to its list on every poll, again to take it out when the poll ended, and once more
+/// to notify: about 6% of the server's CPU at that load.) Like a `Notify` permit, a
+/// wake that comes while the task is busy is kept, once, for its next poll.
 #[derive(Default)]
 pub struct Signal {
-    pub notify: Notify,
+    woken: AtomicBool,
+    waker: AtomicWaker,
     /// Send a transport ping.
     pub ping: AtomicBool,
     /// Send these frames, then close with this code.
@@ -26,6 +35,30 @@ pub struct Signal {
 }
 
 impl Signal {
+    /// Wakes the connection's task (or, if it is busy, makes its next wait return).
+    pub fn wake(&self) {
+        self.woken.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Ready once after each [`Signal::wake`] (wakes before the poll count once).
+    pub fn poll_woken(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.woken.swap(false, Ordering::Acquire) {
+            return std::task::Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // a wake between the check and the registration found no waker: look again
+        if self.woken.swap(false, Ordering::Acquire) {
+            return std::task::Poll::Ready(());
+        }
+        std::task::Poll::Pending
+    }
+
+    /// Waits for the next [`Signal::wake`].
+    pub fn woken(&self) -> impl std::future::Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| self.poll_woken(cx))
+    }
+
     /// The close the hub asked for, if any.
     pub fn take_close(&self) -> Option<(CloseCode, Vec<Frame>)> {
         self.close.lock().unwrap_or_else(|p| p.into_inner()).take()
@@ -44,19 +77,19 @@ impl HubInner {
             match o {
                 Output::Wake(id) => {
                     if let Some(c) = self.conns.get(&id) {
-                        c.notify.notify_one();
+                        c.wake();
                     }
                 }
                 Output::Ping(id) => {
                     if let Some(c) = self.conns.get(&id) {
                         c.ping.store(true, Ordering::Relaxed);
-                        c.notify.notify_one();
+                        c.wake();
                     }
                 }
                 Output::Close { id, code, frames } => {
                     if let Some(c) = self.conns.remove(&id) {
                         *c.close.lock().unwrap_or_else(|p| p.into_inner()) = Some((code, frames));
-                        c.notify.notify_one();
+                        c.wake();
                     }
                 }
             }
@@ -196,5 +229,52 @@ impl SharedHub {
         let mut g = self.lock();
         g.hub.take_frames(id, into);
         g.dispatch();
+    }
+}
+
+#[cfg(test)]
+mod signal_tests {
+    use super::Signal;
+    use std::sync::Arc;
+    use std::task::Poll;
+    use std::time::Duration;
+
+    #[test]
+    fn a_wake_before_the_wait_is_kept_once() {
+        let s = Signal::default();
+        let waker = futures_util::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert_eq!(s.poll_woken(&mut cx), Poll::Pending);
+        s.wake();
+        s.wake();
+        assert_eq!(s.poll_woken(&mut cx), Poll::Ready(()));
+        assert_eq!(s.poll_woken(&mut cx), Poll::Pending, "two wakes before a poll are one");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_waiting_task_is_woken_every_time() {
+        let s = Arc::new(Signal::default());
+        let waiter = {
+            let s = s.clone();
+            tokio::spawn(async move {
+                for _ in 0..1000 {
+                    s.woken().await;
+                }
+            })
+        };
+        // each wake consumed before the next, so a lost one would stall the waiter
+        let waker = {
+            let s = s.clone();
+            async move {
+                for _ in 0..1000 {
+                    s.wake();
+                    while s.woken.load(std::sync::atomic::Ordering::Acquire) {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), waker).await.expect("every wake was taken");
+        tokio::time::timeout(Duration::from_secs(10), waiter).await.expect("every wake arrived").unwrap();
     }
 }

@@ -156,7 +156,7 @@ pub async fn run(mut c: Box<Conn>, mut stop: tokio::sync::watch::Receiver<bool>)
                     }
                 }
             }
-            _ = c.signal.notify.notified(), if !closed_by_us => {
+            _ = c.signal.woken(), if !closed_by_us => {
                 if let Some((code, last)) = c.signal.take_close() {
                     if Box::pin(send_close(&mut c.socket, code, last, c.send_timeout)).await {
                         closed_by_us = true;
