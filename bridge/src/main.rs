@@ -24,11 +24,14 @@ struct Cli {
     /// Log format
     #[arg(long, global = true, env = "IBWS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
-    /// Threads that run connections (default: one per CPU core). On a host whose other
-    /// cores are busy (a load generator, TWS itself), 1 costs about a fifth less CPU
-    /// per delivered event at high fan-out: see docs/benchmarks.md
-    #[arg(long, global = true, env = "IBWS_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..=256))]
-    worker_threads: Option<u16>,
+    /// Threads that run connections and the TWS link. One (the default) delivers over
+    /// a million events a second with two thirds of a core; a second thread on a
+    /// 2-core host shared with TWS or with clients costs a fifth more CPU per delivery
+    /// and lengthens the tail (docs/benchmarks.md, "The tail and TLS"). Raise it for a
+    /// relay whose fan-out needs more than one core
+    #[arg(long, global = true, env = "IBWS_WORKER_THREADS", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    worker_threads: u16,
     #[command(subcommand)]
     command: Command,
 }
@@ -427,9 +430,7 @@ fn main() -> ExitCode {
     };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
-    if let Some(n) = cli.worker_threads {
-        runtime.worker_threads(usize::from(n));
-    }
+    runtime.worker_threads(usize::from(cli.worker_threads));
     match runtime.build() {
         Ok(rt) => rt.block_on(run(cli, matches)),
         Err(e) => {

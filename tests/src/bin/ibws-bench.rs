@@ -83,10 +83,10 @@ async fn main() {
     let servers: Vec<Server> =
         a.servers.iter().map(|s| Server::parse(s).unwrap_or_else(|| panic!("unknown server {s:?}"))).collect();
     let ibws = a.ibws.clone().unwrap_or_else(ibws_tests::process::built_ibws_bin);
-    // ibws's servers inherit this environment: IBWS_WORKER_THREADS=1 runs them on one thread
+    // ibws's servers inherit this environment: IBWS_WORKER_THREADS=2 runs them on two threads
     println!(
         "bench-config: ibws_worker_threads={}",
-        std::env::var("IBWS_WORKER_THREADS").unwrap_or_else(|_| "default (one per core)".into())
+        std::env::var("IBWS_WORKER_THREADS").unwrap_or_else(|_| "1 (the default)".into())
     );
     let mut samples: Vec<Sample> = Vec::new();
     for run in 1..=a.runs {
