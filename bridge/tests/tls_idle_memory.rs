@@ -52,13 +52,7 @@ async fn per_connection(tls: bool) -> f64 {
     let mut servers: Vec<Box<dyn std::any::Any>> = Vec::new();
     let mut clients = Vec::new();
     let mut plain_clients = Vec::new();
-    // warm up allocator and tokio's reactor with one connection of the same kind
-    let before_all = LIVE.load(Ordering::Relaxed);
-    let mut base = 0;
-    for i in 0..=N {
-        if i == 1 {
-            base = LIVE.load(Ordering::Relaxed);
-        }
+    for _ in 0..=N {
         let connect = async {
             let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
             if tls {
@@ -97,15 +91,13 @@ async fn per_connection(tls: bool) -> f64 {
     }
     // the client sides are this process's too: count what the servers hold, by
     // dropping the clients first and the servers last
-    let with_all = LIVE.load(Ordering::Relaxed);
     drop(clients);
     drop(plain_clients);
     let servers_only = LIVE.load(Ordering::Relaxed);
     let held = servers.len();
     drop(servers);
     let none = LIVE.load(Ordering::Relaxed);
-    let _ = (before_all, with_all);
-    assert!(base > 0 && held == N + 1);
+    assert_eq!(held, N + 1);
     (servers_only - none) as f64 / held as f64
 }
 
@@ -120,12 +112,10 @@ async fn an_idle_tls_connection_holds_little_beyond_its_socket() {
     assert!(tls - plain < 4096.0, "TLS adds {:.0} B per idle connection", tls - plain);
 }
 
+/// The connection object every idle TLS connection keeps whole (rustls's own is
+/// 1,088 bytes of it): a change that makes it larger shows here.
 #[test]
-fn sizes() {
-    eprintln!(
-        "size_of UnbufferedServerConnection {} TlsStream<TcpStream> {} tokio_rustls server {}",
-        std::mem::size_of::<rustls::server::UnbufferedServerConnection>(),
-        std::mem::size_of::<tls_stream::TlsStream<tokio::net::TcpStream>>(),
-        std::mem::size_of::<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>()
-    );
+fn the_tls_stream_object_stays_small() {
+    let size = std::mem::size_of::<tls_stream::TlsStream<tokio::net::TcpStream>>();
+    assert!(size <= 1280, "TlsStream grew to {size} bytes");
 }
