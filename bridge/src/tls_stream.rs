@@ -130,7 +130,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// `plain`, handshake and alert bytes owed to the peer to `out`. Returns where the
     /// connection stands and how many bytes of `data` were used; the rest is a record
     /// that has not fully arrived.
-    fn process(&mut self, data: &mut [u8]) -> io::Result<(Step, usize)> {
+    fn process(&mut self, data: &mut [u8], mut write: Write<'_>) -> io::Result<(Step, usize)> {
         let mut used = 0;
         loop {
             let status = self.conn.process_tls_records(&mut data[used..]);
@@ -161,7 +161,20 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
                     None
                 }
                 ConnectionState::BlockedHandshake => Some(Step::NeedRead),
-                ConnectionState::WriteTraffic(_) => Some(Step::Open),
+                ConnectionState::WriteTraffic(mut w) => {
+                    match std::mem::replace(&mut write, Write::Nothing) {
+                        Write::Nothing => {}
+                        Write::Data(plain, out) => {
+                            // a record's header, content type and tag on top of its plaintext
+                            let hint = plain.len() + 64 * plain.len().div_ceil(MAX_RECORD_PLAINTEXT).max(1);
+                            append(out, hint, |buf| w.encrypt(plain, buf).map_err(encrypt_size))?;
+                        }
+                        Write::CloseNotify => {
+                            append(&mut self.out, 64, |buf| w.queue_close_notify(buf).map_err(encrypt_size))?
+                        }
+                    }
+                    Some(Step::Open)
+                }
                 ConnectionState::PeerClosed => {
                     self.peer_closed = true;
                     None
@@ -179,7 +192,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// Processes what is buffered (a partial record completed by a read, or nothing).
     fn process_partial(&mut self) -> io::Result<Step> {
         let mut partial = std::mem::take(&mut self.partial);
-        let result = self.process(&mut partial);
+        let result = self.process(&mut partial, Write::Nothing);
         if let Ok((_, used)) = &result {
             partial.drain(..*used);
             if !partial.is_empty() {
@@ -202,7 +215,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
         if self.partial.is_empty() {
             // the common case: whole records, decrypted where they were read
             let read = buf.filled_mut();
-            let (_, used) = self.process(read)?;
+            let (_, used) = self.process(read, Write::Nothing)?;
             if used < read.len() {
                 self.partial = read[used..].to_vec();
             }
@@ -243,25 +256,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
         }
     }
 
-    /// The connection ready for application data: whatever rustls owes first (a
-    /// session ticket, a key update, plaintext that arrived) is handled by `process`,
-    /// whose every state is drained, never dropped half done.
-    fn open_for_writing(&mut self) -> io::Result<()> {
-        match self.process(&mut [])?.0 {
+    /// Encrypts `data` into `out` once the connection is ready for application data.
+    /// Whatever rustls owes first (a session ticket, a key update, plaintext that
+    /// arrived) is handled on the way by `process`, whose every state is drained, never
+    /// dropped half done; in the usual case the first state is the write itself.
+    fn encrypt(&mut self, data: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        match self.process(&mut [], Write::Data(data, out))?.0 {
             Step::Open => Ok(()),
-            _ => Err(io::ErrorKind::NotConnected.into()),
-        }
-    }
-
-    /// Encrypts `data` into `out`.
-    fn encrypt(&mut self, data: &[u8]) -> io::Result<()> {
-        self.open_for_writing()?;
-        // a record's header, content type and tag on top of its plaintext
-        let hint = data.len() + 64 * data.len().div_ceil(MAX_RECORD_PLAINTEXT).max(1);
-        match self.conn.process_tls_records(&mut []).state.map_err(tls_error)? {
-            ConnectionState::WriteTraffic(mut w) => {
-                append(&mut self.out, hint, |buf| w.encrypt(data, buf).map_err(encrypt_size))
-            }
             _ => Err(io::ErrorKind::NotConnected.into()),
         }
     }
@@ -272,14 +273,70 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
             return Ok(());
         }
         self.close_queued = true;
-        self.open_for_writing()?;
-        match self.conn.process_tls_records(&mut []).state.map_err(tls_error)? {
-            ConnectionState::WriteTraffic(mut w) => {
-                append(&mut self.out, 64, |buf| w.queue_close_notify(buf).map_err(encrypt_size))
-            }
-            _ => Ok(()),
-        }
+        self.process(&mut [], Write::CloseNotify).map(|_| ())
     }
+
+    /// Encrypts `data` and starts writing it. With nothing else waiting (the usual
+    /// case) the record is sealed into the thread's scratch buffer and handed to the
+    /// socket from there: the connection keeps only what the socket did not take.
+    fn write_now(&mut self, cx: &mut Context<'_>, data: &[u8]) -> io::Result<()> {
+        if self.out_at < self.out.len() {
+            let mut out = std::mem::take(&mut self.out);
+            let sealed = self.encrypt(data, &mut out);
+            self.out = out;
+            sealed?;
+            // start the write now; what the socket does not take waits for the flush
+            let _ = self.poll_drain(cx)?;
+            return Ok(());
+        }
+        SCRATCH.with(|scratch| {
+            let mut sealed = scratch.take();
+            sealed.clear();
+            let result = self.encrypt(data, &mut sealed).and_then(|()| {
+                if !self.out.is_empty() {
+                    // bytes rustls owed the peer came first: the record goes after them
+                    self.out.extend_from_slice(&sealed);
+                    if let Poll::Ready(Err(e)) = self.poll_drain(cx) {
+                        return Err(e);
+                    }
+                    return Ok(());
+                }
+                let mut at = 0;
+                while at < sealed.len() {
+                    match Pin::new(&mut self.io).poll_write(cx, &sealed[at..]) {
+                        Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                        Poll::Ready(Ok(n)) => at += n,
+                        Poll::Ready(Err(e)) => return Err(e),
+                        Poll::Pending => break,
+                    }
+                }
+                // the rest waits for the flush
+                self.out.extend_from_slice(&sealed[at..]);
+                Ok(())
+            });
+            if sealed.capacity() <= MAX_SCRATCH {
+                scratch.set(sealed);
+            }
+            result
+        })
+    }
+}
+
+/// What [`TlsStream::process`] writes once the connection is open for writing.
+enum Write<'a> {
+    Nothing,
+    /// This plaintext, sealed, appended to this buffer.
+    Data(&'a [u8], &'a mut Vec<u8>),
+    /// close_notify, appended to `out`.
+    CloseNotify,
+}
+
+/// The scratch buffer one thread seals records into; larger than this it is dropped
+/// after use rather than kept.
+const MAX_SCRATCH: usize = 64 * 1024 + 1024;
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<IO> {
@@ -321,9 +378,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<IO> {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
         let n = data.len().min(MAX_PENDING_OUT);
-        this.encrypt(&data[..n])?;
-        // start the write now; what the socket does not take waits for the flush
-        let _ = this.poll_drain(cx)?;
+        this.write_now(cx, &data[..n])?;
         Poll::Ready(Ok(n))
     }
 
@@ -359,6 +414,13 @@ mod tests {
 
     async fn pair() -> (TlsStream<tokio::net::TcpStream>, tokio_rustls::client::TlsStream<tokio::net::TcpStream>) {
         let (server, client) = configs();
+        pair_with(server, client).await
+    }
+
+    async fn pair_with(
+        server: Arc<rustls::ServerConfig>,
+        client: Arc<rustls::ClientConfig>,
+    ) -> (TlsStream<tokio::net::TcpStream>, tokio_rustls::client::TlsStream<tokio::net::TcpStream>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let connect = async move {
@@ -411,6 +473,51 @@ mod tests {
         }
         // idle: no buffer kept
         assert_eq!((server.partial.capacity(), server.plain.capacity(), server.out.capacity()), (0, 0, 0));
+    }
+
+    #[tokio::test]
+    async fn aes_128_gcm_unless_the_client_asks_for_another_first() {
+        let (_server, client) = pair().await;
+        let suite = client.get_ref().1.negotiated_cipher_suite().map(|s| s.suite());
+        assert_eq!(suite, Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256));
+
+        // a client that puts ChaCha20 first gets it
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap().self_signed(&key).unwrap();
+        let server = crate::tls::server_config(cert.pem().as_bytes(), key.serialize_pem().as_bytes()).unwrap();
+        let mut chacha_first = rustls::crypto::ring::default_provider();
+        chacha_first.cipher_suites.sort_by_key(|s| s.suite() != rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256);
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.der().clone()).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(Arc::new(chacha_first))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let (_server, client) = pair_with(server, Arc::new(client)).await;
+        let suite = client.get_ref().1.negotiated_cipher_suite().map(|s| s.suite());
+        assert_eq!(suite, Some(rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256));
+    }
+
+    #[tokio::test]
+    async fn a_key_update_asked_for_is_answered_before_the_next_record() {
+        let (mut server, mut client) = pair().await;
+        for round in 0..3u8 {
+            // the client's KeyUpdate asks for ours: rustls owes it when we next write,
+            // and it must reach the client ahead of that record (which is under the
+            // new key)
+            client.get_mut().1.refresh_traffic_keys().unwrap();
+            client.write_all(&[round; 5]).await.unwrap();
+            client.flush().await.unwrap();
+            let mut got = [0u8; 5];
+            server.read_exact(&mut got).await.unwrap();
+            assert_eq!(got, [round; 5]);
+            server.write_all(&[round + 10; 300]).await.unwrap();
+            server.flush().await.unwrap();
+            let mut back = [0u8; 300];
+            client.read_exact(&mut back).await.unwrap();
+            assert_eq!(back, [round + 10; 300]);
+        }
     }
 
     #[tokio::test]
