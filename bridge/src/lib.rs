@@ -37,6 +37,7 @@ pub mod keys;
 pub mod logs;
 pub mod notify;
 pub mod relay;
+pub mod scratch;
 pub mod server;
 pub mod start_error;
 pub mod tls;

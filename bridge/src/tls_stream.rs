@@ -277,7 +277,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     }
 
     /// Encrypts `data` and starts writing it. With nothing else waiting (the usual
-    /// case) the record is sealed into the thread's scratch buffer and handed to the
+    /// case) the record is sealed into the thread's [`scratch`](crate::scratch) buffer and handed to the
     /// socket from there: the connection keeps only what the socket did not take.
     fn write_now(&mut self, cx: &mut Context<'_>, data: &[u8]) -> io::Result<()> {
         if self.out_at < self.out.len() {
@@ -289,36 +289,31 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
             let _ = self.poll_drain(cx)?;
             return Ok(());
         }
-        SCRATCH.with(|scratch| {
-            let mut sealed = scratch.take();
-            sealed.clear();
-            let result = self.encrypt(data, &mut sealed).and_then(|()| {
-                if !self.out.is_empty() {
-                    // bytes rustls owed the peer came first: the record goes after them
-                    self.out.extend_from_slice(&sealed);
-                    if let Poll::Ready(Err(e)) = self.poll_drain(cx) {
-                        return Err(e);
-                    }
-                    return Ok(());
+        let mut sealed = crate::scratch::tls_bytes();
+        let result = self.encrypt(data, &mut sealed).and_then(|()| {
+            if !self.out.is_empty() {
+                // bytes rustls owed the peer came first: the record goes after them
+                self.out.extend_from_slice(&sealed);
+                if let Poll::Ready(Err(e)) = self.poll_drain(cx) {
+                    return Err(e);
                 }
-                let mut at = 0;
-                while at < sealed.len() {
-                    match Pin::new(&mut self.io).poll_write(cx, &sealed[at..]) {
-                        Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
-                        Poll::Ready(Ok(n)) => at += n,
-                        Poll::Ready(Err(e)) => return Err(e),
-                        Poll::Pending => break,
-                    }
-                }
-                // the rest waits for the flush
-                self.out.extend_from_slice(&sealed[at..]);
-                Ok(())
-            });
-            if sealed.capacity() <= MAX_SCRATCH {
-                scratch.set(sealed);
+                return Ok(());
             }
-            result
-        })
+            let mut at = 0;
+            while at < sealed.len() {
+                match Pin::new(&mut self.io).poll_write(cx, &sealed[at..]) {
+                    Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                    Poll::Ready(Ok(n)) => at += n,
+                    Poll::Ready(Err(e)) => return Err(e),
+                    Poll::Pending => break,
+                }
+            }
+            // the rest waits for the flush
+            self.out.extend_from_slice(&sealed[at..]);
+            Ok(())
+        });
+        crate::scratch::give_tls_bytes(sealed);
+        result
     }
 }
 
@@ -329,14 +324,6 @@ enum Write<'a> {
     Data(&'a [u8], &'a mut Vec<u8>),
     /// close_notify, appended to `out`.
     CloseNotify,
-}
-
-/// The scratch buffer one thread seals records into; larger than this it is dropped
-/// after use rather than kept.
-const MAX_SCRATCH: usize = 64 * 1024 + 1024;
-
-thread_local! {
-    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<IO> {

@@ -23,8 +23,9 @@ use super::BoxedIo;
 /// 2 KiB, and a longer message arrives over several reads.
 const READ_CHUNK: usize = 4096;
 
-/// Bytes gathered before a write: a burst goes out in few syscalls, and the buffer
-/// lives only for its batch. In a burst every client is writing at once, so this times
+/// Bytes gathered before a write: a burst goes out in few syscalls. The buffer is the
+/// thread's [`scratch`](crate::scratch) one, lent for the batch; a write that waits for
+/// its client keeps the one it took, so in a burst where every client waits this times
 /// the number of clients is the burst's transient memory (16 MiB for 1,000 clients).
 const WRITE_CHUNK: usize = 16 * 1024;
 
@@ -127,7 +128,22 @@ impl ClientSocket {
             frames.clear();
             return true;
         }
-        let mut out = std::mem::take(&mut self.owed);
+        let mut out = crate::scratch::ws_bytes();
+        let sent = self.send_in(&mut out, frames, close, deadline).await;
+        crate::scratch::give_ws_bytes(out);
+        sent
+    }
+
+    /// [`ClientSocket::send`], formatting into `out` (empty).
+    async fn send_in(
+        &mut self,
+        out: &mut Vec<u8>,
+        frames: &mut Vec<Frame>,
+        close: Option<(u16, &str)>,
+        deadline: Duration,
+    ) -> bool {
+        // the pongs owed go first; their buffer is not kept
+        out.extend_from_slice(&std::mem::take(&mut self.owed));
         // what the batch still needs (a frame header is at most 10 bytes)
         let mut left: usize = frames.iter().map(|f| f.len() + 10).sum();
         for f in frames.drain(..) {
@@ -135,19 +151,19 @@ impl ClientSocket {
                 out.reserve(WRITE_CHUNK.min(left).max(f.len() + 10));
             }
             left -= f.len() + 10;
-            ws_frames::text(&mut out, &f);
+            ws_frames::text(out, &f);
             if out.len() >= WRITE_CHUNK {
-                if !self.write(&out, deadline).await {
+                if !self.write(out, deadline).await {
                     return false;
                 }
                 out.clear();
             }
         }
         if let Some((code, reason)) = close {
-            ws_frames::close(&mut out, code, reason);
+            ws_frames::close(out, code, reason);
             self.close_sent = true;
         }
-        self.write(&out, deadline).await
+        self.write(out, deadline).await
     }
 
     /// Writes `bytes` and flushes, within `deadline` each.

@@ -174,9 +174,11 @@ pub async fn run(mut c: Box<Conn>, mut stop: tokio::sync::watch::Receiver<bool>)
                 // one bounded batch per wake: when more is owed the hub has already
                 // signalled again, so a long replay streams batch by batch, and the
                 // usual wake (one new event) takes the hub's lock once
-                let mut frames: Vec<Frame> = Vec::new();
+                let mut frames = crate::scratch::frames();
                 c.hub.take_frames(id, &mut frames);
-                if !frames.is_empty() && !Box::pin(c.socket.send(&mut frames, None, c.send_timeout)).await {
+                let sent = frames.is_empty() || Box::pin(c.socket.send(&mut frames, None, c.send_timeout)).await;
+                crate::scratch::give_frames(frames);
+                if !sent {
                     c.send_timed_out("frames");
                     break;
                 }
