@@ -276,44 +276,39 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
         self.process(&mut [], Write::CloseNotify).map(|_| ())
     }
 
-    /// Encrypts `data` and starts writing it. With nothing else waiting (the usual
-    /// case) the record is sealed into the thread's [`scratch`](crate::scratch) buffer and handed to the
-    /// socket from there: the connection keeps only what the socket did not take.
+    /// Encrypts `data` and starts writing it. The record is sealed into the thread's
+    /// [`scratch`](crate::scratch) buffer; with nothing waiting for the socket (the
+    /// usual case) it goes to the socket from there, and the connection keeps only what
+    /// the socket did not take. Otherwise it queues behind what waits, which includes
+    /// anything rustls owed the peer and wrote to `out` while sealing.
     fn write_now(&mut self, cx: &mut Context<'_>, data: &[u8]) -> io::Result<()> {
-        if self.out_at < self.out.len() {
-            let mut out = std::mem::take(&mut self.out);
-            let sealed = self.encrypt(data, &mut out);
-            self.out = out;
-            sealed?;
-            // start the write now; what the socket does not take waits for the flush
-            let _ = self.poll_drain(cx)?;
-            return Ok(());
-        }
         let mut sealed = crate::scratch::tls_bytes();
-        let result = self.encrypt(data, &mut sealed).and_then(|()| {
-            if !self.out.is_empty() {
-                // bytes rustls owed the peer came first: the record goes after them
-                self.out.extend_from_slice(&sealed);
-                if let Poll::Ready(Err(e)) = self.poll_drain(cx) {
-                    return Err(e);
-                }
-                return Ok(());
-            }
-            let mut at = 0;
-            while at < sealed.len() {
-                match Pin::new(&mut self.io).poll_write(cx, &sealed[at..]) {
-                    Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
-                    Poll::Ready(Ok(n)) => at += n,
-                    Poll::Ready(Err(e)) => return Err(e),
-                    Poll::Pending => break,
-                }
-            }
-            // the rest waits for the flush
-            self.out.extend_from_slice(&sealed[at..]);
-            Ok(())
-        });
+        let result = self.encrypt(data, &mut sealed).and_then(|()| self.send_sealed(cx, &sealed));
         crate::scratch::give_tls_bytes(sealed);
         result
+    }
+
+    fn send_sealed(&mut self, cx: &mut Context<'_>, sealed: &[u8]) -> io::Result<()> {
+        if self.out_at < self.out.len() {
+            self.out.extend_from_slice(sealed);
+            // start the write now; what the socket does not take waits for the flush
+            if let Poll::Ready(Err(e)) = self.poll_drain(cx) {
+                return Err(e);
+            }
+            return Ok(());
+        }
+        let mut at = 0;
+        while at < sealed.len() {
+            match Pin::new(&mut self.io).poll_write(cx, &sealed[at..]) {
+                Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(Ok(n)) => at += n,
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => break,
+            }
+        }
+        // the rest waits for the flush
+        self.out.extend_from_slice(&sealed[at..]);
+        Ok(())
     }
 }
 
@@ -505,6 +500,31 @@ mod tests {
             client.read_exact(&mut back).await.unwrap();
             assert_eq!(back, [round + 10; 300]);
         }
+    }
+
+    #[tokio::test]
+    async fn writes_behind_a_full_socket_queue_in_order() {
+        let (mut server, mut client) = pair().await;
+        // far more than the socket buffers hold while the client does not read: writes
+        // find bytes still waiting and queue behind them
+        const PIECES: u32 = 6_000;
+        let writer = tokio::spawn(async move {
+            for i in 0..PIECES {
+                let piece: Vec<u8> = (0..1_000u32).map(|j| ((i * 31 + j) % 251) as u8).collect();
+                server.write_all(&piece).await.unwrap();
+            }
+            server.flush().await.unwrap();
+            server
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let mut got = vec![0u8; PIECES as usize * 1_000];
+        client.read_exact(&mut got).await.unwrap();
+        for (i, piece) in got.chunks(1_000).enumerate() {
+            let want: Vec<u8> = (0..1_000u32).map(|j| ((i as u32 * 31 + j) % 251) as u8).collect();
+            assert_eq!(piece, &want[..], "piece {i}");
+        }
+        let server = writer.await.unwrap();
+        assert_eq!(server.out.capacity(), 0, "nothing kept once the socket took it all");
     }
 
     #[tokio::test]
