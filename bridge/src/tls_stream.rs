@@ -386,10 +386,16 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    fn configs() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
+    /// A self-signed certificate for localhost and ibws's server config on it.
+    fn server() -> (rcgen::Certificate, Arc<rustls::ServerConfig>) {
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap().self_signed(&key).unwrap();
         let server = crate::tls::server_config(cert.pem().as_bytes(), key.serialize_pem().as_bytes()).unwrap();
+        (cert, server)
+    }
+
+    fn configs() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
+        let (cert, server) = server();
         let client = crate::tls::client_config(Some(cert.pem().as_bytes())).unwrap();
         (server, client)
     }
@@ -464,9 +470,7 @@ mod tests {
         assert_eq!(suite, Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256));
 
         // a client that puts ChaCha20 first gets it
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap().self_signed(&key).unwrap();
-        let server = crate::tls::server_config(cert.pem().as_bytes(), key.serialize_pem().as_bytes()).unwrap();
+        let (cert, server) = server();
         let mut chacha_first = rustls::crypto::ring::default_provider();
         chacha_first.cipher_suites.sort_by_key(|s| s.suite() != rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256);
         let mut roots = rustls::RootCertStore::empty();
